@@ -1,0 +1,79 @@
+/* connector.h — the engine's narrow face, the only trigd header a connector includes besides
+ * util.h, log.h, opt.h, event.h and http.h.
+ *
+ * A connector (one folder under connectors/) exports one `const struct trg_source_ops`. The engine
+ * creates one instance per configured source, starts it, and hands its events to every route
+ * bound to the source. Sources produce events and hear outcomes; batching, retries and the DLQ
+ * belong to the engine.
+ */
+#ifndef TRG_CONNECTOR_H
+#define TRG_CONNECTOR_H
+
+#include <stdbool.h>
+
+#include "../src/event.h"
+#include "../src/http.h"
+#include "../src/log.h"
+#include "../src/opt.h"
+#include "../src/util.h"
+
+struct ev_loop;
+struct trg_invoke_result;
+
+/* The engine's handle for a source instance. */
+struct trg_source;
+
+/* Push sources (webhooks, schedules) get Lambda's async-invocation defaults (2 retries, 6 h max
+ * age); stream sources (Kafka, Redis streams) get the event-source-mapping ones (retry until the
+ * record expires). */
+enum trg_source_kind { TRG_SOURCE_PUSH, TRG_SOURCE_STREAM };
+
+/* How an event ended, given to ops->done. */
+enum trg_done_status {
+    TRG_DONE_OK = 0,        /* final on every route: succeeded, filtered out, or written to the DLQ */
+    TRG_DONE_ABANDONED = 1, /* not final (shutdown, route removed): do not acknowledge; let it be redelivered */
+};
+
+struct trg_source_ops {
+    const char *name;               /* the source "type" in the config */
+    enum trg_source_kind kind;
+    const struct trg_opt *options;
+    size_t n_options;
+    size_t opts_size;
+    /* Extra validation after the table was applied. May be NULL. */
+    void (*check)(const void *opts, const char *path, struct trg_errs *errs);
+    /* Create an instance bound to src; opts is borrowed for its lifetime. No I/O yet.
+     * On failure everything is freed and a negative trg_err returned. */
+    int (*create)(struct trg_source *src, const void *opts, void **out);
+    /* Begin intake (listen, connect, subscribe). */
+    int (*start)(void *inst);
+    /* Stop intake; events already emitted still get their done callbacks. */
+    void (*stop)(void *inst);
+    void (*destroy)(void *inst);
+    /* ev reached its end (status: enum trg_done_status). res is the last invocation's result, or
+     * NULL (filtered, DLQ, abandoned); both are borrowed until the callback returns. The engine frees
+     * ev afterwards. */
+    void (*done)(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res);
+    /* Backpressure: a route this source feeds is full (paused = true) or has drained. May be NULL. */
+    void (*pause)(void *inst, bool paused);
+    /* Build the function's payload for n events of one batch into out. NULL = the default:
+     * the single event's json when n == 1, else {"records":[json,...]}. */
+    int (*envelope)(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out);
+    /* Connected and able to receive events (for /readyz). NULL = always ready. */
+    bool (*ready)(void *inst);
+};
+
+/* Services for connectors. */
+struct ev_loop *trg_source_loop(struct trg_source *src);
+const char *trg_source_name(struct trg_source *src);
+struct trg_http *trg_source_http(struct trg_source *src);
+/* Is there room on every route of this source for one more event? */
+bool trg_source_can_accept(struct trg_source *src);
+/* Hand ev to the routes of this source. On 0 the engine takes ownership. On TRG_EFULL (a route is
+ * full) or TRG_ESTATE (stopping) nothing is taken: the caller still owns ev, and should refuse
+ * the event upstream (503, do not ack). */
+int trg_source_emit(struct trg_source *src, struct trg_event *ev);
+
+extern const struct trg_source_ops trg_source_webhook;
+
+#endif

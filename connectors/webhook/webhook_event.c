@@ -1,0 +1,2 @@
+/* stub: not written yet */
+typedef int trg_stub_connectors_webhook_webhook_event_c;

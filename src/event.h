@@ -1,0 +1,41 @@
+/* event.h — one record handed to trigd by a source.
+ *
+ * A source fills the public fields, hands the event to the engine with trg_source_emit(), and
+ * hears about it once more, in its ops->done callback, when the event has reached a final
+ * outcome on every route it was routed to (or was abandoned at shutdown). The engine frees it
+ * after done returns.
+ */
+#ifndef TRG_EVENT_H
+#define TRG_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct trg_source;
+
+struct trg_event {
+    /* Set by the source. Strings are owned by the event and freed with it. */
+    char *json;          /* the record as the function receives it: one element of the batch */
+    size_t len;
+    char *filter_json;   /* what filter patterns see, when it differs from json; else NULL */
+    char *item_id;       /* batchItemFailures identifier (messageId, sequence number, ...); NULL = none */
+    char *order_key;     /* events with the same key are processed in order; NULL = no order */
+    int64_t created_ms;  /* when the record was created (wall clock), for max_record_age_s */
+    void *token;         /* the source's own, untouched by the engine (offset, message id...) */
+
+    /* Engine-private below. */
+    struct trg_source *src;
+    uint64_t seq;        /* arrival order, unique per process */
+    int64_t received_ms; /* wall clock when emitted */
+    unsigned refs;       /* routes still holding the event */
+    int status;          /* worst outcome across routes (enum trg_done_status) */
+};
+
+/* A new event that takes ownership of json (len bytes, NUL-terminated). NULL on ENOMEM, and then
+ * json is freed too. created_ms defaults to now. */
+struct trg_event *trg_event_new(char *json, size_t len);
+/* A new event with a copy of json. */
+struct trg_event *trg_event_new_copy(const char *json, size_t len);
+void trg_event_free(struct trg_event *ev);   /* NULL is a no-op */
+
+#endif

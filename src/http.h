@@ -1,0 +1,63 @@
+/* http.h — trigd's HTTP server: libmicrohttpd with external polling on the libev loop.
+ *
+ * Handlers are registered by method and path (exact, or a prefix ending in '/'). A handler gets
+ * the whole request (body read up to the registration's max_body; beyond it the server answers 413
+ * itself) and answers with trg_http_respond(), at once or later from any loop callback: until then
+ * the connection is suspended. Every request must be answered exactly once; if the client has gone
+ * away meanwhile, the answer is dropped and the request freed all the same.
+ */
+#ifndef TRG_HTTP_H
+#define TRG_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ev_loop;
+struct trg_http;
+struct trg_http_req;
+
+typedef void (*trg_http_handler)(void *arg, struct trg_http_req *req);
+
+/* Listen on "host:port" ("127.0.0.1:9070", "[::1]:9070", "0.0.0.0:0"). Port 0 picks a free port. */
+int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **out);
+/* The port actually bound (useful with port 0). */
+int trg_http_port(const struct trg_http *h);
+/* Stop accepting connections; requests already in progress can still be answered. */
+void trg_http_stop_accepting(struct trg_http *h);
+/* Close everything. Unanswered requests are dropped. NULL is a no-op. */
+void trg_http_destroy(struct trg_http *h);
+
+/* Register a handler. method NULL = any method. path ending in '/' matches as a prefix, otherwise
+ * exactly; the longest match wins. max_body is the largest body accepted, in bytes.
+ * Returns TRG_EINVAL if the same method+path is registered already. */
+int trg_http_route(struct trg_http *h, const char *method, const char *path, size_t max_body,
+                   trg_http_handler fn, void *arg);
+/* Remove every handler registered with this arg (requests in progress are unaffected). */
+void trg_http_unroute(struct trg_http *h, void *arg);
+
+/* Request accessors; strings are borrowed until trg_http_respond(). */
+const char *trg_http_req_method(const struct trg_http_req *r);
+const char *trg_http_req_path(const struct trg_http_req *r);   /* decoded path, no query */
+const char *trg_http_req_query(const struct trg_http_req *r);  /* raw query string, "" when none */
+const char *trg_http_req_header(const struct trg_http_req *r, const char *name); /* case-insensitive */
+const char *trg_http_req_body(const struct trg_http_req *r, size_t *len);        /* NUL-terminated */
+const char *trg_http_req_remote(const struct trg_http_req *r); /* peer address as text */
+/* Call fn for each header / each query argument (decoded), in arrival order. */
+void trg_http_req_each_header(const struct trg_http_req *r,
+                              void (*fn)(void *arg, const char *name, const char *value), void *arg);
+void trg_http_req_each_query(const struct trg_http_req *r,
+                             void (*fn)(void *arg, const char *name, const char *value), void *arg);
+/* Arbitrary per-request pointer for the handler. */
+void trg_http_req_set_data(struct trg_http_req *r, void *data);
+void *trg_http_req_data(const struct trg_http_req *r);
+/* Has the client gone away? (then respond soon; the answer is dropped). */
+bool trg_http_req_closed(const struct trg_http_req *r);
+
+/* Answer the request and free it. headers: name, value, name, value, ..., NULL (may be NULL).
+ * body is copied. */
+void trg_http_respond(struct trg_http_req *r, int status, const char *content_type,
+                      const char *body, size_t len, const char *const *headers);
+/* Answer {"error": msg} as application/json. */
+void trg_http_respond_error(struct trg_http_req *r, int status, const char *msg);
+
+#endif

@@ -1,0 +1,2 @@
+/* stub: not written yet */
+typedef int trg_stub_src_invoke_exec_c;

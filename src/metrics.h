@@ -1,0 +1,41 @@
+/* metrics.h — the Prometheus metrics of DESIGN.md §3, rendered as text for GET /metrics.
+ *
+ * Families are fixed (enum trg_metric); a sample is identified by its family and up to two label
+ * values, in the order the family declares its labels. Lookups are by hash; no locks (one loop).
+ */
+#ifndef TRG_METRICS_H
+#define TRG_METRICS_H
+
+#include "util.h"
+
+enum trg_metric {
+    TRG_M_EVENTS_RECEIVED,      /* counter   {source} */
+    TRG_M_EVENTS_FILTERED,      /* counter   {route} */
+    TRG_M_INVOCATIONS,          /* counter   {function,outcome} */
+    TRG_M_INVOCATION_DURATION,  /* histogram {function}, seconds */
+    TRG_M_BATCH_SIZE,           /* histogram {route}, events */
+    TRG_M_RETRIES,              /* counter   {route} */
+    TRG_M_DLQ_EVENTS,           /* counter   {route,condition} */
+    TRG_M_INFLIGHT,             /* gauge     {function} */
+    TRG_M_SOURCE_LAG,           /* gauge     {source} */
+    TRG_M_QUEUED,               /* gauge     {route}: events waiting in the route */
+    TRG_M_REJECTED,             /* counter   {source}: events refused (full, stopping) */
+    TRG_M__COUNT
+};
+
+struct trg_metrics;
+
+int trg_metrics_create(struct trg_metrics **out);
+void trg_metrics_destroy(struct trg_metrics *m);  /* NULL is a no-op */
+
+/* l2 is NULL for one-label families. Allocation failures are ignored (a metric is not worth a crash). */
+void trg_metrics_add(struct trg_metrics *m, enum trg_metric f, const char *l1, const char *l2, double v);
+void trg_metrics_set(struct trg_metrics *m, enum trg_metric f, const char *l1, const char *l2, double v);
+void trg_metrics_observe(struct trg_metrics *m, enum trg_metric f, const char *l1, double v);
+/* Current value of a counter or gauge sample (0 when absent); for tests and trigctl status. */
+double trg_metrics_get(const struct trg_metrics *m, enum trg_metric f, const char *l1, const char *l2);
+
+/* Append the Prometheus text exposition (version 0.0.4) of every family to out. */
+int trg_metrics_render(const struct trg_metrics *m, struct trg_buf *out);
+
+#endif

@@ -1,0 +1,90 @@
+/* util.h — allocation wrappers, growable buffers, clocks, small encoders.
+ *
+ * Every allocation in trigd goes through trg_malloc() and friends so a test build
+ * can make them fail (trg_alloc_fail_after). They return NULL on failure, like malloc.
+ */
+#ifndef TRG_UTIL_H
+#define TRG_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Return codes shared by the whole code base: 0 is success, errors are negative. */
+enum trg_err {
+    TRG_OK = 0,
+    TRG_ENOMEM = -1,   /* allocation failed */
+    TRG_EINVAL = -2,   /* bad argument or input */
+    TRG_EIO = -3,      /* system or network I/O failed */
+    TRG_EFULL = -4,    /* a bounded queue is full: try again later */
+    TRG_ENOTFOUND = -5,
+    TRG_ESTATE = -6,   /* not possible in the current state (stopping, not connected) */
+};
+
+/* Name of an error code, for logs ("out of memory", ...). */
+const char *trg_strerror(int err);
+
+void *trg_malloc(size_t n);
+void *trg_calloc(size_t nmemb, size_t size);
+void *trg_realloc(void *p, size_t n);
+char *trg_strdup(const char *s);          /* trg_strdup(NULL) returns NULL */
+char *trg_strndup(const char *s, size_t n);
+void trg_free(void *p);
+/* printf into a new string; caller frees with trg_free(). NULL on failure. */
+char *trg_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Test hook: after N more successful allocations, every allocation fails (-1 = never). */
+void trg_alloc_fail_after(long n);
+
+/* Route cJSON's allocations through the wrappers above. Call once at start. */
+void trg_json_init_hooks(void);
+
+/* A growable byte buffer, always NUL-terminated when data != NULL. */
+struct trg_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+int trg_buf_add(struct trg_buf *b, const void *p, size_t n);
+int trg_buf_adds(struct trg_buf *b, const char *s);
+int trg_buf_addc(struct trg_buf *b, char c);
+int trg_buf_addf(struct trg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int trg_buf_vaddf(struct trg_buf *b, const char *fmt, va_list ap);
+/* Append s (n bytes) as a JSON string literal, quotes included. */
+int trg_buf_add_json_str(struct trg_buf *b, const char *s, size_t n);
+/* Append the standard base64 encoding of n bytes. */
+int trg_buf_add_base64(struct trg_buf *b, const void *p, size_t n);
+void trg_buf_reset(struct trg_buf *b);    /* len = 0, memory kept */
+void trg_buf_free(struct trg_buf *b);     /* frees data; the struct is reusable */
+/* Hand the data to the caller (caller frees with trg_free()); the buffer is left empty. */
+char *trg_buf_steal(struct trg_buf *b);
+
+/* Wall clock in milliseconds since the epoch, and a monotonic clock in milliseconds. */
+int64_t trg_wall_ms(void);
+int64_t trg_mono_ms(void);
+/* Format epoch milliseconds as RFC 3339 UTC with milliseconds: "2025-06-14T09:31:07.563Z" (25 bytes). */
+void trg_format_time_ms(int64_t ms, char out[32]);
+
+/* A random request id in the shape of a UUID v4 (37 bytes with NUL). */
+void trg_request_id(char out[40]);
+
+/* Constant-time comparison of two strings, for tokens. */
+bool trg_secure_streq(const char *a, const char *b);
+
+/* A list of strings, and an ordered list of name/value pairs (headers, env). */
+struct trg_strlist {
+    char **v;
+    size_t n;
+};
+void trg_strlist_free(struct trg_strlist *l);
+struct trg_kvlist {
+    char **k;
+    char **v;
+    size_t n;
+};
+void trg_kvlist_free(struct trg_kvlist *l);
+
+#define TRG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
