@@ -23,11 +23,6 @@ struct trg_invoke_result;
 /* The engine's handle for a source instance. */
 struct trg_source;
 
-/* Push sources (webhooks, schedules) get Lambda's async-invocation defaults (2 retries, 6 h max
- * age); stream sources (Kafka, Redis streams) get the event-source-mapping ones (retry until the
- * record expires). */
-enum trg_source_kind { TRG_SOURCE_PUSH, TRG_SOURCE_STREAM };
-
 /* How an event ended, given to ops->done. */
 enum trg_done_status {
     TRG_DONE_OK = 0,        /* final on every route: succeeded, filtered out, or written to the DLQ */
@@ -36,7 +31,11 @@ enum trg_done_status {
 
 struct trg_source_ops {
     const char *name;               /* the source "type" in the config */
-    enum trg_source_kind kind;
+    /* Defaults for the options of routes fed by this source, as a JSON object, overriding the
+     * engine's table defaults: push sources (webhooks, schedules) take Lambda's async-invocation
+     * defaults ({"batch_size":1,"max_retry_attempts":2,"max_record_age_s":21600}), stream sources
+     * the event-source-mapping ones (Kafka: {"batch_size":100,"batch_window_ms":500,...}). NULL = none. */
+    const char *route_defaults;
     const struct trg_opt *options;
     size_t n_options;
     size_t opts_size;
