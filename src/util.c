@@ -1,2 +1,326 @@
-/* stub: not written yet */
-typedef int trg_stub_src_util_c;
+/* util.c — allocation wrappers, buffers, clocks, small encoders. */
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static long alloc_budget = -1;
+
+void trg_alloc_fail_after(long n) { alloc_budget = n; }
+
+static bool alloc_allowed(void)
+{
+    if (alloc_budget < 0)
+        return true;
+    if (alloc_budget == 0)
+        return false;
+    alloc_budget--;
+    return true;
+}
+
+void *trg_malloc(size_t n) { return alloc_allowed() ? malloc(n ? n : 1) : NULL; }
+
+void *trg_calloc(size_t nmemb, size_t size)
+{
+    return alloc_allowed() ? calloc(nmemb ? nmemb : 1, size ? size : 1) : NULL;
+}
+
+void *trg_realloc(void *p, size_t n) { return alloc_allowed() ? realloc(p, n ? n : 1) : NULL; }
+
+void trg_free(void *p) { free(p); }
+
+char *trg_strndup(const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = trg_malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *trg_strdup(const char *s) { return s ? trg_strndup(s, strlen(s)) : NULL; }
+
+char *trg_asprintf(const char *fmt, ...)
+{
+    struct trg_buf b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = trg_buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    if (rc != 0) {
+        trg_buf_free(&b);
+        return NULL;
+    }
+    if (!b.data)
+        return trg_strdup("");
+    return trg_buf_steal(&b);
+}
+
+static void *json_malloc(size_t n) { return trg_malloc(n); }
+
+void trg_json_init_hooks(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = trg_free};
+    cJSON_InitHooks(&hooks);
+}
+
+const char *trg_strerror(int err)
+{
+    switch (err) {
+    case TRG_OK: return "ok";
+    case TRG_ENOMEM: return "out of memory";
+    case TRG_EINVAL: return "invalid argument";
+    case TRG_EIO: return "I/O error";
+    case TRG_EFULL: return "queue full";
+    case TRG_ENOTFOUND: return "not found";
+    case TRG_ESTATE: return "not possible in the current state";
+    }
+    return "unknown error";
+}
+
+/* --- buffers --- */
+
+static int buf_reserve(struct trg_buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1) {
+        if (cap > SIZE_MAX / 2)
+            return TRG_ENOMEM;
+        cap *= 2;
+    }
+    char *d = trg_realloc(b->data, cap);
+    if (!d)
+        return TRG_ENOMEM;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+int trg_buf_add(struct trg_buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) != 0)
+        return TRG_ENOMEM;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int trg_buf_adds(struct trg_buf *b, const char *s) { return trg_buf_add(b, s, strlen(s)); }
+
+int trg_buf_addc(struct trg_buf *b, char c) { return trg_buf_add(b, &c, 1); }
+
+int trg_buf_vaddf(struct trg_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0 || buf_reserve(b, (size_t)n) != 0)
+        return TRG_ENOMEM;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int trg_buf_addf(struct trg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = trg_buf_vaddf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int trg_buf_add_json_str(struct trg_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (buf_reserve(b, n + 2) != 0)
+        return TRG_ENOMEM;
+    if (trg_buf_addc(b, '"') != 0)
+        return TRG_ENOMEM;
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[7];
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            if (c < 0x20) {
+                u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0';
+                u[4] = hex[c >> 4], u[5] = hex[c & 15], u[6] = '\0';
+                esc = u;
+            }
+        }
+        if (!esc)
+            continue;
+        if (trg_buf_add(b, s + start, i - start) != 0 || trg_buf_adds(b, esc) != 0)
+            return TRG_ENOMEM;
+        start = i + 1;
+    }
+    if (trg_buf_add(b, s + start, n - start) != 0 || trg_buf_addc(b, '"') != 0)
+        return TRG_ENOMEM;
+    return 0;
+}
+
+int trg_buf_add_base64(struct trg_buf *b, const void *p, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = p;
+    if (buf_reserve(b, (n + 2) / 3 * 4) != 0)
+        return TRG_ENOMEM;
+    char *o = b->data + b->len;
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        *o++ = tbl[s[i] >> 2];
+        *o++ = tbl[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+        *o++ = tbl[((s[i + 1] & 15) << 2) | (s[i + 2] >> 6)];
+        *o++ = tbl[s[i + 2] & 63];
+    }
+    if (i < n) {
+        *o++ = tbl[s[i] >> 2];
+        if (i + 1 < n) {
+            *o++ = tbl[((s[i] & 3) << 4) | (s[i + 1] >> 4)];
+            *o++ = tbl[(s[i + 1] & 15) << 2];
+        } else {
+            *o++ = tbl[(s[i] & 3) << 4];
+            *o++ = '=';
+        }
+        *o++ = '=';
+    }
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+void trg_buf_reset(struct trg_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void trg_buf_free(struct trg_buf *b)
+{
+    trg_free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+char *trg_buf_steal(struct trg_buf *b)
+{
+    char *d = b->data;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return d;
+}
+
+/* --- time, ids, comparisons --- */
+
+int64_t trg_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t trg_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void trg_format_time_ms(int64_t ms, char out[32])
+{
+    time_t secs = (time_t)(ms / 1000);
+    int milli = (int)(ms % 1000);
+    if (milli < 0) {
+        milli += 1000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", milli);
+}
+
+static void random_bytes(unsigned char *p, size_t n)
+{
+    static int fd = -1;
+    if (fd < 0)
+        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    while (fd >= 0 && got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        got += (size_t)r;
+    }
+    for (; got < n; got++) /* /dev/urandom unavailable: still unique enough for an id */
+        p[got] = (unsigned char)(rand() ^ (int)trg_mono_ms());
+}
+
+void trg_request_id(char out[40])
+{
+    unsigned char r[16];
+    random_bytes(r, sizeof r);
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+}
+
+bool trg_secure_streq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < lb; i++)
+        diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
+    return diff == 0;
+}
+
+void trg_strlist_free(struct trg_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        trg_free(l->v[i]);
+    trg_free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+void trg_kvlist_free(struct trg_kvlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        trg_free(l->k[i]);
+        trg_free(l->v[i]);
+    }
+    trg_free(l->k);
+    trg_free(l->v);
+    l->k = l->v = NULL;
+    l->n = 0;
+}
