@@ -1,2 +1,539 @@
-/* stub: not written yet */
-typedef int trg_stub_src_config_c;
+/* config.c — load the JSON config and validate it against the option tables. */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors/connector.h"
+#include "filter.h"
+#include "invoke/invoke.h"
+#include "log.h"
+#include "registry.h"
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const dlq_backends[] = {"auto", "redis", "file", NULL};
+static const char *const envelopes[] = {"lambda", "raw", NULL};
+
+#define TOP(f) offsetof(struct trg_config, f)
+static const struct trg_opt http_options[] = {
+    {"listen", TRG_OPT_STRING, "\"127.0.0.1:9070\"", 0, 0, NULL, TOP(http.listen),
+     "Address of the HTTP server (webhooks, Invoke API, metrics, admin API): host:port or [v6]:port.", NULL, 0},
+    {"admin_token", TRG_OPT_SECRET, NULL, 0, 0, NULL, TOP(http.admin_token),
+     "Bearer token required by /admin/ (trigctl). Without one the admin API is open to whoever reaches "
+     "the listen address.",
+     NULL, 0},
+};
+static const struct trg_opt log_options[] = {
+    {"level", TRG_OPT_ENUM, "\"info\"", 0, 0, NULL, TOP(log.level), "Least severe level written.", log_levels, 0},
+    {"format", TRG_OPT_ENUM, "\"text\"", 0, 0, NULL, TOP(log.format), "Text lines or JSON lines.", log_formats, 0},
+};
+static const struct trg_opt dlq_options[] = {
+    {"backend", TRG_OPT_ENUM, "\"auto\"", 0, 0, NULL, TOP(dlq.backend),
+     "Where failed events are kept: `auto` is Redis when `redis` is set, else files.", dlq_backends, 0},
+    {"path", TRG_OPT_STRING, NULL, 0, 0, NULL, TOP(dlq.path),
+     "Directory of the file backend (one ROUTE.jsonl per route). Default: `<state_dir>/dlq`.", NULL, 0},
+    {"max_len", TRG_OPT_INT, "100000", 1, 100000000, "entries", TOP(dlq.max_len),
+     "Approximate bound of each route's Redis DLQ stream (XADD MAXLEN ~).", NULL, 0},
+};
+static const struct trg_opt top_options[] = {
+    {"state_dir", TRG_OPT_STRING, "\"/var/lib/trigd\"", 0, 0, NULL, TOP(state_dir),
+     "Directory for trigd's own files (the file DLQ). Created when missing.", NULL, 0},
+    {"shutdown_timeout_ms", TRG_OPT_INT, "30000", 0, 3600000, "ms", TOP(shutdown_timeout_ms),
+     "On SIGTERM/SIGINT, how long in-flight work may finish before trigd exits anyway (unfinished events "
+     "are not acknowledged, so their sources redeliver them).",
+     NULL, 0},
+};
+static const char *const top_keys[] = {"http", "log", "redis", "dlq", "functions", "sources", "routes", NULL};
+
+#define FN(f) offsetof(struct trg_function_conf, f)
+static const struct trg_opt function_options[] = {
+    {"type", TRG_OPT_STRING, NULL, 0, 0, NULL, FN(type), "`http`, `lambda` or `exec`.", NULL, TRG_OPT_REQUIRED},
+    {"timeout_ms", TRG_OPT_INT, "30000", 1, 900000, "ms", FN(timeout_ms),
+     "How long one invocation may run before it counts as a function error (Lambda's Timeout).", NULL, 0},
+    {"max_concurrency", TRG_OPT_INT, "10", 1, 1000, "invocations", FN(max_concurrency),
+     "Invocations of this function in flight at once, over all routes; more wait (Lambda's reserved "
+     "concurrency).",
+     NULL, 0},
+};
+
+#define SRC(f) offsetof(struct trg_source_conf, f)
+static const struct trg_opt source_options[] = {
+    {"type", TRG_OPT_STRING, NULL, 0, 0, NULL, SRC(type), "The connector: `webhook`, ...", NULL, TRG_OPT_REQUIRED},
+};
+
+#define RT(f) offsetof(struct trg_route_conf, f)
+static const struct trg_opt route_options[] = {
+    {"source", TRG_OPT_STRING, NULL, 0, 0, NULL, RT(source), "Name of the source whose events this route takes.",
+     NULL, TRG_OPT_REQUIRED},
+    {"function", TRG_OPT_STRING, NULL, 0, 0, NULL, RT(function), "Name of the function the batches go to.", NULL,
+     TRG_OPT_REQUIRED},
+    {"enabled", TRG_OPT_BOOL, "true", 0, 0, NULL, RT(enabled),
+     "A disabled route takes no events (Lambda's mapping State).", NULL, 0},
+    {"batch_size", TRG_OPT_INT, "10", 1, 10000, "events", RT(batch_size),
+     "Most events per invocation (BatchSize). Default by source: webhook 1.", NULL, 0},
+    {"batch_window_ms", TRG_OPT_INT, "0", 0, 300000, "ms", RT(batch_window_ms),
+     "How long to wait for more events after the first of a batch (MaximumBatchingWindowInSeconds, in ms).",
+     NULL, 0},
+    {"max_batch_bytes", TRG_OPT_INT, "6291456", 1, 6291456, "bytes", RT(max_batch_bytes),
+     "Largest payload sent; a batch is cut before it would exceed it, and a single larger event goes to the "
+     "DLQ as MaximumPayloadSizeExceeded (Lambda's 6 MB cap).",
+     NULL, 0},
+    {"max_retry_attempts", TRG_OPT_INT, "-1", -1, 10000, "retries", RT(max_retry_attempts),
+     "Retries of a failing batch before its events go to the DLQ; -1 = until they expire "
+     "(MaximumRetryAttempts). Default by source: webhook 2.",
+     NULL, 0},
+    {"max_record_age_s", TRG_OPT_INT, "-1", -1, 604800, "s", RT(max_record_age_s),
+     "Events older than this are not retried but go to the DLQ; -1 = no limit (MaximumRecordAgeInSeconds, "
+     "MaximumEventAgeInSeconds). Default by source: webhook 21600.",
+     NULL, 0},
+    {"retry_base_ms", TRG_OPT_INT, "1000", 1, 3600000, "ms", RT(retry_base_ms),
+     "First retry delay bound; doubles per attempt, with full jitter.", NULL, 0},
+    {"retry_max_ms", TRG_OPT_INT, "300000", 1, 86400000, "ms", RT(retry_max_ms),
+     "Largest retry delay (also for throttling).", NULL, 0},
+    {"bisect_on_error", TRG_OPT_BOOL, "false", 0, 0, NULL, RT(bisect_on_error),
+     "Split a failing batch in two halves and retry each (BisectBatchOnFunctionError).", NULL, 0},
+    {"report_batch_item_failures", TRG_OPT_BOOL, "false", 0, 0, NULL, RT(report_batch_item_failures),
+     "Read `batchItemFailures` in the response and retry only those items (FunctionResponseTypes: "
+     "ReportBatchItemFailures).",
+     NULL, 0},
+    {"max_queued_events", TRG_OPT_INT, "10000", 1, 10000000, "events", RT(max_queued_events),
+     "Events the route holds (queued, in flight, waiting to retry) before its source is paused "
+     "(webhooks answer 503).",
+     NULL, 0},
+    {"envelope", TRG_OPT_ENUM, "\"lambda\"", 0, 0, NULL, RT(envelope),
+     "`lambda`: the event as the matching AWS service sends it; `raw`: the payload alone.", envelopes, 0},
+    {"on_failure", TRG_OPT_STRING, "\"dlq\"", 0, 0, NULL, RT(on_failure),
+     "Where events that finally failed go (DestinationConfig.OnFailure): `dlq`.", NULL, 0},
+    {"filters", TRG_OPT_JSON, NULL, 0, 0, NULL, RT(filters),
+     "Up to 5 EventBridge patterns, OR'd (FilterCriteria); non-matching events are dropped and "
+     "acknowledged. See docs/FILTERS.md.",
+     NULL, 0},
+};
+
+static const struct trg_opt_section sections[] = {
+    {"Top level", "Keys of the config file itself.", top_options, TRG_ARRAY_SIZE(top_options)},
+    {"http", "The HTTP server.", http_options, TRG_ARRAY_SIZE(http_options)},
+    {"log", "Logging (to standard error).", log_options, TRG_ARRAY_SIZE(log_options)},
+    {"dlq", "The dead-letter queue.", dlq_options, TRG_ARRAY_SIZE(dlq_options)},
+    {"functions.NAME", "Options of every function, whatever its type.", function_options,
+     TRG_ARRAY_SIZE(function_options)},
+    {"sources.NAME", "Options of every source, whatever its type.", source_options, TRG_ARRAY_SIZE(source_options)},
+    {"routes.NAME", "A route takes the events of one source, filters, batches and sends them to one function.",
+     route_options, TRG_ARRAY_SIZE(route_options)},
+};
+
+const struct trg_opt_section *trg_config_section(size_t i)
+{
+    return i < TRG_ARRAY_SIZE(sections) ? &sections[i] : NULL;
+}
+
+/* --- helpers --- */
+
+static bool valid_name(const char *s)
+{
+    if (!s[0] || s[0] == '.' || strlen(s) > 128)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+/* The keys of obj, NULL-terminated; pointers borrowed from obj. */
+static const char **keys_of(const cJSON *obj)
+{
+    size_t n = 0;
+    for (const cJSON *it = obj ? obj->child : NULL; it; it = it->next)
+        n++;
+    const char **k = trg_calloc(n + 1, sizeof *k);
+    if (!k)
+        return NULL;
+    n = 0;
+    for (const cJSON *it = obj ? obj->child : NULL; it; it = it->next)
+        k[n++] = it->string;
+    return k;
+}
+
+/* Names a table accepts (with NAME_env / NAME_file for secrets), plus `more`; caller frees the array
+ * and the strings (trg_strlist_free on a strlist wrapping it). */
+static int table_names(const struct trg_opt *t, size_t n, const char *const *more, struct trg_strlist *out)
+{
+    size_t cap = 2 * n + 8;
+    out->v = trg_calloc(cap + 1, sizeof *out->v);
+    if (!out->v)
+        return TRG_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].type == TRG_OPT_SECRET) {
+            out->v[out->n++] = trg_asprintf("%s_env", t[i].name);
+            out->v[out->n++] = trg_asprintf("%s_file", t[i].name);
+        } else {
+            out->v[out->n++] = trg_strdup(t[i].name);
+        }
+    }
+    for (size_t i = 0; more && more[i] && out->n < cap; i++)
+        out->v[out->n++] = trg_strdup(more[i]);
+    return 0;
+}
+
+static char *sub_path(const char *parent, const char *key)
+{
+    return trg_asprintf("%s.%s", parent, key);
+}
+
+/* Apply a common table and a type table to one object; unknown keys are those in neither. */
+static int apply_two(const struct trg_opt *common, size_t nc, void *cbase, const struct trg_opt *typed,
+                     size_t nt, void *tbase, const cJSON *obj, const char *path, struct trg_errs *errs)
+{
+    const char **all = keys_of(obj);
+    struct trg_strlist cnames = {0};
+    table_names(common, nc, NULL, &cnames);
+    int bad = trg_opt_apply(common, nc, cbase, obj, path, all, errs);
+    /* The typed table (even an empty one) is the one that reports keys neither table knows. */
+    bad += trg_opt_apply(typed, nt, tbase, obj, path, (const char *const *)cnames.v, errs);
+    trg_strlist_free(&cnames);
+    trg_free(all);
+    return bad;
+}
+
+static char *fingerprint(const cJSON *obj) { return cJSON_PrintUnformatted(obj); }
+
+/* --- sections --- */
+
+static void load_functions(struct trg_config *c, const cJSON *obj, struct trg_errs *errs)
+{
+    if (!obj)
+        return;
+    if (!cJSON_IsObject(obj)) {
+        trg_errs_add(errs, "$.functions", "must be an object from function names to definitions");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(obj);
+    c->functions = trg_calloc(n ? n : 1, sizeof *c->functions);
+    if (!c->functions)
+        return;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        struct trg_function_conf *f = &c->functions[c->n_functions++];
+        f->name = trg_strdup(it->string);
+        char *path = sub_path("$.functions", it->string);
+        if (!valid_name(it->string))
+            trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
+        if (!cJSON_IsObject(it)) {
+            trg_errs_add(errs, path, "must be an object with a \"type\"");
+            trg_opt_apply(function_options, TRG_ARRAY_SIZE(function_options), f, NULL, path, NULL, errs);
+            trg_free(path);
+            continue;
+        }
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
+        if (cJSON_IsString(type))
+            f->ops = trg_registry_invoker(type->valuestring);
+        if (cJSON_IsString(type) && !f->ops) {
+            char *tp = sub_path(path, "type");
+            trg_errs_add(errs, tp, "unknown function type \"%s\" (known: http, lambda, exec)", type->valuestring);
+            trg_free(tp);
+        }
+        if (f->ops) {
+            f->opts = trg_calloc(1, f->ops->opts_size ? f->ops->opts_size : 1);
+            int bad = apply_two(function_options, TRG_ARRAY_SIZE(function_options), f, f->ops->options,
+                                f->ops->n_options, f->opts, it, path, errs);
+            if (!bad && f->ops->check)
+                f->ops->check(f->opts, path, errs);
+        } else {
+            const char **all = keys_of(it);
+            trg_opt_apply(function_options, TRG_ARRAY_SIZE(function_options), f, it, path, all, errs);
+            trg_free(all);
+        }
+        f->fingerprint = fingerprint(it);
+        trg_free(path);
+    }
+}
+
+static void load_sources(struct trg_config *c, const cJSON *obj, struct trg_errs *errs)
+{
+    if (!obj)
+        return;
+    if (!cJSON_IsObject(obj)) {
+        trg_errs_add(errs, "$.sources", "must be an object from source names to definitions");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(obj);
+    c->sources = trg_calloc(n ? n : 1, sizeof *c->sources);
+    if (!c->sources)
+        return;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        struct trg_source_conf *s = &c->sources[c->n_sources++];
+        s->name = trg_strdup(it->string);
+        char *path = sub_path("$.sources", it->string);
+        if (!valid_name(it->string))
+            trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
+        if (!cJSON_IsObject(it)) {
+            trg_errs_add(errs, path, "must be an object with a \"type\"");
+            trg_opt_apply(source_options, TRG_ARRAY_SIZE(source_options), s, NULL, path, NULL, errs);
+            trg_free(path);
+            continue;
+        }
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
+        if (cJSON_IsString(type))
+            s->ops = trg_registry_source(type->valuestring);
+        if (cJSON_IsString(type) && !s->ops) {
+            char *tp = sub_path(path, "type");
+            trg_errs_add(errs, tp, "unknown source type \"%s\"", type->valuestring);
+            trg_free(tp);
+        }
+        if (s->ops) {
+            s->opts = trg_calloc(1, s->ops->opts_size ? s->ops->opts_size : 1);
+            int bad = apply_two(source_options, TRG_ARRAY_SIZE(source_options), s, s->ops->options,
+                                s->ops->n_options, s->opts, it, path, errs);
+            if (!bad && s->ops->check)
+                s->ops->check(s->opts, path, errs);
+        } else {
+            const char **all = keys_of(it);
+            trg_opt_apply(source_options, TRG_ARRAY_SIZE(source_options), s, it, path, all, errs);
+            trg_free(all);
+        }
+        s->fingerprint = fingerprint(it);
+        trg_free(path);
+    }
+}
+
+static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs *errs)
+{
+    if (!obj)
+        return;
+    if (!cJSON_IsObject(obj)) {
+        trg_errs_add(errs, "$.routes", "must be an object from route names to definitions");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(obj);
+    c->routes = trg_calloc(n ? n : 1, sizeof *c->routes);
+    if (!c->routes)
+        return;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        struct trg_route_conf *r = &c->routes[c->n_routes++];
+        r->name = trg_strdup(it->string);
+        char *path = sub_path("$.routes", it->string);
+        if (!valid_name(it->string))
+            trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
+        /* The source type's defaults sit under what the route says. */
+        cJSON *merged = NULL;
+        const struct trg_source_conf *src = NULL;
+        const cJSON *sname = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "source") : NULL;
+        if (cJSON_IsString(sname))
+            src = trg_config_source(c, sname->valuestring);
+        if (cJSON_IsObject(it) && src && src->ops && src->ops->route_defaults) {
+            merged = cJSON_Parse(src->ops->route_defaults);
+            if (merged)
+                for (const cJSON *kv = it->child; kv; kv = kv->next) {
+                    cJSON_DeleteItemFromObjectCaseSensitive(merged, kv->string);
+                    cJSON_AddItemToObject(merged, kv->string, cJSON_Duplicate(kv, 1));
+                }
+        }
+        const cJSON *use = merged ? merged : it;
+        int bad = trg_opt_apply(route_options, TRG_ARRAY_SIZE(route_options), r, use, path, NULL, errs);
+        if (r->source && !src) {
+            char *p = sub_path(path, "source");
+            trg_errs_add(errs, p, "no source is named \"%s\"", r->source);
+            trg_free(p);
+            bad++;
+        }
+        if (r->function && !trg_config_function(c, r->function)) {
+            char *p = sub_path(path, "function");
+            trg_errs_add(errs, p, "no function is named \"%s\"", r->function);
+            trg_free(p);
+            bad++;
+        }
+        if (r->max_record_age_s == 0) {
+            char *p = sub_path(path, "max_record_age_s");
+            trg_errs_add(errs, p, "must be -1 (no limit) or at least 1");
+            trg_free(p);
+        }
+        if (r->retry_max_ms < r->retry_base_ms) {
+            char *p = sub_path(path, "retry_max_ms");
+            trg_errs_add(errs, p, "must be at least retry_base_ms (%lld)", (long long)r->retry_base_ms);
+            trg_free(p);
+        }
+        if (r->on_failure && strcmp(r->on_failure, "dlq") != 0) {
+            char *p = sub_path(path, "on_failure");
+            trg_errs_add(errs, p, "must be \"dlq\"");
+            trg_free(p);
+        }
+        if (r->filters) {
+            char *p = sub_path(path, "filters");
+            if (!cJSON_IsArray(r->filters))
+                trg_errs_add(errs, p, "must be an array of pattern objects");
+            else
+                r->filter = trg_filter_compile(r->filters, p, errs);
+            trg_free(p);
+        }
+        (void)bad;
+        r->fingerprint = fingerprint(use);
+        cJSON_Delete(merged);
+        trg_free(path);
+    }
+}
+
+/* "line L, column C" of a position in text. */
+static void position(const char *text, const char *at, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; p < at && *p; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+/* Prefix every error line with the file name. */
+static void name_errors(struct trg_errs *errs, size_t from, const char *name)
+{
+    for (size_t i = from; i < errs->lines.n; i++) {
+        char *l = trg_asprintf("%s: %s", name, errs->lines.v[i]);
+        if (l) {
+            trg_free(errs->lines.v[i]);
+            errs->lines.v[i] = l;
+        }
+    }
+}
+
+int trg_config_load_text(const char *text, size_t len, const char *name, struct trg_config **out,
+                         struct trg_errs *errs)
+{
+    *out = NULL;
+    size_t first = errs->lines.n;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        int line, col;
+        position(text, end ? end : text, &line, &col);
+        trg_errs_add(errs, NULL, "%s: line %d, column %d: not valid JSON", name, line, col);
+        return TRG_EINVAL;
+    }
+    struct trg_config *c = trg_calloc(1, sizeof *c);
+    if (!c) {
+        cJSON_Delete(root);
+        return TRG_ENOMEM;
+    }
+    c->path = trg_strdup(name);
+    if (!cJSON_IsObject(root)) {
+        trg_errs_add(errs, "$", "the config must be a JSON object");
+    } else {
+        trg_opt_apply(top_options, TRG_ARRAY_SIZE(top_options), c, root, "$", top_keys, errs);
+        trg_opt_apply(http_options, TRG_ARRAY_SIZE(http_options), c, cJSON_GetObjectItemCaseSensitive(root, "http"),
+                      "$.http", NULL, errs);
+        trg_opt_apply(log_options, TRG_ARRAY_SIZE(log_options), c, cJSON_GetObjectItemCaseSensitive(root, "log"),
+                      "$.log", NULL, errs);
+        trg_opt_apply(dlq_options, TRG_ARRAY_SIZE(dlq_options), c, cJSON_GetObjectItemCaseSensitive(root, "dlq"),
+                      "$.dlq", NULL, errs);
+        const cJSON *redis = cJSON_GetObjectItemCaseSensitive(root, "redis");
+        if (redis) {
+            c->has_redis = true;
+            trg_opt_apply(trg_redis_options, trg_redis_n_options, &c->redis, redis, "$.redis", NULL, errs);
+        }
+        if (c->dlq.backend == 1 && !redis)
+            trg_errs_add(errs, "$.dlq.backend", "\"redis\" needs a top-level \"redis\" object with its url");
+        if (!c->dlq.path && c->state_dir)
+            c->dlq.path = trg_asprintf("%s/dlq", c->state_dir);
+        load_functions(c, cJSON_GetObjectItemCaseSensitive(root, "functions"), errs);
+        load_sources(c, cJSON_GetObjectItemCaseSensitive(root, "sources"), errs);
+        load_routes(c, cJSON_GetObjectItemCaseSensitive(root, "routes"), errs);
+    }
+    cJSON_Delete(root);
+    if (errs->lines.n > first) {
+        name_errors(errs, first, name);
+        trg_config_free(c);
+        return TRG_EINVAL;
+    }
+    *out = c;
+    return 0;
+}
+
+int trg_config_load_file(const char *path, struct trg_config **out, struct trg_errs *errs)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        trg_errs_add(errs, NULL, "%s: cannot open: %s", path, strerror(errno));
+        return TRG_EINVAL;
+    }
+    struct trg_buf b = {0};
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && rc == 0)
+        rc = trg_buf_add(&b, chunk, n);
+    bool failed = ferror(f);
+    fclose(f);
+    if (rc != 0 || failed) {
+        trg_errs_add(errs, NULL, "%s: cannot read the file", path);
+        trg_buf_free(&b);
+        return TRG_EINVAL;
+    }
+    rc = trg_config_load_text(b.data ? b.data : "", b.len, path, out, errs);
+    trg_buf_free(&b);
+    return rc;
+}
+
+void trg_config_free(struct trg_config *c)
+{
+    if (!c)
+        return;
+    trg_free(c->path);
+    trg_opt_free(top_options, TRG_ARRAY_SIZE(top_options), c);
+    trg_opt_free(http_options, TRG_ARRAY_SIZE(http_options), c);
+    trg_opt_free(dlq_options, TRG_ARRAY_SIZE(dlq_options), c);
+    if (c->has_redis)
+        trg_opt_free(trg_redis_options, trg_redis_n_options, &c->redis);
+    for (size_t i = 0; i < c->n_functions; i++) {
+        struct trg_function_conf *f = &c->functions[i];
+        if (f->ops)
+            trg_opt_free(f->ops->options, f->ops->n_options, f->opts);
+        trg_free(f->opts);
+        trg_opt_free(function_options, TRG_ARRAY_SIZE(function_options), f);
+        trg_free(f->name);
+        trg_free(f->fingerprint);
+    }
+    trg_free(c->functions);
+    for (size_t i = 0; i < c->n_sources; i++) {
+        struct trg_source_conf *s = &c->sources[i];
+        if (s->ops)
+            trg_opt_free(s->ops->options, s->ops->n_options, s->opts);
+        trg_free(s->opts);
+        trg_opt_free(source_options, TRG_ARRAY_SIZE(source_options), s);
+        trg_free(s->name);
+        trg_free(s->fingerprint);
+    }
+    trg_free(c->sources);
+    for (size_t i = 0; i < c->n_routes; i++) {
+        struct trg_route_conf *r = &c->routes[i];
+        trg_opt_free(route_options, TRG_ARRAY_SIZE(route_options), r);
+        trg_filter_free(r->filter);
+        trg_free(r->name);
+        trg_free(r->fingerprint);
+    }
+    trg_free(c->routes);
+    trg_free(c);
+}
+
+const struct trg_function_conf *trg_config_function(const struct trg_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_functions; i++)
+        if (strcmp(c->functions[i].name, name) == 0)
+            return &c->functions[i];
+    return NULL;
+}
+
+const struct trg_source_conf *trg_config_source(const struct trg_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_sources; i++)
+        if (strcmp(c->sources[i].name, name) == 0)
+            return &c->sources[i];
+    return NULL;
+}

@@ -1,1 +1,26 @@
-/* stub */
+/* retry.h — capped exponential backoff with full jitter, as a pure function.
+ *
+ * delay = random in [0, min(max_ms, base_ms * 2^attempt)] — "full jitter": retries of many failing
+ * batches spread out instead of hitting a recovering function in waves. The random source is injected
+ * so tests are deterministic.
+ */
+#ifndef TRG_RETRY_H
+#define TRG_RETRY_H
+
+#include <stdint.h>
+
+/* A source of uniformly distributed 64-bit random numbers. */
+typedef uint64_t (*trg_rand_fn)(void *state);
+
+/* Delay before retry number `attempt` (0 = the first retry). base_ms >= 1, max_ms >= base_ms. */
+int64_t trg_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, trg_rand_fn rnd, void *state);
+
+/* The delay for a throttled invocation: the larger of the backoff and the function's Retry-After
+ * (retry_after_ms < 0 when absent), capped at max_ms. */
+int64_t trg_throttle_delay_ms(int attempt, int64_t retry_after_ms, int64_t base_ms, int64_t max_ms,
+                              trg_rand_fn rnd, void *state);
+
+/* A xorshift64* generator for production use; state must be non-zero. */
+uint64_t trg_rand_xorshift(void *state);
+
+#endif
