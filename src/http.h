@@ -39,6 +39,7 @@ void trg_http_unroute(struct trg_http *h, void *arg);
 const char *trg_http_req_method(const struct trg_http_req *r);
 const char *trg_http_req_path(const struct trg_http_req *r);   /* decoded path, no query */
 const char *trg_http_req_query(const struct trg_http_req *r);  /* raw query string, "" when none */
+const char *trg_http_req_raw_path(const struct trg_http_req *r); /* path as sent (still %-encoded) */
 const char *trg_http_req_header(const struct trg_http_req *r, const char *name); /* case-insensitive */
 const char *trg_http_req_body(const struct trg_http_req *r, size_t *len);        /* NUL-terminated */
 const char *trg_http_req_remote(const struct trg_http_req *r); /* peer address as text */
@@ -50,11 +51,13 @@ void trg_http_req_each_query(const struct trg_http_req *r,
 /* Arbitrary per-request pointer for the handler. */
 void trg_http_req_set_data(struct trg_http_req *r, void *data);
 void *trg_http_req_data(const struct trg_http_req *r);
-/* Has the client gone away? (then respond soon; the answer is dropped). */
+/* Has the client gone away? (then respond soon; the answer is dropped). A suspended request
+ * notices a peer that closed its connection while it waits; the request stays valid all the same. */
 bool trg_http_req_closed(const struct trg_http_req *r);
 
-/* Answer the request and free it. headers: name, value, name, value, ..., NULL (may be NULL).
- * body is copied. */
+/* Answer the request and free it (r is invalid afterwards, even when called from inside the
+ * handler). headers: name, value, name, value, ..., NULL (may be NULL); Content-Length,
+ * Transfer-Encoding and Connection are set by the server and ignored here. body is copied. */
 void trg_http_respond(struct trg_http_req *r, int status, const char *content_type,
                       const char *body, size_t len, const char *const *headers);
 /* Answer {"error": msg} as application/json. */
