@@ -1,1 +1,26 @@
-/* stub */
+/* webhook_event.h — the API Gateway HTTP API (payload 2.0) / Lambda Function URL request event.
+ * Private to connectors/webhook/ (and its unit test).
+ */
+#ifndef TRG_WEBHOOK_EVENT_H
+#define TRG_WEBHOOK_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../src/http.h"
+#include "../../src/util.h"
+
+/* Append the event for req to out, as compact JSON: version "2.0", routeKey "$default", rawPath,
+ * rawQueryString, cookies, headers, queryStringParameters, requestContext (requestId = request_id,
+ * time and timeEpoch from now_ms), body and isBase64Encoded. req is borrowed. Returns 0 or TRG_ENOMEM
+ * (out may then hold a partial event: reset it). */
+int trg_webhook_event_build(const struct trg_http_req *req, const char *request_id, int64_t now_ms,
+                            struct trg_buf *out);
+
+/* Is the body sent as text (valid UTF-8 without NUL, and a textual content type)? For tests. */
+bool trg_webhook_body_is_text(const char *content_type, const char *body, size_t len);
+
+/* Decode standard base64 (padding optional, whitespace refused) into out. TRG_EINVAL on bad input. */
+int trg_webhook_base64_decode(const char *s, size_t len, struct trg_buf *out);
+
+#endif
