@@ -85,6 +85,7 @@ struct trg_config {
     size_t n_sources;
     struct trg_route_conf *routes;
     size_t n_routes;
+    int refs;                      /* engine objects built from this config (engine-owned count) */
 };
 
 /* Load and validate. On success *out is set (caller frees with trg_config_free()) and 0 returned;

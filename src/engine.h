@@ -1,1 +1,88 @@
-/* stub */
+/* engine.h — the engine: sources, routes and functions built from a config, and their lifecycle.
+ *
+ * One engine per process, on one libev loop. It owns the HTTP server (health, readiness, metrics,
+ * admin API and the ingress paths that sources declare), the Redis connection when configured, the
+ * DLQ, and every source, route and function instance. Events flow source -> route (filter, lanes,
+ * batches) -> function; outcomes flow back as retries, DLQ records, and finally the source's done
+ * callback.
+ */
+#ifndef TRG_ENGINE_H
+#define TRG_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "invoke/invoke.h"
+#include "util.h"
+
+struct ev_loop;
+struct trg_config;
+struct trg_dlq;
+struct trg_http;
+struct trg_metrics;
+struct trg_redis;
+
+struct trg_engine;
+
+/* Build everything the config names (no I/O beyond binding the HTTP listener). Takes ownership of
+ * conf on success; on failure conf is still the caller's, errors are logged, and a negative trg_err
+ * is returned (TRG_EINVAL for a config that cannot run, such as a port in use or a path taken twice). */
+int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_engine **out);
+/* Start every source's intake. */
+int trg_engine_start(struct trg_engine *e);
+/* Switch to a new config without dropping in-flight work: unchanged sources, functions and routes
+ * are kept; changed and removed ones stop taking events and are freed once they have finished what
+ * they hold. Takes ownership of conf on success; on failure nothing changed and conf is the caller's. */
+int trg_engine_reload(struct trg_engine *e, struct trg_config *conf);
+/* Stop intake, let in-flight work finish for up to shutdown_timeout_ms, then abandon what is left
+ * (its sources are not told it is done, so they redeliver it) and call done. */
+void trg_engine_shutdown(struct trg_engine *e, void (*done)(void *arg), void *arg);
+/* Free everything (call after shutdown's done, outside the engine's callbacks). NULL is a no-op. */
+void trg_engine_destroy(struct trg_engine *e);
+
+/* Services and state for the other core modules (route, dispatch, admin). */
+struct ev_loop *trg_engine_loop(const struct trg_engine *e);
+struct trg_metrics *trg_engine_metrics(const struct trg_engine *e);
+struct trg_dlq *trg_engine_dlq(const struct trg_engine *e);
+struct trg_http *trg_engine_http(const struct trg_engine *e);
+const struct trg_config *trg_engine_config(const struct trg_engine *e);
+uint64_t trg_engine_rand(struct trg_engine *e);
+bool trg_engine_stopping(const struct trg_engine *e);
+bool trg_engine_ready(const struct trg_engine *e);
+
+/* The admin API's view: {"version", "uptime_s", "ready", "sources":[...], "routes":[...], "functions":[...]}. */
+int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out);
+
+/* Invoke a function directly (Lambda Invoke API, trigctl invoke), within its concurrency limit.
+ * payload is copied. cb is called once, later. TRG_ENOTFOUND when there is no such function. */
+int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
+                      trg_invoke_cb cb, void *arg);
+
+/* Re-submit the records of a DLQ record (as trg_dlq_record_build wrote it) to its route. cb is called
+ * once every record reached a new final outcome (err 0: succeeded, filtered, or written to the DLQ
+ * again), or at once-later with a negative error (no such route, bad record, route full, stopping). */
+int trg_engine_redrive(struct trg_engine *e, const char *route, const char *record, size_t len,
+                       void (*cb)(void *arg, int err), void *arg);
+
+#endif
+
+/* --- engine-internal services for route.c and dispatch.c --- */
+struct trg_route;
+struct trg_function;
+struct trg_source;
+struct trg_event;
+/* One route let go of ev with status (enum trg_done_status); when no route holds it any more, the
+ * source hears of it in its done callback, later, from the loop. res may be NULL. */
+void trg_engine_event_done(struct trg_engine *e, struct trg_event *ev, int status,
+                           const struct trg_invoke_result *res);
+/* A route became full or drained, or its DLQ blocked or recovered: re-evaluate its source's pause. */
+void trg_engine_route_changed(struct trg_engine *e, struct trg_route *r);
+/* A retired route holds nothing any more: free it (later, from the loop). */
+void trg_engine_route_idle(struct trg_engine *e, struct trg_route *r);
+/* A function has capacity again: pump the routes that use it. */
+void trg_engine_function_free(struct trg_engine *e, struct trg_function *fn);
+/* The source's envelope for a batch (or the default one). */
+int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out);
+/* Reference counting of configs shared by engine objects. */
+void trg_engine_config_ref(struct trg_config *c);
+void trg_engine_config_unref(struct trg_config *c);

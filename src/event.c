@@ -28,6 +28,7 @@ void trg_event_free(struct trg_event *ev)
         return;
     trg_free(ev->json);
     trg_free(ev->filter_json);
+    trg_free(ev->raw);
     trg_free(ev->item_id);
     trg_free(ev->order_key);
     trg_free(ev);

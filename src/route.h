@@ -1,1 +1,127 @@
-/* stub */
+/* route.h — a route: one source's events, filtered, queued in lanes and cut into batches.
+ *
+ * A lane holds the events of one ordering key (the unordered lane has key NULL). An ordered lane has at
+ * most one batch unfinished at a time (in flight or waiting to retry), so its events are processed in
+ * order; the unordered lane has as many as the function's concurrency allows. Batches are cut only when
+ * the function can take one, so events wait in lanes and batch up while the function is busy.
+ *
+ * Engine-internal: route.c, dispatch.c and engine.c share these structs.
+ */
+#ifndef TRG_ROUTE_H
+#define TRG_ROUTE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlq.h"
+#include "event.h"
+#include "invoke/invoke.h"
+#include "list.h"
+
+struct trg_engine;
+struct trg_config;
+struct trg_route_conf;
+struct trg_source;
+struct trg_function;
+
+/* One event held by one route. */
+struct trg_entry {
+    struct trg_list link;     /* in a lane's queue or a batch's entries */
+    struct trg_event *ev;
+    int attempts;             /* failed invocations so far (throttles do not count) */
+    int invokes;              /* invocations so far (approximateInvokeCount) */
+};
+
+struct trg_lane {
+    struct trg_list link;     /* in route->lanes */
+    char *key;                /* NULL: the unordered lane */
+    struct trg_list queue;    /* entries waiting for a batch */
+    size_t n;
+    size_t bytes;
+    int unfinished;           /* batches cut from this lane and not finished */
+    int64_t first_ms;         /* monotonic ms when the oldest queued entry arrived */
+};
+
+/* Something waiting for a function's capacity: a batch, or a direct invocation. */
+struct trg_job {
+    struct trg_list link;     /* in fn->waiting */
+    void (*run)(struct trg_job *job);
+};
+
+struct trg_batch {
+    struct trg_job job;
+    struct trg_list link;     /* in route->batches */
+    struct trg_route *route;
+    struct trg_lane *lane;
+    struct trg_list entries;
+    size_t n;
+    char request_id[40];
+    ev_timer retry;           /* waiting before the next attempt */
+    bool invoking;
+    char *payload;            /* what the invoker borrows during an attempt */
+    /* The last attempt, for the DLQ record. */
+    int last_status;
+    char *last_error;
+    char *last_body;
+    size_t last_body_len;
+};
+
+struct trg_route {
+    struct trg_list link;     /* in the engine's routes */
+    struct trg_list src_link; /* in the source's routes while active */
+    char *name;
+    struct trg_engine *engine;
+    struct trg_config *cfg;   /* holds conf; referenced */
+    const struct trg_route_conf *conf;
+    struct trg_source *source;
+    struct trg_function *fn;
+    struct trg_list lanes;
+    struct trg_list batches;  /* every unfinished batch */
+    size_t held;              /* events held: queued, in batches, or on their way to the DLQ */
+    ev_timer window;          /* fires when the oldest lane's batching window ends */
+    bool retired;             /* replaced or removed by a reload: finishes what it holds, takes nothing new */
+    bool full;                /* held reached max_queued_events: the source is paused */
+    bool dlq_blocked;         /* the DLQ could not be written: the source is paused until it can */
+    struct trg_list dlq_jobs; /* DLQ writes in progress or waiting to be retried */
+    ev_timer dlq_retry;
+};
+
+/* Create an active route (no events yet). cfg is referenced for the route's lifetime. */
+int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct trg_route_conf *conf,
+                     struct trg_source *src, struct trg_function *fn, struct trg_route **out);
+/* Free a route that holds nothing (held == 0). */
+void trg_route_destroy(struct trg_route *r);
+
+/* Room for one more event? */
+bool trg_route_can_accept(const struct trg_route *r);
+/* Take ev (its refs already count this route): filter it, queue it, cut batches. Never calls back into
+ * the source synchronously. */
+void trg_route_push(struct trg_route *r, struct trg_event *ev);
+/* Cut and dispatch every batch the lanes and the function allow now. */
+void trg_route_pump(struct trg_route *r);
+
+/* The batch is finished: its entries were all released. Frees it and pumps its lane. */
+void trg_route_batch_finished(struct trg_batch *b);
+/* Release one entry with a final status (enum trg_done_status) and free it. res may be NULL. */
+void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, const struct trg_invoke_result *res);
+/* Write entries (unlinked from anything, in `list`) to the DLQ with a condition; they are released
+ * once the record is durable. b (may be NULL) supplies the last attempt's details. */
+void trg_route_to_dlq(struct trg_route *r, struct trg_list *list, size_t n, enum trg_dlq_condition cond,
+                      const struct trg_batch *b);
+/* Abandon everything the route holds (shutdown). Batches are freed; no invocation callback may follow. */
+void trg_route_abandon(struct trg_route *r);
+
+/* Build the payload for the entries of a batch, as the route's source and envelope say. */
+int trg_route_payload(const struct trg_route *r, const struct trg_list *entries, size_t n, struct trg_buf *out);
+
+/* Pure batch-cutting decision, exposed for unit tests: should a lane with n queued events of `bytes`
+ * bytes, whose oldest arrived at first_ms, be cut now? */
+bool trg_lane_ready(size_t n, size_t bytes, int64_t first_ms, int64_t now_ms, int64_t batch_size,
+                    int64_t max_batch_bytes, int64_t window_ms, bool draining);
+/* How many of the queued events (lens[i] bytes each) go into the next batch: at least 1, at most
+ * batch_size, and no more than fit in max_batch_bytes (a single oversize event is returned alone). */
+size_t trg_lane_take(const size_t *lens, size_t n, int64_t batch_size, int64_t max_batch_bytes);
+
+#endif
