@@ -556,6 +556,7 @@ static int pipe_pair(int fds[2], int nonblock_end)
     if (fl < 0 || fcntl(fds[nonblock_end], F_SETFL, fl | O_NONBLOCK) != 0) {
         close(fds[0]);
         close(fds[1]);
+        fds[0] = fds[1] = -1;
         return TRG_EIO;
     }
     return 0;
@@ -634,6 +635,7 @@ static int exec_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke
     const struct exec_opts *o = inst->opts;
     struct envv env = {0};
     char *prog = NULL;
+    char **argv = NULL;
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     int rc = TRG_ENOMEM;
     struct exec_call *c = trg_calloc(1, sizeof(*c));
@@ -668,9 +670,16 @@ static int exec_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke
     if (pipe_pair(in, 1) != 0 || pipe_pair(out, 0) != 0 || pipe_pair(err, 0) != 0) {
         trg_error("exec", inst->name, "%s cannot create pipes: %s; raise the fd limit (ulimit -n)",
                   c->request_id, strerror(errno));
-        goto fail;
+        goto fail_pipes;
     }
-    int e = exec_spawn(c, prog, o->command.v, env.v, in[0], out[1], err[1]);
+    /* the option's list carries no NULL terminator: spawn from a terminated copy of the pointers */
+    argv = trg_calloc(o->command.n + 1, sizeof(*argv));
+    if (!argv) {
+        rc = TRG_ENOMEM;
+        goto fail_pipes;
+    }
+    memcpy(argv, o->command.v, o->command.n * sizeof(*argv));
+    int e = exec_spawn(c, prog, argv, env.v, in[0], out[1], err[1]);
     close_fd(&in[0]);
     close_fd(&out[1]);
     close_fd(&err[1]);
@@ -723,10 +732,18 @@ started:
     list_push(&inst->calls, c);
     envv_free(&env);
     trg_free(prog);
+    trg_free(argv);
     return 0;
+fail_pipes:
+    for (int i = 0; i < 2; i++) {
+        close_fd(&in[i]);
+        close_fd(&out[i]);
+        close_fd(&err[i]);
+    }
 fail:
     envv_free(&env);
     trg_free(prog);
+    trg_free(argv);
     call_free(c);
     return rc;
 }
