@@ -5,7 +5,13 @@
  * state_dir/dlq/ROUTE.jsonl). An entry is a Lambda on-failure destination record
  * (trg_dlq_record_build) with a "trigd" member that keeps what redrive needs.
  *
- * Every operation is asynchronous and calls back exactly once, later, from the loop.
+ * Every operation is asynchronous: it returns 0 and calls back exactly once, later, from the loop
+ * (never from inside the call), or returns a negative enum trg_err and never calls back:
+ * TRG_EINVAL for a bad route name (file backend: [A-Za-z0-9_.-], not starting with '.'), id or
+ * record, TRG_ESTATE while Redis is disconnected (redis backend; pause and retry) or after destroy.
+ *
+ * Entry ids have the shape of Redis stream ids, "<ms>-<seq>", in both backends; they increase
+ * within a route (the file backend continues after the largest id in the file after a restart).
  */
 #ifndef TRG_DLQ_H
 #define TRG_DLQ_H
@@ -48,25 +54,41 @@ struct trg_dlq_info {
     size_t n_records;
     int64_t timestamp_ms;
 };
-/* Append the record as one line of compact JSON (no newline). responsePayload is the response
- * parsed as JSON when it is JSON, else a JSON string; truncated responses are strings ending "...". */
+/* Append the record as one line of compact JSON (no newline):
+ *   {"version":"1.0","timestamp":"<RFC 3339 ms>","requestContext":{"requestId","function","condition",
+ *    "approximateInvokeCount"},"responseContext":{"statusCode","executedVersion":"$LATEST","functionError"},
+ *    ["<batch_info_key>":<batch_info_json>,] "requestPayload":<payload>,"responsePayload":<response>,
+ *    "trigd":{"route","source","records":[<record>...]}}
+ * statusCode is omitted when < 0, functionError when NULL, responsePayload when response_payload is
+ * NULL. JSON inputs (payload, records) are embedded as JSON, minified; input that is not JSON is
+ * embedded as a JSON string (invalid UTF-8 replaced by U+FFFD). responsePayload is the response
+ * parsed as JSON when it is JSON of at most 4096 bytes, else a JSON string of its first 4096 bytes
+ * (cut at a UTF-8 boundary) followed by "..." when it was longer. timestamp_ms <= 0 = now;
+ * request_id NULL = a new one. Returns TRG_EINVAL when batch_info_json is not JSON. */
 int trg_dlq_record_build(const struct trg_dlq_info *info, struct trg_buf *out);
 
+enum { TRG_DLQ_BACKEND_FILE = 0, TRG_DLQ_BACKEND_REDIS = 1 };
+
 struct trg_dlq_conf {
-    int backend;               /* 0 = file, 1 = redis */
+    int backend;               /* TRG_DLQ_BACKEND_FILE or TRG_DLQ_BACKEND_REDIS */
     const char *dir;           /* file backend: the directory for ROUTE.jsonl */
     int64_t max_len;           /* redis backend: MAXLEN ~ per stream */
 };
 
 struct trg_dlq;
 
-/* redis is borrowed (required for the redis backend, else NULL). */
+/* redis is borrowed (required for the redis backend, else NULL) and must outlive the dlq. conf is
+ * read during the call only. The file backend creates dir (mkdir -p, 0700) here.
+ * Caller frees with trg_dlq_destroy(). */
 int trg_dlq_create(struct ev_loop *loop, const struct trg_dlq_conf *conf, struct trg_redis *redis,
                    struct trg_dlq **out);
-void trg_dlq_destroy(struct trg_dlq *d); /* pending callbacks are called with TRG_ESTATE */
+/* Every pending callback is called before this returns: finished file operations with their result,
+ * Redis commands still in flight with TRG_ESTATE (their outcome is unknown). Safe from inside a
+ * callback. NULL is a no-op. */
+void trg_dlq_destroy(struct trg_dlq *d);
 
-/* err is 0 once the record is durable (fsync'd / acknowledged by Redis). id is the entry id
- * (a Redis stream id, or "LINE-N" style id for files), borrowed until the callback returns. */
+/* record must be JSON (len bytes). err is 0 once the record is durable (fsync'd / acknowledged by
+ * Redis); id is the entry id, borrowed until the callback returns (NULL when err != 0). */
 typedef void (*trg_dlq_put_cb)(void *arg, int err, const char *id);
 int trg_dlq_put(struct trg_dlq *d, const char *route, const char *record, size_t len,
                 trg_dlq_put_cb cb, void *arg);
@@ -78,7 +100,8 @@ struct trg_dlq_entry {
 };
 /* entries are borrowed until the callback returns. */
 typedef void (*trg_dlq_list_cb)(void *arg, int err, const struct trg_dlq_entry *entries, size_t n);
-/* Up to count entries with id > after (NULL = from the start), oldest first. */
+/* Up to count (>= 1) entries with id > after (NULL = from the start), oldest first. entry.record
+ * is the record as put (NUL-terminated). A route without entries gives err 0, n 0. */
 int trg_dlq_list(struct trg_dlq *d, const char *route, const char *after, size_t count,
                  trg_dlq_list_cb cb, void *arg);
 /* One entry by id (n = 0 and err TRG_ENOTFOUND when absent). */

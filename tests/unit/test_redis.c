@@ -1,0 +1,6 @@
+/* placeholder: written next */
+int main(void);
+int main(void)
+{
+    return 77;
+}
