@@ -50,7 +50,7 @@ struct trg_http {
     struct MHD_Daemon *daemon;
     char *listen;
     int port;
-    MHD_socket quiesced_fd;
+    bool accepting_closed;
     ev_io io;
     ev_timer timer;
     struct http_route *routes;
@@ -612,7 +612,6 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
     if (!h)
         return TRG_ENOMEM;
     h->loop = loop;
-    h->quiesced_fd = MHD_INVALID_SOCKET;
     h->listen = trg_strdup(listen);
     if (!h->listen) {
         err = TRG_ENOMEM;
@@ -621,9 +620,9 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, h, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
+        flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, h, MHD_OPTION_NOTIFY_COMPLETED,
+        completed_cb, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!h->daemon) {
@@ -664,9 +663,14 @@ int trg_http_port(const struct trg_http *h)
 
 void trg_http_stop_accepting(struct trg_http *h)
 {
-    if (!h || h->quiesced_fd != MHD_INVALID_SOCKET)
+    if (!h || h->accepting_closed)
         return;
-    h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+    /* Without internal threads the socket can be closed at once: new clients are refused rather
+     * than left in the backlog. */
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    h->accepting_closed = true;
     trg_info("http", h->listen, "no longer accepting connections");
 }
 
@@ -692,8 +696,6 @@ void trg_http_destroy(struct trg_http *h)
     ev_io_stop(h->loop, &h->io);
     ev_timer_stop(h->loop, &h->timer);
     MHD_stop_daemon(h->daemon);
-    if (h->quiesced_fd != MHD_INVALID_SOCKET)
-        close(h->quiesced_fd);
     for (size_t i = 0; i < h->n_routes; i++) {
         trg_free(h->routes[i].method);
         trg_free(h->routes[i].path);
