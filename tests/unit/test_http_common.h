@@ -24,19 +24,20 @@
 extern char **environ;
 
 /* Run the loop until *flag is true or `seconds` have passed; returns *flag. */
-static void th_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static inline void th_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     *(bool *)w->data = true;
     ev_break(loop, EVBREAK_ONE);
 }
 
-static void th_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static inline void th_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop, (void)w, (void)revents;
 }
 
 /* cond(arg) is checked after every loop iteration; a 10 ms tick keeps iterations coming. */
-static bool th_run_until(struct ev_loop *loop, bool (*cond)(void *arg), void *arg, double seconds)
+static inline bool th_run_until(struct ev_loop *loop, bool (*cond)(void *arg), void *arg,
+                                double seconds)
 {
     bool expired = false;
     ev_timer deadline, tick;
@@ -53,7 +54,7 @@ static bool th_run_until(struct ev_loop *loop, bool (*cond)(void *arg), void *ar
     return cond(arg);
 }
 
-static bool th_flag(void *arg)
+static inline bool th_flag(void *arg)
 {
     return *(bool *)arg;
 }
@@ -74,7 +75,7 @@ struct th_client {
     char body_file[64];
 };
 
-static void th_client_parse(struct th_client *c)
+static inline void th_client_parse(struct th_client *c)
 {
     char *p = c->out.data ? c->out.data : "";
     char *end = p + c->out.len;
@@ -97,7 +98,7 @@ static void th_client_parse(struct th_client *c)
     }
 }
 
-static void th_client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+static inline void th_client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct th_client *c = w->data;
     char buf[4096];
@@ -122,8 +123,8 @@ static void th_client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* Start curl with the given extra arguments (NULL-terminated), on url. body (may be NULL) is sent
  * with --data-binary from a temporary file. */
-static int th_client_start(struct ev_loop *loop, struct th_client *c, const char *url, const void *body,
-                           size_t body_len, const char *const *args)
+static inline int th_client_start(struct ev_loop *loop, struct th_client *c, const char *url,
+                                  const void *body, size_t body_len, const char *const *args)
 {
     const char *argv[64];
     size_t n = 0;
@@ -174,12 +175,12 @@ static int th_client_start(struct ev_loop *loop, struct th_client *c, const char
     return 0;
 }
 
-static bool th_client_done(void *arg)
+static inline bool th_client_done(void *arg)
 {
     return ((struct th_client *)arg)->finished;
 }
 
-static void th_client_clear(struct ev_loop *loop, struct th_client *c)
+static inline void th_client_clear(struct ev_loop *loop, struct th_client *c)
 {
     if (c->fd >= 0) {
         ev_io_stop(loop, &c->io);
@@ -197,8 +198,8 @@ static void th_client_clear(struct ev_loop *loop, struct th_client *c)
 }
 
 /* Run curl to completion (10 s deadline). Returns the HTTP status (0 when none). */
-static int th_curl(struct ev_loop *loop, struct th_client *c, const char *url, const void *body, size_t body_len,
-                   const char *const *args)
+static inline int th_curl(struct ev_loop *loop, struct th_client *c, const char *url, const void *body,
+                          size_t body_len, const char *const *args)
 {
     if (th_client_start(loop, c, url, body, body_len, args) < 0)
         return -1;
@@ -207,7 +208,7 @@ static int th_curl(struct ev_loop *loop, struct th_client *c, const char *url, c
 }
 
 /* Case-insensitive header lookup in the response header block; value copied into out. */
-static bool th_header(const struct th_client *c, const char *name, char *out, size_t size)
+static inline bool th_header(const struct th_client *c, const char *name, char *out, size_t size)
 {
     const char *p = c->headers;
     size_t nl = strlen(name);
@@ -232,7 +233,7 @@ static bool th_header(const struct th_client *c, const char *name, char *out, si
 }
 
 /* A blocking loopback TCP connection to the server (the connect completes from the backlog). */
-static int th_connect(int port)
+static inline int th_connect(int port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
