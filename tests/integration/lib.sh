@@ -319,6 +319,13 @@ kill9_trigd() {
 # trigd_url PATH: http://127.0.0.1:$HTTP_PORT/PATH
 trigd_url() { echo "http://127.0.0.1:$HTTP_PORT${1}"; }
 
+# metric 'NAME{label="v",...}': that sample's value in trigd's /metrics (labels as trigd prints them),
+# 0 when absent.
+metric() {
+    curl -fsS --max-time 5 "$(trigd_url /metrics)" |
+        awk -v k="$1" '$1 == k { v = $2; found = 1 } END { print found ? v : 0 }'
+}
+
 # post_json URL BODY: POST BODY as application/json; prints the status code ("000" if no answer).
 post_json() {
     curl -sS -o "$WORK/last_response" -w '%{http_code}' --max-time 30 \
