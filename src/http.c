@@ -36,7 +36,7 @@
 #define HTTP_DISCARD_SLACK (1024 * 1024)
 
 struct http_route {
-    char *method;  /* NULL = any */
+    char *method; /* NULL = any */
     char *path;
     size_t path_len;
     bool prefix;
@@ -55,7 +55,7 @@ struct trg_http {
     ev_timer timer;
     struct http_route *routes;
     size_t n_routes;
-    struct trg_http_req *owned;  /* requests handed to handlers and not answered yet */
+    struct trg_http_req *owned; /* requests handed to handlers and not answered yet */
 };
 
 enum req_state {
@@ -65,14 +65,14 @@ enum req_state {
 };
 
 struct trg_http_req {
-    struct trg_http *h;            /* NULL once the server is destroyed */
-    struct MHD_Connection *conn;   /* NULL once MHD completed the request */
+    struct trg_http *h;               /* NULL once the server is destroyed */
+    struct MHD_Connection *conn;      /* NULL once MHD completed the request */
     struct trg_http_req *prev, *next; /* in h->owned while REQ_HANDLER */
     enum req_state state;
     bool started, suspended, in_handler, closed, too_big, failed;
-    char *uri;                     /* raw request target */
+    char *uri; /* raw request target */
     char *raw_path;
-    const char *query;             /* into uri, "" when none */
+    const char *query; /* into uri, "" when none */
     char *method;
     char *path;
     struct trg_buf body;
@@ -82,7 +82,7 @@ struct trg_http_req {
     struct trg_kvlist args;
     char remote[INET6_ADDRSTRLEN + 8];
     void *data;
-    struct MHD_Response *resp;     /* answered but not queued yet */
+    struct MHD_Response *resp; /* answered but not queued yet */
     unsigned status;
     ev_io peer;
 };
@@ -113,15 +113,9 @@ static void http_run(struct trg_http *h)
     http_rearm(h);
 }
 
-static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    http_run(w->data);
-}
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents) { http_run(w->data); }
 
-static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    http_run(w->data);
-}
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) { http_run(w->data); }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -626,8 +620,10 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!h->daemon) {
-        trg_error("http", listen, "cannot listen on %s (address in use or not local?); "
-                  "change http.listen", listen);
+        trg_error("http", listen,
+                  "cannot listen on %s (address in use or not local?); "
+                  "change http.listen",
+                  listen);
         err = TRG_EIO;
         goto fail;
     }
@@ -656,10 +652,7 @@ fail:
     return err;
 }
 
-int trg_http_port(const struct trg_http *h)
-{
-    return h ? h->port : 0;
-}
+int trg_http_port(const struct trg_http *h) { return h ? h->port : 0; }
 
 void trg_http_stop_accepting(struct trg_http *h)
 {
@@ -756,25 +749,13 @@ void trg_http_unroute(struct trg_http *h, void *arg)
     h->n_routes = j;
 }
 
-const char *trg_http_req_method(const struct trg_http_req *r)
-{
-    return r->method;
-}
+const char *trg_http_req_method(const struct trg_http_req *r) { return r->method; }
 
-const char *trg_http_req_path(const struct trg_http_req *r)
-{
-    return r->path;
-}
+const char *trg_http_req_path(const struct trg_http_req *r) { return r->path; }
 
-const char *trg_http_req_query(const struct trg_http_req *r)
-{
-    return r->query;
-}
+const char *trg_http_req_query(const struct trg_http_req *r) { return r->query; }
 
-const char *trg_http_req_raw_path(const struct trg_http_req *r)
-{
-    return r->raw_path;
-}
+const char *trg_http_req_raw_path(const struct trg_http_req *r) { return r->raw_path; }
 
 const char *trg_http_req_header(const struct trg_http_req *r, const char *name)
 {
@@ -791,10 +772,7 @@ const char *trg_http_req_body(const struct trg_http_req *r, size_t *len)
     return r->body.data ? r->body.data : "";
 }
 
-const char *trg_http_req_remote(const struct trg_http_req *r)
-{
-    return r->remote;
-}
+const char *trg_http_req_remote(const struct trg_http_req *r) { return r->remote; }
 
 void trg_http_req_each_header(const struct trg_http_req *r,
                               void (*fn)(void *arg, const char *name, const char *value), void *arg)
@@ -810,20 +788,11 @@ void trg_http_req_each_query(const struct trg_http_req *r,
         fn(arg, r->args.k[i], r->args.v[i]);
 }
 
-void trg_http_req_set_data(struct trg_http_req *r, void *data)
-{
-    r->data = data;
-}
+void trg_http_req_set_data(struct trg_http_req *r, void *data) { r->data = data; }
 
-void *trg_http_req_data(const struct trg_http_req *r)
-{
-    return r->data;
-}
+void *trg_http_req_data(const struct trg_http_req *r) { return r->data; }
 
-bool trg_http_req_closed(const struct trg_http_req *r)
-{
-    return r->closed || !r->conn;
-}
+bool trg_http_req_closed(const struct trg_http_req *r) { return r->closed || !r->conn; }
 
 void trg_http_respond(struct trg_http_req *r, int status, const char *content_type, const char *body,
                       size_t len, const char *const *headers)

@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum family_type { M_COUNTER, M_GAUGE, M_HISTOGRAM };
+enum family_type {
+    M_COUNTER,
+    M_GAUGE,
+    M_HISTOGRAM
+};
 
 static const double duration_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 static const double batch_buckets[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
@@ -55,18 +59,18 @@ static const struct family families[TRG_M__COUNT] = {
 };
 
 struct sample {
-    struct sample *next;  /* hash chain */
+    struct sample *next; /* hash chain */
     enum trg_metric f;
-    char *l1, *l2;        /* l2 NULL for one-label families */
+    char *l1, *l2; /* l2 NULL for one-label families */
     uint32_t hash;
-    double value;         /* counter/gauge; histogram: sum */
-    uint64_t count;       /* histogram */
+    double value;                  /* counter/gauge; histogram: sum */
+    uint64_t count;                /* histogram */
     uint64_t buckets[MAX_BUCKETS]; /* histogram: per bucket, not cumulative */
 };
 
 struct trg_metrics {
     struct sample **table;
-    size_t n_slots;  /* power of two */
+    size_t n_slots; /* power of two */
     size_t n;
 };
 

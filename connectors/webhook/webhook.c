@@ -15,7 +15,10 @@
 #include "../connector.h"
 #include "webhook_event.h"
 
-enum webhook_mode { WEBHOOK_ASYNC, WEBHOOK_SYNC };
+enum webhook_mode {
+    WEBHOOK_ASYNC,
+    WEBHOOK_SYNC
+};
 
 struct webhook_opts {
     char *path;
@@ -33,14 +36,14 @@ static const struct trg_opt webhook_options[] = {
      TRG_OPT_REQUIRED},
     {"auth_token", TRG_OPT_SECRET, NULL, 0, 0, NULL, offsetof(struct webhook_opts, auth_token),
      "When set, requests must carry `Authorization: Bearer <token>` (401 otherwise).", NULL, 0},
-    {"max_body_bytes", TRG_OPT_INT, "1048576", 1, 6291456, "bytes", offsetof(struct webhook_opts, max_body_bytes),
+    {"max_body_bytes", TRG_OPT_INT, "1048576", 1, 6291456, "bytes",
+     offsetof(struct webhook_opts, max_body_bytes),
      "Largest request body accepted; larger requests are answered 413.", NULL, 0},
     {"mode", TRG_OPT_ENUM, "\"async\"", 0, 0, NULL, offsetof(struct webhook_opts, mode),
-     "async: answer 202 once the event is queued; sync: answer with the function's response.",
-     webhook_modes, 0},
-    {"sync_timeout_ms", TRG_OPT_INT, "30000", 1, 900000, "ms", offsetof(struct webhook_opts, sync_timeout_ms),
-     "In sync mode, answer 504 when the function has not finished by then (the event carries on).", NULL,
+     "async: answer 202 once the event is queued; sync: answer with the function's response.", webhook_modes,
      0},
+    {"sync_timeout_ms", TRG_OPT_INT, "30000", 1, 900000, "ms", offsetof(struct webhook_opts, sync_timeout_ms),
+     "In sync mode, answer 504 when the function has not finished by then (the event carries on).", NULL, 0},
 };
 
 struct webhook;
@@ -49,9 +52,9 @@ struct webhook;
 struct webhook_wait {
     struct webhook *wh;
     struct webhook_wait *prev, *next;
-    struct trg_http_req *req;  /* NULL once answered */
+    struct trg_http_req *req; /* NULL once answered */
     ev_timer timeout;
-    bool in_emit;              /* done may come from inside trg_source_emit() */
+    bool in_emit; /* done may come from inside trg_source_emit() */
     bool done;
 };
 
@@ -118,8 +121,10 @@ static void wait_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
     if (!w->req)
         return;
-    trg_warn("webhook", w->wh->name, "function did not answer within %lld ms; answered 504 (the event carries "
-             "on; raise sync_timeout_ms if the function is slow)", (long long)w->wh->opts->sync_timeout_ms);
+    trg_warn("webhook", w->wh->name,
+             "function did not answer within %lld ms; answered 504 (the event carries "
+             "on; raise sync_timeout_ms if the function is slow)",
+             (long long)w->wh->opts->sync_timeout_ms);
     trg_http_respond_error(w->req, 504, "the function did not finish in time; the event is still processed");
     w->req = NULL;
     /* w itself lives until the event's done callback */
@@ -207,7 +212,8 @@ static void respond_result(struct webhook *wh, struct trg_http_req *req, int sta
     }
     if (res->outcome != TRG_OUT_SUCCESS && res->outcome != TRG_OUT_PARTIAL) {
         snprintf(msg, sizeof msg, "function failed (%s%s%s, status %d)", trg_outcome_name(res->outcome),
-                 res->function_error ? ": " : "", res->function_error ? res->function_error : "", res->status);
+                 res->function_error ? ": " : "", res->function_error ? res->function_error : "",
+                 res->status);
         trg_http_respond_error(req, 502, msg);
         return;
     }
@@ -336,8 +342,9 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         trg_event_free(ev);
         wait_free(w);
         trg_debug("webhook", wh->name, "event refused by the engine (%s); answered 503", trg_strerror(err));
-        refuse_busy(req, err == TRG_ESTATE ? "trigd is stopping; retry later" : "the routes of this webhook "
-                                                                              "are full; retry later");
+        refuse_busy(req, err == TRG_ESTATE ? "trigd is stopping; retry later"
+                                           : "the routes of this webhook "
+                                             "are full; retry later");
         return;
     }
     if (!w) {
@@ -370,7 +377,8 @@ static int webhook_start(void *inst)
         trg_error("webhook", wh->name, "trigd's HTTP server is not running; the webhook cannot listen");
         return TRG_ESTATE;
     }
-    err = trg_http_route(wh->http, NULL, wh->opts->path, (size_t)wh->opts->max_body_bytes, webhook_request, wh);
+    err =
+        trg_http_route(wh->http, NULL, wh->opts->path, (size_t)wh->opts->max_body_bytes, webhook_request, wh);
     if (err < 0) {
         trg_error("webhook", wh->name, "cannot listen on path %s (%s): is another source using it?",
                   wh->opts->path, trg_strerror(err));
@@ -409,10 +417,7 @@ static void webhook_destroy(void *inst)
     trg_free(wh);
 }
 
-static bool webhook_ready(void *inst)
-{
-    return ((struct webhook *)inst)->routed;
-}
+static bool webhook_ready(void *inst) { return ((struct webhook *)inst)->routed; }
 
 /* One event as is; several as {"eventSource":"trigd:webhook","records":[...]}. */
 static int webhook_envelope(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out)

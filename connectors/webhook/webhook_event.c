@@ -12,7 +12,7 @@ struct kv_join {
     char **names;
     struct trg_buf *values;
     size_t n;
-    bool lower;   /* lowercase the names (headers) */
+    bool lower; /* lowercase the names (headers) */
     int err;
 };
 
@@ -72,7 +72,7 @@ fail:
 
 /* Cookies: every Cookie header, split on "; ". */
 struct cookies {
-    struct trg_buf json;  /* "a=1","b=2" */
+    struct trg_buf json; /* "a=1","b=2" */
     size_t n;
     int err;
 };
@@ -253,7 +253,8 @@ int trg_webhook_event_build(const struct trg_http_req *req, const char *request_
     err = err ? err : add_object(out, "headers", &headers);
     if (query.n)
         err = err ? err : add_object(out, "queryStringParameters", &query);
-    err = err ? err : trg_buf_adds(out, ",\"requestContext\":{\"accountId\":\"anonymous\",\"apiId\":\"trigd\"");
+    err =
+        err ? err : trg_buf_adds(out, ",\"requestContext\":{\"accountId\":\"anonymous\",\"apiId\":\"trigd\"");
     err = err ? err : add_domain(out, trg_http_req_header(req, "Host"));
     err = err ? err : trg_buf_adds(out, ",\"http\":{");
     err = err ? err : add_field(out, "method", trg_http_req_method(req), false);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "test_http_common.h"
@@ -81,8 +82,8 @@ static void test_listen_parse(void **state)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     struct trg_http *h = NULL;
-    const char *bad[] = {"", "nohost", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:12x",
-                         "[::1]", "[::1]0", "::1:80", "256.1.1.1:80"};
+    const char *bad[] = {"",      "nohost", "127.0.0.1", "127.0.0.1:",  "127.0.0.1:99999", "127.0.0.1:12x",
+                         "[::1]", "[::1]0", "::1:80",    "256.1.1.1:80"};
 
     (void)state;
     trg_log_setup(TRG_LOG_ERROR, TRG_LOG_TEXT, stderr);
@@ -325,8 +326,8 @@ static void test_headers_and_query(void **state)
 {
     struct fixture *f = *state;
     struct seen s = {0};
-    const char *args[] = {"-H", "X-Zulu: 1", "-H", "X-Alpha: 2", "-H", "X-Zulu: 3", "-H", "User-Agent: ua",
-                          NULL};
+    const char *args[] = {"-H", "X-Zulu: 1",      "-H", "X-Alpha: 2", "-H", "X-Zulu: 3",
+                          "-H", "User-Agent: ua", NULL};
 
     assert_int_equal(trg_http_route(f->h, "GET", "/it/", 100, iter_handler, &s), 0);
     assert_int_equal(th_curl(f->loop, &f->c, url(f, "/it/a%20b?z=1&a=b%2Bc&z=2&flag&sp=a+b"), NULL, 0, args),

@@ -8,11 +8,11 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -36,8 +36,7 @@ static inline void th_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* cond(arg) is checked after every loop iteration; a 10 ms tick keeps iterations coming. */
-static inline bool th_run_until(struct ev_loop *loop, bool (*cond)(void *arg), void *arg,
-                                double seconds)
+static inline bool th_run_until(struct ev_loop *loop, bool (*cond)(void *arg), void *arg, double seconds)
 {
     bool expired = false;
     ev_timer deadline, tick;
@@ -54,10 +53,7 @@ static inline bool th_run_until(struct ev_loop *loop, bool (*cond)(void *arg), v
     return cond(arg);
 }
 
-static inline bool th_flag(void *arg)
-{
-    return *(bool *)arg;
-}
+static inline bool th_flag(void *arg) { return *(bool *)arg; }
 
 /* ---- curl in a child process ------------------------------------------------------------------ */
 
@@ -65,11 +61,11 @@ struct th_client {
     pid_t pid;
     int fd;
     ev_io io;
-    struct trg_buf out;   /* curl -i output: status line, headers, body */
+    struct trg_buf out; /* curl -i output: status line, headers, body */
     bool finished;
     int exit_status;
-    int status;           /* final HTTP status, 0 when none */
-    char *headers;        /* the final response's header block */
+    int status;    /* final HTTP status, 0 when none */
+    char *headers; /* the final response's header block */
     char *body;
     size_t body_len;
     char body_file[64];
@@ -175,10 +171,7 @@ static inline int th_client_start(struct ev_loop *loop, struct th_client *c, con
     return 0;
 }
 
-static inline bool th_client_done(void *arg)
-{
-    return ((struct th_client *)arg)->finished;
-}
+static inline bool th_client_done(void *arg) { return ((struct th_client *)arg)->finished; }
 
 static inline void th_client_clear(struct ev_loop *loop, struct th_client *c)
 {

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <math.h>
@@ -117,7 +118,8 @@ static void test_escaping(void **state)
     trg_metrics_add(m, TRG_M_DLQ_EVENTS, "r\"", "RetryAttemptsExhausted", 1);
     t = render(m);
     assert_true(has_line(t, "trigd_events_received_total{source=\"a\\\"b\\\\c\\nd\"} 1"));
-    assert_true(has_line(t, "trigd_dlq_events_total{route=\"r\\\"\",condition=\"RetryAttemptsExhausted\"} 1"));
+    assert_true(
+        has_line(t, "trigd_dlq_events_total{route=\"r\\\"\",condition=\"RetryAttemptsExhausted\"} 1"));
     trg_free(t);
     trg_metrics_destroy(m);
 }
@@ -133,9 +135,9 @@ static void test_histograms(void **state)
     trg_metrics_observe(m, TRG_M_INVOCATION_DURATION, "f", 0.005); /* le is inclusive */
     trg_metrics_observe(m, TRG_M_INVOCATION_DURATION, "f", 0.2);
     trg_metrics_observe(m, TRG_M_INVOCATION_DURATION, "f", 120);
-    trg_metrics_observe(m, TRG_M_INVOCATION_DURATION, "f", NAN);   /* ignored */
-    trg_metrics_observe(m, TRG_M_EVENTS_RECEIVED, "f", 1);         /* not a histogram: ignored */
-    trg_metrics_add(m, TRG_M_BATCH_SIZE, "r", NULL, 1);            /* add on a histogram: ignored */
+    trg_metrics_observe(m, TRG_M_INVOCATION_DURATION, "f", NAN); /* ignored */
+    trg_metrics_observe(m, TRG_M_EVENTS_RECEIVED, "f", 1);       /* not a histogram: ignored */
+    trg_metrics_add(m, TRG_M_BATCH_SIZE, "r", NULL, 1);          /* add on a histogram: ignored */
     trg_metrics_observe(m, TRG_M_BATCH_SIZE, "r", 100);
     trg_metrics_observe(m, TRG_M_BATCH_SIZE, "r", 7);
     assert_true(trg_metrics_get(m, TRG_M_INVOCATION_DURATION, "f", NULL) == 4);

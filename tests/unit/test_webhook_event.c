@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
@@ -21,7 +22,7 @@ struct fixture {
     struct trg_http *h;
     char base[64];
     struct th_client c;
-    cJSON *ev;  /* the last event built */
+    cJSON *ev; /* the last event built */
     char *json;
 };
 
@@ -67,7 +68,8 @@ static int teardown(void **state)
 }
 
 /* Send one request with curl; the event is in f->ev afterwards. */
-static void send_req(struct fixture *f, const char *path, const void *body, size_t len, const char *const *args)
+static void send_req(struct fixture *f, const char *path, const void *body, size_t len,
+                     const char *const *args)
 {
     char url[512];
 
@@ -102,8 +104,11 @@ static void assert_str_at(const cJSON *obj, const char *path, const char *want)
 static void test_get_with_query(void **state)
 {
     struct fixture *f = *state;
-    const char *args[] = {"-H", "X-Multi: a", "-H", "X-Multi: b", "-H", "User-Agent: test-agent/1.0",
-                          "-H", "Host: abc123.lambda-url.example.com", NULL};
+    const char *args[] = {"-H", "X-Multi: a",
+                          "-H", "X-Multi: b",
+                          "-H", "User-Agent: test-agent/1.0",
+                          "-H", "Host: abc123.lambda-url.example.com",
+                          NULL};
 
     send_req(f, "/orders/42?a=1&b=x%20y&a=2&plus=c%2Bd", NULL, 0, args);
     assert_str_at(f->ev, "version", "2.0");
@@ -227,9 +232,9 @@ static void test_body_is_text(void **state)
     assert_false(trg_webhook_body_is_text(NULL, "abc", 3));
     assert_false(trg_webhook_body_is_text("image/png", "abc", 3));
     assert_false(trg_webhook_body_is_text("text/plain", "a\0b", 3));
-    assert_false(trg_webhook_body_is_text("text/plain", "\xc3", 1));          /* truncated */
-    assert_false(trg_webhook_body_is_text("text/plain", "\xc0\x80", 2));      /* overlong */
-    assert_false(trg_webhook_body_is_text("text/plain", "\xed\xa0\x80", 3));  /* surrogate */
+    assert_false(trg_webhook_body_is_text("text/plain", "\xc3", 1));             /* truncated */
+    assert_false(trg_webhook_body_is_text("text/plain", "\xc0\x80", 2));         /* overlong */
+    assert_false(trg_webhook_body_is_text("text/plain", "\xed\xa0\x80", 3));     /* surrogate */
     assert_false(trg_webhook_body_is_text("text/plain", "\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     assert_false(trg_webhook_body_is_text("text/plain", "\x80", 1));
 }
