@@ -32,14 +32,16 @@ static const struct {
     {"prefix in array of objects", "{\"value\":{\"items\":{\"sku\":[{\"prefix\":\"SKU-9\"}]}}}"},
     {"suffix ignoring case", "{\"value\":{\"customer\":{\"email\":[{\"suffix\":{\"equals-ignore-case\":"
                              "\"@EXAMPLE.ORG\"}}]}}}"},
-    {"anything-but list + prefix", "{\"value\":{\"type\":[{\"anything-but\":[\"refund\",\"order.cancelled\"]}],"
-                                   "\"customer\":{\"country\":[{\"anything-but\":{\"prefix\":\"U\"}}]}}}"},
+    {"anything-but list + prefix",
+     "{\"value\":{\"type\":[{\"anything-but\":[\"refund\",\"order.cancelled\"]}],"
+     "\"customer\":{\"country\":[{\"anything-but\":{\"prefix\":\"U\"}}]}}}"},
     {"exists false", "{\"value\":{\"coupon\":[{\"exists\":false}]}}"},
     {"wildcard", "{\"key\":[{\"wildcard\":\"cust-*7\"}]}"},
     {"$or numeric | tag", "{\"$or\":[{\"value\":{\"amount\":[{\"numeric\":[\">\",900]}]}},"
                           "{\"value\":{\"tags\":[\"priority\"]}}]}"},
-    {"ignore-case + numeric in items", "{\"value\":{\"items\":{\"category\":[{\"equals-ignore-case\":\"BOOKS\"}],"
-                                       "\"qty\":[{\"numeric\":[\">\",2]}]}}}"},
+    {"ignore-case + numeric in items",
+     "{\"value\":{\"items\":{\"category\":[{\"equals-ignore-case\":\"BOOKS\"}],"
+     "\"qty\":[{\"numeric\":[\">\",2]}]}}}"},
 };
 
 static uint64_t rng = 0x9E3779B97F4A7C15u;
@@ -54,7 +56,8 @@ static uint32_t rnd(uint32_t n)
 
 static char *gen_record(long i)
 {
-    static const char *types[] = {"order.created", "order.paid", "order.shipped", "order.cancelled", "refund"};
+    static const char *types[] = {"order.created", "order.paid", "order.shipped", "order.cancelled",
+                                  "refund"};
     static const char *cur[] = {"EUR", "USD", "GBP", "CHF"};
     static const char *tiers[] = {"gold", "silver", "bronze", "bronze"};
     static const char *countries[] = {"DE", "US", "FR", "UK", "ES", "UY", "NL"};
@@ -62,17 +65,18 @@ static char *gen_record(long i)
     static const char *tags[] = {"priority", "gift", "b2b", "express", "fragile"};
     static const char *domains[] = {"example.com", "example.org", "EXAMPLE.ORG", "mail.test"};
     struct trg_buf b = {0};
-    trg_buf_addf(&b,
-                 "{\"topic\":\"orders\",\"partition\":%u,\"offset\":%ld,\"timestamp\":%lld,"
-                 "\"timestampType\":\"CREATE_TIME\",\"key\":\"cust-%u\",\"headers\":[],\"value\":{"
-                 "\"type\":\"%s\",\"order_id\":\"o-%08ld\",\"amount\":%u.%02u,\"currency\":\"%s\","
-                 "\"customer\":{\"id\":%u,\"tier\":\"%s\",\"country\":\"%s\",\"email\":\"c%u@%s\"},\"items\":[",
-                 rnd(12), i, 1745084650987LL + i * 37, rnd(100000), types[rnd(5)], i, rnd(1000), rnd(100),
-                 cur[rnd(4)], rnd(100000), tiers[rnd(4)], countries[rnd(7)], rnd(100000), domains[rnd(4)]);
+    trg_buf_addf(
+        &b,
+        "{\"topic\":\"orders\",\"partition\":%u,\"offset\":%ld,\"timestamp\":%lld,"
+        "\"timestampType\":\"CREATE_TIME\",\"key\":\"cust-%u\",\"headers\":[],\"value\":{"
+        "\"type\":\"%s\",\"order_id\":\"o-%08ld\",\"amount\":%u.%02u,\"currency\":\"%s\","
+        "\"customer\":{\"id\":%u,\"tier\":\"%s\",\"country\":\"%s\",\"email\":\"c%u@%s\"},\"items\":[",
+        rnd(12), i, 1745084650987LL + i * 37, rnd(100000), types[rnd(5)], i, rnd(1000), rnd(100), cur[rnd(4)],
+        rnd(100000), tiers[rnd(4)], countries[rnd(7)], rnd(100000), domains[rnd(4)]);
     unsigned nitems = 1 + rnd(4);
     for (unsigned k = 0; k < nitems; k++)
-        trg_buf_addf(&b, "%s{\"sku\":\"SKU-%u\",\"qty\":%u,\"category\":\"%s\",\"price\":%u.%02u}", k ? "," : "",
-                     rnd(10000), 1 + rnd(4), cats[rnd(6)], rnd(200), rnd(100));
+        trg_buf_addf(&b, "%s{\"sku\":\"SKU-%u\",\"qty\":%u,\"category\":\"%s\",\"price\":%u.%02u}",
+                     k ? "," : "", rnd(10000), 1 + rnd(4), cats[rnd(6)], rnd(200), rnd(100));
     trg_buf_adds(&b, "],\"tags\":[");
     unsigned ntags = rnd(3);
     for (unsigned k = 0; k < ntags; k++)

@@ -17,8 +17,8 @@
 #include "util.h"
 
 enum m_kind {
-    M_STR,          /* exact string: strs[0] */
-    M_NUM,          /* exact number: num */
+    M_STR, /* exact string: strs[0] */
+    M_NUM, /* exact number: num */
     M_TRUE,
     M_FALSE,
     M_NULL,
@@ -38,7 +38,11 @@ enum m_kind {
     M_NOT_WILDCARD, /* wilds[n] */
 };
 
-enum bound { B_NONE, B_INCL, B_EXCL };
+enum bound {
+    B_NONE,
+    B_INCL,
+    B_EXCL
+};
 
 struct fstr {
     char *s;
@@ -73,12 +77,12 @@ struct node;
 
 struct term {
     bool is_or;
-    char *name;               /* field name; NULL for $or */
-    struct node *child;       /* nested pattern object, or NULL for a leaf */
-    struct matcher *m;        /* leaf: any must match */
+    char *name;         /* field name; NULL for $or */
+    struct node *child; /* nested pattern object, or NULL for a leaf */
+    struct matcher *m;  /* leaf: any must match */
     size_t nm;
     bool exists_true, exists_false;
-    struct node **branch;     /* $or: any must match */
+    struct node **branch; /* $or: any must match */
     size_t nbranch;
 };
 
@@ -160,7 +164,8 @@ static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *adv)
             goto bad;
         cp = (cp << 6) | (s[i] & 0x3F);
     }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
         goto bad;
     *adv = len;
     return cp;
@@ -251,9 +256,13 @@ static bool wild_match(const struct wild *w, const char *s, size_t len)
 
 static bool in_range(const struct matcher *m, double d)
 {
-    if (m->u.range.lo_b == B_INCL ? !(d >= m->u.range.lo) : m->u.range.lo_b == B_EXCL ? !(d > m->u.range.lo) : false)
+    if (m->u.range.lo_b == B_INCL   ? !(d >= m->u.range.lo)
+        : m->u.range.lo_b == B_EXCL ? !(d > m->u.range.lo)
+                                    : false)
         return false;
-    if (m->u.range.hi_b == B_INCL ? !(d <= m->u.range.hi) : m->u.range.hi_b == B_EXCL ? !(d < m->u.range.hi) : false)
+    if (m->u.range.hi_b == B_INCL   ? !(d <= m->u.range.hi)
+        : m->u.range.hi_b == B_EXCL ? !(d < m->u.range.hi)
+                                    : false)
         return false;
     return true;
 }
@@ -290,7 +299,8 @@ static bool match_value(const struct matcher *m, const cJSON *v, const char *s, 
     case M_EIC:
         return is_str && eq_fold(s, len, m->u.strs[0].s, m->u.strs[0].len);
     case M_PREFIX_IC:
-        return is_str && len >= m->u.strs[0].len && eq_fold(s, m->u.strs[0].len, m->u.strs[0].s, m->u.strs[0].len);
+        return is_str && len >= m->u.strs[0].len &&
+               eq_fold(s, m->u.strs[0].len, m->u.strs[0].s, m->u.strs[0].len);
     case M_SUFFIX_IC:
         return is_str && len >= m->u.strs[0].len &&
                eq_fold(s + len - m->u.strs[0].len, m->u.strs[0].len, m->u.strs[0].s, m->u.strs[0].len);
@@ -547,10 +557,7 @@ bool trg_filter_explain(const struct trg_filter *f, const cJSON *record, char *w
     return false;
 }
 
-size_t trg_filter_count(const struct trg_filter *f)
-{
-    return f ? f->n : 0;
-}
+size_t trg_filter_count(const struct trg_filter *f) { return f ? f->n : 0; }
 
 /* --------------------------------------------------------------------------------------------- */
 /* Freeing */
@@ -833,7 +840,8 @@ static int numeric_compile(struct cctx *c, struct matcher *m, const cJSON *v)
     if (!eq && m->u.range.lo_b != B_NONE && m->u.range.hi_b != B_NONE &&
         (m->u.range.lo > m->u.range.hi ||
          (m->u.range.lo == m->u.range.hi && (m->u.range.lo_b == B_EXCL || m->u.range.hi_b == B_EXCL)))) {
-        cerr(c, "numeric: the range is empty (lower bound %g above upper bound %g)", m->u.range.lo, m->u.range.hi);
+        cerr(c, "numeric: the range is empty (lower bound %g above upper bound %g)", m->u.range.lo,
+             m->u.range.hi);
         return TRG_EINVAL;
     }
     return 0;
@@ -899,7 +907,8 @@ static int wildlist_compile(struct cctx *c, struct matcher *m, const cJSON *v, c
 
 static const char anything_but_usage[] =
     "anything-but expects a string, a number, a list of only strings or only numbers, or an object "
-    "{\"prefix\": s}, {\"suffix\": s}, {\"equals-ignore-case\": s or [s, ...]}, {\"wildcard\": s or [s, ...]}";
+    "{\"prefix\": s}, {\"suffix\": s}, {\"equals-ignore-case\": s or [s, ...]}, {\"wildcard\": s or [s, "
+    "...]}";
 
 static int anything_but_compile(struct cctx *c, struct matcher *m, const cJSON *v)
 {
@@ -1130,6 +1139,10 @@ static struct node *node_compile(struct cctx *c, const cJSON *obj, int depth)
     size_t i = 0;
     for (const cJSON *k = obj->child; k; k = k->next, i++) {
         struct term *t = &nd->t[i];
+        if (!k->string) {
+            cerr(c, "a pattern object has named fields only");
+            continue;
+        }
         size_t saved = path_key(c, k->string);
         if (!strcmp(k->string, "$or")) {
             or_compile(c, t, k, depth);
@@ -1151,9 +1164,12 @@ static struct node *node_compile(struct cctx *c, const cJSON *obj, int depth)
     return nd;
 }
 
-/* One element of "filters": an object, or a string holding one. */
+/* One element of "filters": an object, a string holding one, or Lambda's {"Pattern": "..."}. */
 static struct node *pattern_compile(struct cctx *c, const cJSON *p)
 {
+    if (cJSON_IsObject(p) && p->child && !p->child->next && p->child->string &&
+        !strcmp(p->child->string, "Pattern") && cJSON_IsString(p->child))
+        p = p->child;
     if (cJSON_IsString(p)) {
         cJSON *parsed = cJSON_Parse(p->valuestring);
         struct node *nd = NULL;

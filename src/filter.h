@@ -25,7 +25,7 @@ struct trg_filter;
 
 /* Compile `patterns` (a JSON array of pattern objects, as in a route's "filters") found at path
  * ("$.routes.r.filters"). A single pattern object is accepted too, and so is a pattern written as a
- * string holding JSON (Lambda's {"Pattern": "..."} style). NULL or [] compile to the empty filter.
+ * string holding JSON, alone or as Lambda's {"Pattern": "..."}. NULL or [] compile to the empty filter.
  * Errors name the path inside the pattern ("$.routes.r.filters[0].body.price: numeric expects
  * operator/number pairs such as [\">\", 0, \"<=\", 5]"), all of them in one pass. More than
  * TRG_FILTER_PATTERNS_WARN patterns log a warning. Returns NULL with errors added (or on ENOMEM,

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -72,8 +73,8 @@ static const struct mcase match_cases[] = {
      "{\"n\":\"\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1\"}", true},
     {"{\"n\":[{\"equals-ignore-case\":\"\xd0\x9c\xd0\x9e\xd0\xa1\xd0\x9a\xd0\x92\xd0\x90\"}]}",
      "{\"n\":\"\xd0\xbc\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0\"}", true},
-    {"{\"n\":[{\"equals-ignore-case\":\"\xc5\x81\xc3\x93\x44\xc5\xb9\"}]}", "{\"n\":\"\xc5\x82\xc3\xb3\x64\xc5\xba\"}",
-     true},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xc5\x81\xc3\x93\x44\xc5\xb9\"}]}",
+     "{\"n\":\"\xc5\x82\xc3\xb3\x64\xc5\xba\"}", true},
     {"{\"n\":[{\"equals-ignore-case\":\"e\"}]}", "{\"n\":\"\xc3\xa9\"}", false},
     /* unicode exact: escapes decode to the same UTF-8 */
     {"{\"c\":[\"caf\xc3\xa9\"]}", "{\"c\":\"caf\\u00e9\"}", true},
@@ -190,10 +191,13 @@ static const struct mcase match_cases[] = {
     {"{\"source\":[\"s\"],\"detail\":{\"n\":[{\"numeric\":[\">\",1]}],\"t\":[\"a\"]}}",
      "{\"source\":\"s\",\"detail\":{\"n\":2,\"t\":\"b\"}}", false},
     /* $or, mixed with plain fields, nested */
-    {"{\"src\":[\"cw\"],\"$or\":[{\"m\":[\"cpu\"]},{\"n\":[\"ec2\"]}]}", "{\"src\":\"cw\",\"n\":\"ec2\"}", true},
-    {"{\"src\":[\"cw\"],\"$or\":[{\"m\":[\"cpu\"]},{\"n\":[\"ec2\"]}]}", "{\"src\":\"cw\",\"m\":\"cpu\"}", true},
+    {"{\"src\":[\"cw\"],\"$or\":[{\"m\":[\"cpu\"]},{\"n\":[\"ec2\"]}]}", "{\"src\":\"cw\",\"n\":\"ec2\"}",
+     true},
+    {"{\"src\":[\"cw\"],\"$or\":[{\"m\":[\"cpu\"]},{\"n\":[\"ec2\"]}]}", "{\"src\":\"cw\",\"m\":\"cpu\"}",
+     true},
     {"{\"src\":[\"cw\"],\"$or\":[{\"m\":[\"cpu\"]},{\"n\":[\"ec2\"]}]}", "{\"src\":\"cw\"}", false},
-    {"{\"src\":[\"cw\"],\"$or\":[{\"m\":[\"cpu\"]},{\"n\":[\"ec2\"]}]}", "{\"src\":\"x\",\"m\":\"cpu\"}", false},
+    {"{\"src\":[\"cw\"],\"$or\":[{\"m\":[\"cpu\"]},{\"n\":[\"ec2\"]}]}", "{\"src\":\"x\",\"m\":\"cpu\"}",
+     false},
     {"{\"$or\":[{\"a\":[1]},{\"b\":[2],\"$or\":[{\"c\":[3]},{\"d\":[4]}]}]}", "{\"b\":2,\"d\":4}", true},
     {"{\"$or\":[{\"a\":[1]},{\"b\":[2],\"$or\":[{\"c\":[3]},{\"d\":[4]}]}]}", "{\"b\":2,\"d\":5}", false},
     {"{\"detail\":{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}}", "{\"detail\":{\"b\":2}}", true},
@@ -217,6 +221,8 @@ static const struct mcase match_cases[] = {
     {"{\"body\":{\"kind\":[\"order\"]}}", "{\"messageId\":\"1\",\"body\":{\"kind\":\"order\"}}", true},
     /* a pattern written as a string of JSON, Lambda style */
     {"[\"{\\\"a\\\":[1]}\"]", "{\"a\":1}", true},
+    {"[{\"Pattern\":\"{\\\"a\\\":[1]}\"}]", "{\"a\":1}", true},
+    {"[{\"Pattern\":\"{\\\"a\\\":[1]}\"}]", "{\"a\":2}", false},
 };
 
 static struct trg_filter *compile_text(const char *text, struct trg_errs *errs)
@@ -236,7 +242,8 @@ static void test_match_table(void **state)
         struct trg_errs errs = {0};
         struct trg_filter *f = compile_text(mc->pattern, &errs);
         if (!f)
-            fail_msg("case %zu: %s does not compile: %s", i, mc->pattern, errs.lines.n ? errs.lines.v[0] : "?");
+            fail_msg("case %zu: %s does not compile: %s", i, mc->pattern,
+                     errs.lines.n ? errs.lines.v[0] : "?");
         cJSON *rec = cJSON_Parse(mc->record);
         if (!rec)
             fail_msg("case %zu: bad record %s", i, mc->record);
@@ -264,7 +271,8 @@ struct ecase {
 static const struct ecase error_cases[] = {
     {"[{\"p\":[{\"numeric\":[\">\",0,\"<=\"]}]}]",
      "$.routes.r.filters[0].p: numeric expects operator/number pairs such as [\">\", 0, \"<=\", 5]"},
-    {"[{\"d\":{\"p\":[{\"numeric\":[0,\">\"]}]}}]", "$.routes.r.filters[0].d.p: numeric expects operator/number"},
+    {"[{\"d\":{\"p\":[{\"numeric\":[0,\">\"]}]}}]",
+     "$.routes.r.filters[0].d.p: numeric expects operator/number"},
     {"[{\"p\":[{\"numeric\":[\"=\",1,\"<\",2]}]}]", "$.routes.r.filters[0].p: numeric: \"=\" stands alone"},
     {"[{\"p\":[{\"numeric\":[\">\",5,\"<\",1]}]}]", "$.routes.r.filters[0].p: numeric: the range is empty"},
     {"[{\"p\":[{\"numeric\":[\">\",5,\"<\",5]}]}]", "$.routes.r.filters[0].p: numeric: the range is empty"},
@@ -274,10 +282,12 @@ static const struct ecase error_cases[] = {
     {"[{\"p\":[{\"numeric\":\">5\"}]}]", "$.routes.r.filters[0].p: numeric expects"},
     {"[{\"p\":[{\"prefix\":5}]}]", "$.routes.r.filters[0].p: prefix expects a string"},
     {"[{\"p\":[{\"suffix\":{\"x\":\"y\"}}]}]", "$.routes.r.filters[0].p: suffix expects a string"},
-    {"[{\"p\":[{\"equals-ignore-case\":5}]}]", "$.routes.r.filters[0].p: equals-ignore-case expects a string"},
+    {"[{\"p\":[{\"equals-ignore-case\":5}]}]",
+     "$.routes.r.filters[0].p: equals-ignore-case expects a string"},
     {"[{\"p\":[{\"bogus\":1}]}]", "$.routes.r.filters[0].p: unknown operator \"bogus\""},
     {"[{\"p\":[{\"cidr\":\"10.0.0.0/8\"}]}]", "$.routes.r.filters[0].p: cidr is not supported"},
-    {"[{\"p\":[{\"prefix\":\"a\",\"suffix\":\"b\"}]}]", "$.routes.r.filters[0].p: an operator object has exactly one key"},
+    {"[{\"p\":[{\"prefix\":\"a\",\"suffix\":\"b\"}]}]",
+     "$.routes.r.filters[0].p: an operator object has exactly one key"},
     {"[{\"p\":[{}]}]", "$.routes.r.filters[0].p: an operator object has exactly one key"},
     {"[{\"p\":[]}]", "$.routes.r.filters[0].p: an empty list matches nothing"},
     {"[{\"p\":\"x\"}]", "$.routes.r.filters[0].p: expects a list of allowed values"},
@@ -288,23 +298,29 @@ static const struct ecase error_cases[] = {
     {"[{\"$or\":[{\"a\":[\"x\"]}]}]", "$.routes.r.filters[0].$or: $or expects an array of at least two"},
     {"[{\"$or\":{\"a\":[\"x\"]}}]", "$.routes.r.filters[0].$or: $or expects an array of at least two"},
     {"[{\"$or\":[{\"a\":[\"x\"]},5]}]", "$.routes.r.filters[0].$or[1]: $or expects"},
-    {"[{\"$or\":[{\"a\":[\"x\"]},{\"b\":[{\"exists\":1}]}]}]", "$.routes.r.filters[0].$or[1].b: exists expects true or false"},
-    {"[{\"w\":[{\"wildcard\":\"a**b\"}]}]", "$.routes.r.filters[0].w: wildcard: consecutive * are not allowed"},
+    {"[{\"$or\":[{\"a\":[\"x\"]},{\"b\":[{\"exists\":1}]}]}]",
+     "$.routes.r.filters[0].$or[1].b: exists expects true or false"},
+    {"[{\"w\":[{\"wildcard\":\"a**b\"}]}]",
+     "$.routes.r.filters[0].w: wildcard: consecutive * are not allowed"},
     {"[{\"w\":[{\"wildcard\":\"a\\\\b\"}]}]", "$.routes.r.filters[0].w: wildcard: a backslash escapes only"},
     {"[{\"w\":[{\"wildcard\":\"a\\\\\"}]}]", "$.routes.r.filters[0].w: wildcard: a backslash escapes only"},
     {"[{\"w\":[{\"wildcard\":[\"a\"]}]}]", "$.routes.r.filters[0].w: wildcard expects a string"},
-    {"[{\"x\":[{\"anything-but\":[\"a\",1]}]}]", "$.routes.r.filters[0].x: anything-but: a list holds only strings"},
+    {"[{\"x\":[{\"anything-but\":[\"a\",1]}]}]",
+     "$.routes.r.filters[0].x: anything-but: a list holds only strings"},
     {"[{\"x\":[{\"anything-but\":[]}]}]", "$.routes.r.filters[0].x: anything-but: a list holds only strings"},
     {"[{\"x\":[{\"anything-but\":null}]}]", "$.routes.r.filters[0].x: anything-but expects"},
     {"[{\"x\":[{\"anything-but\":{\"prefix\":5}}]}]", "$.routes.r.filters[0].x: anything-but expects"},
-    {"[{\"x\":[{\"anything-but\":{\"numeric\":[\">\",1]}}]}]", "$.routes.r.filters[0].x: anything-but expects"},
-    {"[{\"x\":[{\"anything-but\":{\"wildcard\":\"a**\"}}]}]", "$.routes.r.filters[0].x: wildcard: consecutive"},
+    {"[{\"x\":[{\"anything-but\":{\"numeric\":[\">\",1]}}]}]",
+     "$.routes.r.filters[0].x: anything-but expects"},
+    {"[{\"x\":[{\"anything-but\":{\"wildcard\":\"a**\"}}]}]",
+     "$.routes.r.filters[0].x: wildcard: consecutive"},
     {"[{\"x\":[{\"exists\":\"yes\"}]}]", "$.routes.r.filters[0].x: exists expects true or false"},
     {"[5]", "$.routes.r.filters[0]: a pattern is a JSON object"},
     {"5", "$.routes.r.filters: filters expects a list of pattern objects"},
     {"[\"{bad\"]", "$.routes.r.filters[0]: the pattern string is not valid JSON"},
     {"[\"[1]\"]", "$.routes.r.filters[0]: a pattern is a JSON object"},
-    {"[{\"detail\":{\"my key\":[{\"numeric\":[1]}]}}]", "$.routes.r.filters[0].detail[\"my key\"]: numeric expects"},
+    {"[{\"detail\":{\"my key\":[{\"numeric\":[1]}]}}]",
+     "$.routes.r.filters[0].detail[\"my key\"]: numeric expects"},
     {"[{\"a\":[1e400]}]", "$.routes.r.filters[0].a: value: number out of range"},
 };
 
@@ -329,11 +345,13 @@ static void test_all_errors_in_one_pass(void **state)
 {
     (void)state;
     struct trg_errs errs = {0};
-    struct trg_filter *f = compile_text("[{\"a\":[],\"b\":[{\"numeric\":[]}]},{\"c\":[{\"nope\":1}]}]", &errs);
+    struct trg_filter *f =
+        compile_text("[{\"a\":[],\"b\":[{\"numeric\":[]}]},{\"c\":[{\"nope\":1}]}]", &errs);
     assert_null(f);
     assert_int_equal(errs.lines.n, 3);
-    assert_string_equal(errs.lines.v[0], "$.routes.r.filters[0].a: an empty list matches nothing: give at least one "
-                                         "allowed value");
+    assert_string_equal(errs.lines.v[0],
+                        "$.routes.r.filters[0].a: an empty list matches nothing: give at least one "
+                        "allowed value");
     assert_true(strncmp(errs.lines.v[1], "$.routes.r.filters[0].b: numeric expects", 40) == 0);
     assert_true(strncmp(errs.lines.v[2], "$.routes.r.filters[1].c: unknown operator \"nope\"", 48) == 0);
     trg_errs_free(&errs);
@@ -393,9 +411,11 @@ static void test_explain(void **state)
         {"{\"a\":[1]}", "{\"a\":{\"x\":1}}", "pattern 0: a: is an object, not a value"},
         {"{\"a\":[1]}", "{\"a\":[2,3]}", "pattern 0: a: no element of the array matches"},
         {"{\"a\":[1]}", "{\"a\":[]}", "pattern 0: a: is an array without values"},
-        {"{\"a\":[{\"exists\":false}]}", "{\"a\":0}", "pattern 0: a: exists, but the pattern wants it absent"},
+        {"{\"a\":[{\"exists\":false}]}", "{\"a\":0}",
+         "pattern 0: a: exists, but the pattern wants it absent"},
         {"[{\"a\":[1]},{\"b\":[2]}]", "{}", "pattern 0: a: missing; pattern 1: b: missing"},
-        {"{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}", "{\"b\":3}", "pattern 0: no $or branch matches (first: a: missing)"},
+        {"{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}", "{\"b\":3}",
+         "pattern 0: no $or branch matches (first: a: missing)"},
         {"{\"e\":{\"n\":[\"x\"],\"m\":[1]}}", "{\"e\":[{\"n\":\"y\"},{\"n\":\"x\",\"m\":2}]}",
          "pattern 0: e.n: \"y\" matches none of the allowed values"},
     };
@@ -483,11 +503,12 @@ static void test_more_than_five_warns(void **state)
 static void test_alloc_failures(void **state)
 {
     (void)state;
-    cJSON *p = cJSON_Parse("[{\"source\":[\"a\",\"b\"],\"detail\":{\"n\":[{\"numeric\":[\">\",0,\"<=\",5]}],"
-                           "\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"x\",\"Y\"]}}],"
-                           "\"w\":[{\"wildcard\":\"a*b*c\"},{\"anything-but\":[1,2]}],"
-                           "\"$or\":[{\"a\":[{\"prefix\":\"p\"}]},{\"b\":[{\"suffix\":{\"equals-ignore-case\":\"S\"}}]}]}},"
-                           "\"{\\\"k\\\":[null]}\"]");
+    cJSON *p = cJSON_Parse(
+        "[{\"source\":[\"a\",\"b\"],\"detail\":{\"n\":[{\"numeric\":[\">\",0,\"<=\",5]}],"
+        "\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"x\",\"Y\"]}}],"
+        "\"w\":[{\"wildcard\":\"a*b*c\"},{\"anything-but\":[1,2]}],"
+        "\"$or\":[{\"a\":[{\"prefix\":\"p\"}]},{\"b\":[{\"suffix\":{\"equals-ignore-case\":\"S\"}}]}]}},"
+        "\"{\\\"k\\\":[null]}\"]");
     assert_non_null(p);
     bool done = false;
     for (long n = 0; n < 10000 && !done; n++) {
@@ -513,9 +534,10 @@ static void test_match_does_not_allocate(void **state)
 {
     (void)state;
     struct trg_errs errs = {0};
-    struct trg_filter *f = compile_text("[{\"d\":{\"s\":[{\"equals-ignore-case\":\"A\"}],\"$or\":[{\"x\":[1]},"
-                                        "{\"y\":[{\"wildcard\":\"*z*\"}]}]}}]",
-                                        &errs);
+    struct trg_filter *f =
+        compile_text("[{\"d\":{\"s\":[{\"equals-ignore-case\":\"A\"}],\"$or\":[{\"x\":[1]},"
+                     "{\"y\":[{\"wildcard\":\"*z*\"}]}]}}]",
+                     &errs);
     cJSON *rec = cJSON_Parse("{\"d\":[{\"s\":\"a\",\"y\":\"xzx\"}]}");
     char why[128];
     trg_alloc_fail_after(0);
