@@ -1,6 +1,8 @@
 # trigd container image: `docker build -t trigd .`, or `docker-compose up` with docker-compose.yml.
 # The image runs /etc/trigd/trigd.json (the quick-start config); mount your own there. To be reachable
 # from outside the container, the config must listen on 0.0.0.0 ("http": {"listen": "0.0.0.0:9070"}).
+# The working directory is /var/lib/trigd (the trigd user's, writable), where examples/functions/ is
+# found, so the quick-start config's relative paths work as they do in the source tree.
 
 FROM debian:12-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -24,10 +26,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/trigd --shell /usr/sbin/nologin trigd \
     && install -d -o trigd -g trigd -m 0750 /var/lib/trigd \
-    && install -d -m 0755 /etc/trigd /usr/share/trigd
+    && install -d -m 0755 /etc/trigd /usr/share/trigd/examples \
+    && ln -s /usr/share/trigd/examples /var/lib/trigd/examples
 COPY --from=build /out/usr/bin/trigd /out/usr/bin/trigctl /usr/bin/
 COPY config/trigd.json /etc/trigd/trigd.json
-COPY examples/functions /usr/share/trigd/functions
+COPY examples/functions /usr/share/trigd/examples/functions
 USER trigd
 WORKDIR /var/lib/trigd
 EXPOSE 9070
