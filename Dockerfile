@@ -25,7 +25,7 @@ RUN apt-get update \
        libcjson1 libmicrohttpd12 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/trigd --shell /usr/sbin/nologin trigd \
-    && install -d -o trigd -g trigd -m 0750 /var/lib/trigd \
+    && install -d -o trigd -g trigd -m 0750 /var/lib/trigd /var/lib/trigd/state \
     && install -d -m 0755 /etc/trigd /usr/share/trigd/examples \
     && ln -s /usr/share/trigd/examples /var/lib/trigd/examples
 COPY --from=build /out/usr/bin/trigd /out/usr/bin/trigctl /usr/bin/
