@@ -29,7 +29,7 @@ LUA="$BENCH_DIR/webhook_http.lua"
 require_cmd wrk curl python3
 
 if [[ -z "${TRIGD_BENCH_NO_BUILD:-}" ]]; then
-    [[ -f "$TOP_BUILDDIR/Makefile" ]] || fail "$TOP_BUILDDIR is not a configured build tree (./dev build first)"
+    [[ -f "$TOP_BUILDDIR/Makefile" ]] || fail "$TOP_BUILDDIR is not a configured build tree (./dev build)"
     make -s -C "$TOP_BUILDDIR" trigd tests/helpers/sink > /dev/null || fail "build failed"
 fi
 
@@ -99,7 +99,8 @@ def pct(p):
 
 print()
 print("webhook -> http function (batch_size 1)")
-print("  intake (wrk -> trigd)        %10.0f req/s  (%d accepted of %d)" % (req / (dur_us / 1e6), accepted, req))
+intake = req / (dur_us / 1e6)
+print("  intake (wrk -> trigd)        %10.0f req/s  (%d accepted of %d)" % (intake, accepted, req))
 print("  delivered                    %10.0f events/s  (%d events in %.1f s)" % (rate, delivered, span_s))
 print("  latency POST -> sink   p50   %10s" % pct(50))
 print("                         p99   %10s" % pct(99))
