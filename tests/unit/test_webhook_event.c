@@ -263,6 +263,233 @@ static void test_base64_decode(void **state)
     trg_buf_free(&b);
 }
 
+/* ---- the connector itself, against a fake engine ------------------------------------------------ */
+
+#include "connectors/connector.h"
+#include "invoke/invoke.h"
+#include "opt.h"
+
+struct trg_source {
+    const char *name;
+};
+
+static struct {
+    struct ev_loop *loop;
+    struct trg_http *http;
+    bool full;
+    int emit_err;
+    struct trg_event *evs[8];
+    size_t n;
+} fake;
+
+struct ev_loop *trg_source_loop(struct trg_source *src) { return fake.loop; }
+const char *trg_source_name(struct trg_source *src) { return src->name; }
+struct trg_http *trg_source_http(struct trg_source *src) { return fake.http; }
+bool trg_source_can_accept(struct trg_source *src) { return !fake.full; }
+int trg_source_emit(struct trg_source *src, struct trg_event *ev)
+{
+    if (fake.emit_err)
+        return fake.emit_err;
+    assert_true(fake.n < 8);
+    fake.evs[fake.n++] = ev;
+    return 0;
+}
+
+struct wh {
+    struct trg_source src;
+    void *opts;
+    void *inst;
+};
+
+static void wh_start(struct fixture *f, struct wh *w, const char *config)
+{
+    const struct trg_source_ops *ops = &trg_source_webhook;
+    struct trg_errs errs = {{0}};
+    cJSON *obj = cJSON_Parse(config);
+
+    memset(&fake, 0, sizeof fake);
+    fake.loop = f->loop;
+    fake.http = f->h;
+    w->src.name = "hooks";
+    w->opts = calloc(1, ops->opts_size);
+    assert_int_equal(
+        trg_opt_apply(ops->options, ops->n_options, w->opts, obj, "$.sources.hooks", NULL, &errs), 0);
+    ops->check(w->opts, "$.sources.hooks", &errs);
+    assert_int_equal(errs.lines.n, 0);
+    cJSON_Delete(obj);
+    assert_int_equal(ops->create(&w->src, w->opts, &w->inst), 0);
+    assert_int_equal(ops->start(w->inst), 0);
+    assert_true(ops->ready(w->inst));
+}
+
+static void wh_stop(struct wh *w)
+{
+    const struct trg_source_ops *ops = &trg_source_webhook;
+
+    ops->stop(w->inst);
+    ops->destroy(w->inst);
+    trg_opt_free(ops->options, ops->n_options, w->opts);
+    free(w->opts);
+    for (size_t i = 0; i < fake.n; i++)
+        trg_event_free(fake.evs[i]);
+    fake.n = 0;
+}
+
+static int post(struct fixture *f, const char *path, const char *const *args)
+{
+    char url[256];
+
+    snprintf(url, sizeof url, "%s%s", f->base, path);
+    th_client_clear(f->loop, &f->c);
+    return th_curl(f->loop, &f->c, url, "{\"a\":1}", 7, args);
+}
+
+static void test_webhook_async(void **state)
+{
+    struct fixture *f = *state;
+    struct wh w;
+    const char *json[] = {"-H", "Content-Type: application/json", NULL};
+    const char *get[] = {"-X", "GET", NULL};
+    char v[64];
+
+    trg_http_unroute(f->h, f);
+    wh_start(f, &w, "{\"path\":\"/hook\"}");
+    assert_int_equal(post(f, "/hook", json), 202);
+    assert_int_equal(fake.n, 1);
+    assert_non_null(strstr(f->c.body, fake.evs[0]->item_id));
+    assert_non_null(strstr(fake.evs[0]->json, "\"body\":\"{\\\"a\\\":1}\""));
+    assert_null(fake.evs[0]->token);
+    assert_int_equal(post(f, "/hook", get), 405);
+    fake.full = true;
+    assert_int_equal(post(f, "/hook", json), 503);
+    assert_true(th_header(&f->c, "Retry-After", v, sizeof v));
+    fake.full = false;
+    fake.emit_err = TRG_EFULL;
+    assert_int_equal(post(f, "/hook", json), 503);
+    fake.emit_err = TRG_ESTATE;
+    assert_int_equal(post(f, "/hook", json), 503);
+    fake.emit_err = 0;
+    assert_int_equal(post(f, "/other", json), 404);
+    /* envelope: one event as is, several wrapped */
+    struct trg_buf b = {0};
+    struct trg_event *two[2] = {fake.evs[0], fake.evs[0]};
+    assert_int_equal(trg_source_webhook.envelope(w.inst, two, 1, &b), 0);
+    assert_string_equal(b.data, fake.evs[0]->json);
+    trg_buf_reset(&b);
+    assert_int_equal(trg_source_webhook.envelope(w.inst, two, 2, &b), 0);
+    assert_true(!strncmp(b.data, "{\"eventSource\":\"trigd:webhook\",\"records\":[{", 43));
+    trg_buf_free(&b);
+    wh_stop(&w);
+    assert_int_equal(post(f, "/hook", json), 404);
+}
+
+static void test_webhook_auth(void **state)
+{
+    struct fixture *f = *state;
+    struct wh w;
+    const char *none[] = {NULL};
+    const char *wrong[] = {"-H", "Authorization: Bearer nope", NULL};
+    const char *right[] = {"-H", "Authorization: Bearer s3cret", NULL};
+
+    trg_http_unroute(f->h, f);
+    setenv("TEST_WEBHOOK_TOKEN", "s3cret", 1);
+    wh_start(f, &w, "{\"path\":\"/hook\",\"auth_token_env\":\"TEST_WEBHOOK_TOKEN\"}");
+    assert_int_equal(post(f, "/hook", none), 401);
+    assert_int_equal(post(f, "/hook", wrong), 401);
+    assert_int_equal(fake.n, 0);
+    assert_int_equal(post(f, "/hook", right), 202);
+    assert_int_equal(fake.n, 1);
+    wh_stop(&w);
+}
+
+static bool emitted(void *arg) { return fake.n >= *(size_t *)arg; }
+
+/* Start a POST, wait for its event, end it with done(status, res), return the HTTP status. */
+static int sync_round(struct fixture *f, struct wh *w, int status, struct trg_invoke_result *res)
+{
+    char url[256];
+    size_t want = fake.n + 1;
+
+    snprintf(url, sizeof url, "%s/hook", f->base);
+    th_client_clear(f->loop, &f->c);
+    assert_int_equal(th_client_start(f->loop, &f->c, url, "x", 1, NULL), 0);
+    assert_true(th_run_until(f->loop, emitted, &want, 10.));
+    assert_non_null(fake.evs[want - 1]->token);
+    trg_source_webhook.done(w->inst, fake.evs[want - 1], status, res);
+    th_run_until(f->loop, th_client_done, &f->c, 10.);
+    return f->c.status;
+}
+
+static void test_webhook_sync(void **state)
+{
+    struct fixture *f = *state;
+    struct wh w;
+    char v[64];
+    struct trg_invoke_result res = {.outcome = TRG_OUT_SUCCESS, .status = 200, .retry_after_ms = -1};
+
+    trg_http_unroute(f->h, f);
+    wh_start(f, &w, "{\"path\":\"/hook\",\"mode\":\"sync\",\"sync_timeout_ms\":300}");
+    res.body = "{\"statusCode\":201,\"headers\":{\"x-a\":\"b\",\"content-type\":\"text/plain\"},"
+               "\"cookies\":[\"k=v\"],\"body\":\"aGk=\",\"isBase64Encoded\":true}";
+    res.body_len = strlen(res.body);
+    assert_int_equal(sync_round(f, &w, TRG_DONE_OK, &res), 201);
+    assert_string_equal(f->c.body, "hi");
+    assert_true(th_header(&f->c, "x-a", v, sizeof v));
+    assert_string_equal(v, "b");
+    assert_true(th_header(&f->c, "Content-Type", v, sizeof v));
+    assert_string_equal(v, "text/plain");
+    assert_true(th_header(&f->c, "Set-Cookie", v, sizeof v));
+    /* a plain body: 200 as is */
+    res.body = "[1,2]";
+    res.body_len = 5;
+    assert_int_equal(sync_round(f, &w, TRG_DONE_OK, &res), 200);
+    assert_string_equal(f->c.body, "[1,2]");
+    assert_true(th_header(&f->c, "Content-Type", v, sizeof v));
+    assert_string_equal(v, "application/json");
+    /* function error, DLQ, abandoned */
+    res.outcome = TRG_OUT_ERROR;
+    res.function_error = "Unhandled";
+    assert_int_equal(sync_round(f, &w, TRG_DONE_OK, &res), 502);
+    assert_int_equal(sync_round(f, &w, TRG_DONE_OK, NULL), 502);
+    assert_int_equal(sync_round(f, &w, TRG_DONE_ABANDONED, NULL), 503);
+    /* too slow: 504, and the late outcome is dropped */
+    char url[256];
+    size_t want = fake.n + 1;
+    snprintf(url, sizeof url, "%s/hook", f->base);
+    th_client_clear(f->loop, &f->c);
+    assert_int_equal(th_client_start(f->loop, &f->c, url, "x", 1, NULL), 0);
+    assert_true(th_run_until(f->loop, th_client_done, &f->c, 10.));
+    assert_int_equal(f->c.status, 504);
+    assert_int_equal(fake.n, want);
+    trg_source_webhook.done(w.inst, fake.evs[want - 1], TRG_DONE_OK, NULL);
+    /* an event still waiting at destroy is answered 503 */
+    want = fake.n + 1;
+    th_client_clear(f->loop, &f->c);
+    assert_int_equal(th_client_start(f->loop, &f->c, url, "x", 1, NULL), 0);
+    assert_true(th_run_until(f->loop, emitted, &want, 10.));
+    wh_stop(&w);
+    th_run_until(f->loop, th_client_done, &f->c, 10.);
+    assert_int_equal(f->c.status, 503);
+}
+
+static void test_webhook_check(void **state)
+{
+    const struct trg_source_ops *ops = &trg_source_webhook;
+    struct trg_errs errs = {{0}};
+    void *opts = calloc(1, ops->opts_size);
+    cJSON *obj = cJSON_Parse("{\"path\":\"hook\",\"max_body_bytes\":0}");
+
+    (void)state;
+    trg_opt_apply(ops->options, ops->n_options, opts, obj, "$.sources.w", NULL, &errs);
+    ops->check(opts, "$.sources.w", &errs);
+    assert_int_equal(errs.lines.n, 2);
+    assert_non_null(strstr(errs.lines.v[1], "$.sources.w.path"));
+    trg_errs_free(&errs);
+    trg_opt_free(ops->options, ops->n_options, opts);
+    free(opts);
+    cJSON_Delete(obj);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +501,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_binary_body, setup, teardown),
         cmocka_unit_test(test_body_is_text),
         cmocka_unit_test(test_base64_decode),
+        cmocka_unit_test_setup_teardown(test_webhook_async, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_sync, setup, teardown),
+        cmocka_unit_test(test_webhook_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
