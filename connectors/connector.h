@@ -9,6 +9,7 @@
 #ifndef TRG_CONNECTOR_H
 #define TRG_CONNECTOR_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 
 #include "../src/event.h"
@@ -58,6 +59,10 @@ struct trg_source_ops {
     /* Build the function's payload for n events of one batch into out. NULL = the default:
      * the single event's json when n == 1, else {"records":[json,...]}. */
     int (*envelope)(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out);
+    /* What a route's filter patterns see of ev, parsed (docs/FILTERS.md: e.g. a Kafka value or a webhook
+     * body parsed when it is JSON). Called only for routes with filters; the caller frees the result
+     * with cJSON_Delete(). NULL = ev->json parsed. */
+    cJSON *(*filter_view)(void *inst, const struct trg_event *ev);
     /* Connected and able to receive events (for /readyz). NULL = always ready. */
     bool (*ready)(void *inst);
 };

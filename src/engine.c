@@ -216,6 +216,13 @@ void trg_engine_function_free(struct trg_engine *e, struct trg_function *fn)
     }
 }
 
+cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev)
+{
+    if (src && src->conf->ops->filter_view)
+        return src->conf->ops->filter_view(src->inst, ev);
+    return cJSON_ParseWithLength(ev->json, ev->len);
+}
+
 int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out)
 {
     if (src && src->conf->ops->envelope)

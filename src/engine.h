@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "invoke/invoke.h"
 #include "util.h"
 
@@ -81,6 +83,9 @@ void trg_engine_route_changed(struct trg_engine *e, struct trg_route *r);
 void trg_engine_route_idle(struct trg_engine *e, struct trg_route *r);
 /* A function has capacity again: pump the routes that use it. */
 void trg_engine_function_free(struct trg_engine *e, struct trg_function *fn);
+/* What filters see of ev (the source's filter_view, or ev->json parsed); NULL when it is not JSON.
+ * Caller frees with cJSON_Delete(). src may be NULL (redriven events). */
+cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev);
 /* The source's envelope for a batch (or the default one). */
 int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out);
 /* Reference counting of configs shared by engine objects. */

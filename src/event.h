@@ -17,7 +17,6 @@ struct trg_event {
     /* Set by the source. Strings are owned by the event and freed with it. */
     char *json;          /* the record as the function receives it: one element of the batch */
     size_t len;
-    char *filter_json;   /* what filter patterns see, when it differs from json; else NULL */
     char *raw;           /* the payload alone, for routes with envelope "raw"; NULL = json */
     size_t raw_len;
     char *item_id;       /* batchItemFailures identifier (messageId, sequence number, ...); NULL = none */

@@ -118,8 +118,7 @@ static bool filter_matches(struct trg_route *r, const struct trg_event *ev)
     const struct trg_filter *f = r->conf->filter;
     if (!f)
         return true;
-    const char *text = ev->filter_json ? ev->filter_json : ev->json;
-    cJSON *doc = cJSON_Parse(text);
+    cJSON *doc = trg_engine_filter_view(r->source, ev);
     bool match = doc && trg_filter_match(f, doc);
     cJSON_Delete(doc);
     return match;

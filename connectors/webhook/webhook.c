@@ -435,6 +435,21 @@ static int webhook_envelope(void *inst, struct trg_event *const *evs, size_t n, 
     return err ? err : trg_buf_adds(out, "]}");
 }
 
+/* Filters see the request event with its body parsed when the body is JSON (docs/FILTERS.md). */
+static cJSON *webhook_filter_view(void *inst, const struct trg_event *ev)
+{
+    (void)inst;
+    cJSON *doc = cJSON_ParseWithLength(ev->json, ev->len);
+    cJSON *body = cJSON_GetObjectItemCaseSensitive(doc, "body");
+    const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(doc, "isBase64Encoded");
+    if (cJSON_IsString(body) && !cJSON_IsTrue(b64)) {
+        cJSON *parsed = cJSON_Parse(body->valuestring);
+        if (parsed)
+            cJSON_ReplaceItemInObjectCaseSensitive(doc, "body", parsed);
+    }
+    return doc;
+}
+
 const struct trg_source_ops trg_source_webhook = {
     .name = "webhook",
     .route_defaults = "{\"batch_size\":1,\"max_retry_attempts\":2,\"max_record_age_s\":21600}",
@@ -449,5 +464,6 @@ const struct trg_source_ops trg_source_webhook = {
     .done = webhook_done,
     .pause = NULL,
     .envelope = webhook_envelope,
+    .filter_view = webhook_filter_view,
     .ready = webhook_ready,
 };
