@@ -1,0 +1,535 @@
+/* test_util.c — buffers, JSON string escaping, base64, time formatting, request ids, constant-time
+ * comparison, asprintf, and allocation failure injection. Tables first: one line per case. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static int teardown(void **state)
+{
+    (void)state;
+    trg_alloc_fail_after(-1);
+    return 0;
+}
+
+/* --- buffers ------------------------------------------------------------------------------------ */
+
+static void test_buf_growth(void **state)
+{
+    (void)state;
+    struct trg_buf b = {0};
+    char expect[8192];
+    size_t elen = 0;
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(trg_buf_addf(&b, "%d,", i), 0);
+        elen += (size_t)snprintf(expect + elen, sizeof expect - elen, "%d,", i);
+        assert_int_equal(b.len, elen);
+        assert_true(b.cap > b.len); /* room for the NUL */
+        assert_int_equal(b.data[b.len], '\0');
+    }
+    assert_string_equal(b.data, expect);
+    /* capacity grows by doubling from 64 */
+    assert_int_equal(b.cap & (b.cap - 1), 0);
+    assert_true(b.cap >= 64);
+    trg_buf_free(&b);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.cap, 0);
+}
+
+static void test_buf_add_variants(void **state)
+{
+    (void)state;
+    struct trg_buf b = {0};
+    assert_int_equal(trg_buf_add(&b, "", 0), 0); /* empty add still gives a NUL-terminated buffer */
+    assert_non_null(b.data);
+    assert_string_equal(b.data, "");
+    assert_int_equal(trg_buf_adds(&b, "ab"), 0);
+    assert_int_equal(trg_buf_addc(&b, 'c'), 0);
+    assert_int_equal(trg_buf_add(&b, "d\0e", 3), 0); /* binary-safe */
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.data, "abcd\0e", 7);
+    assert_int_equal(trg_buf_addf(&b, "%s", ""), 0);
+    assert_int_equal(b.len, 6);
+
+    size_t cap = b.cap;
+    trg_buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.cap, cap); /* memory kept */
+    assert_string_equal(b.data, "");
+
+    /* a large single add */
+    char big[10000];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(trg_buf_add(&b, big, sizeof big), 0);
+    assert_int_equal(b.len, sizeof big);
+    assert_true(b.cap >= sizeof big + 1);
+    assert_memory_equal(b.data, big, sizeof big);
+    assert_int_equal(b.data[sizeof big], '\0');
+
+    char *s = trg_buf_steal(&b);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.cap, 0);
+    assert_int_equal(strlen(s), sizeof big);
+    trg_free(s);
+
+    /* reset of an empty buffer is harmless; steal of an empty buffer is NULL */
+    trg_buf_reset(&b);
+    assert_null(trg_buf_steal(&b));
+    trg_buf_free(&b);
+}
+
+static void test_buf_addf_long(void **state)
+{
+    (void)state;
+    struct trg_buf b = {0};
+    char big[5000];
+    memset(big, 'q', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(trg_buf_addf(&b, "<%s>%d", big, 42), 0);
+    assert_int_equal(b.len, sizeof big - 1 + 4);
+    assert_int_equal(b.data[0], '<');
+    assert_string_equal(b.data + b.len - 3, ">42");
+    trg_buf_free(&b);
+}
+
+/* --- JSON strings ------------------------------------------------------------------------------- */
+
+struct jcase {
+    const char *in;
+    size_t len; /* 0: strlen(in) */
+    const char *out;
+};
+
+static const struct jcase json_cases[] = {
+    {"", 0, "\"\""},
+    {"plain", 0, "\"plain\""},
+    {"a\"b", 0, "\"a\\\"b\""},
+    {"back\\slash", 0, "\"back\\\\slash\""},
+    {"\"\\\"", 0, "\"\\\"\\\\\\\"\""},
+    {"l1\nl2\r\tx", 0, "\"l1\\nl2\\r\\tx\""},
+    {"\b\f", 0, "\"\\b\\f\""},
+    {"\x01\x1f", 0, "\"\\u0001\\u001f\""},
+    {"a\0b", 3, "\"a\\u0000b\""},
+    {"\x7f", 0, "\"\x7f\""},                         /* DEL needs no escape in JSON */
+    {"/slash/", 0, "\"/slash/\""},                   /* '/' is not escaped */
+    {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 0, /* UTF-8 passes through untouched */
+     "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""},
+    {"\xff\xfe", 0, "\"\xff\xfe\""}, /* bytes are not validated */
+    {"abc", 2, "\"ab\""},            /* only n bytes are read */
+};
+
+static void test_json_str_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(json_cases); i++) {
+        const struct jcase *c = &json_cases[i];
+        struct trg_buf b = {0};
+        assert_int_equal(trg_buf_adds(&b, "x="), 0);
+        size_t n = c->len ? c->len : strlen(c->in);
+        assert_int_equal(trg_buf_add_json_str(&b, c->in, n), 0);
+        if (strcmp(b.data + 2, c->out) != 0)
+            fail_msg("case %zu: got %s, want %s", i, b.data + 2, c->out);
+        assert_int_equal(b.len, 2 + strlen(c->out));
+        trg_buf_free(&b);
+    }
+}
+
+/* Every byte 1..255 round-trips through cJSON. */
+static void test_json_str_roundtrip(void **state)
+{
+    (void)state;
+    char in[255];
+    for (int i = 0; i < 255; i++)
+        in[i] = (char)(i + 1);
+    struct trg_buf b = {0};
+    assert_int_equal(trg_buf_add_json_str(&b, in, sizeof in), 0);
+    cJSON *v = cJSON_Parse(b.data);
+    assert_non_null(v);
+    assert_true(cJSON_IsString(v));
+    assert_int_equal(strlen(v->valuestring), sizeof in);
+    assert_memory_equal(v->valuestring, in, sizeof in);
+    cJSON_Delete(v);
+    /* no raw control character is left in the output */
+    for (size_t i = 0; i < b.len; i++)
+        assert_true((unsigned char)b.data[i] >= 0x20);
+    trg_buf_free(&b);
+}
+
+/* --- base64 ------------------------------------------------------------------------------------- */
+
+struct b64case {
+    const char *in;
+    size_t len;
+    const char *out;
+};
+
+static const struct b64case b64_cases[] = {
+    /* RFC 4648 §10 */
+    {"", 0, ""},
+    {"f", 1, "Zg=="},
+    {"fo", 2, "Zm8="},
+    {"foo", 3, "Zm9v"},
+    {"foob", 4, "Zm9vYg=="},
+    {"fooba", 5, "Zm9vYmE="},
+    {"foobar", 6, "Zm9vYmFy"},
+    /* binary, high bits, the last two alphabet characters */
+    {"\0", 1, "AA=="},
+    {"\0\0", 2, "AAA="},
+    {"\0\0\0", 3, "AAAA"},
+    {"\xff", 1, "/w=="},
+    {"\xff\xff", 2, "//8="},
+    {"\xff\xfe\xfd", 3, "//79"},
+    {"\xfb\xff", 2, "+/8="},
+    {"recordKey", 9, "cmVjb3JkS2V5"},
+    {"{\"key\":\"value\"}", 15, "eyJrZXkiOiJ2YWx1ZSJ9"}, /* lambda.md's Kafka example */
+};
+
+static void test_base64_vectors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(b64_cases); i++) {
+        const struct b64case *c = &b64_cases[i];
+        struct trg_buf b = {0};
+        assert_int_equal(trg_buf_adds(&b, "p:"), 0); /* appends after existing data */
+        assert_int_equal(trg_buf_add_base64(&b, c->in, c->len), 0);
+        if (strcmp(b.data + 2, c->out) != 0)
+            fail_msg("case %zu: got %s, want %s", i, b.data + 2, c->out);
+        assert_int_equal(b.len, 2 + strlen(c->out));
+        trg_buf_free(&b);
+    }
+}
+
+static int b64val(char c)
+{
+    const char *tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = strchr(tbl, c);
+    return c && p ? (int)(p - tbl) : -1;
+}
+
+/* A reference decoder: every size 0..300 and a large input decode back to the input. */
+static void check_b64_roundtrip(const unsigned char *in, size_t n)
+{
+    struct trg_buf b = {0};
+    assert_int_equal(trg_buf_add_base64(&b, in, n), 0);
+    assert_non_null(b.data);
+    assert_int_equal(b.len, (n + 2) / 3 * 4);
+    assert_int_equal(b.data[b.len], '\0');
+    unsigned char *out = malloc(n + 3);
+    size_t o = 0;
+    for (size_t i = 0; i < b.len; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = b.data[i + k] == '=' ? 0 : b64val(b.data[i + k]);
+        for (int k = 0; k < 4; k++)
+            assert_true(v[k] >= 0);
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[o++] = (unsigned char)(w >> 16);
+        if (b.data[i + 2] != '=')
+            out[o++] = (unsigned char)(w >> 8);
+        if (b.data[i + 3] != '=')
+            out[o++] = (unsigned char)w;
+    }
+    assert_int_equal(o, n);
+    if (n)
+        assert_memory_equal(out, in, n);
+    free(out);
+    trg_buf_free(&b);
+}
+
+static void test_base64_roundtrip(void **state)
+{
+    (void)state;
+    enum {
+        BIG = 1 << 20
+    };
+    unsigned char *in = malloc(BIG + 1);
+    assert_non_null(in);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < BIG + 1; i++) {
+        x = x * 1103515245u + 12345u;
+        in[i] = (unsigned char)(x >> 16);
+    }
+    for (size_t n = 0; n <= 300; n++)
+        check_b64_roundtrip(in, n);
+    check_b64_roundtrip(in, BIG);
+    check_b64_roundtrip(in, BIG + 1);
+    free(in);
+}
+
+/* --- time --------------------------------------------------------------------------------------- */
+
+struct tcase {
+    int64_t ms;
+    const char *out;
+};
+
+static const struct tcase time_cases[] = {
+    {0, "1970-01-01T00:00:00.000Z"},
+    {1, "1970-01-01T00:00:00.001Z"},
+    {999, "1970-01-01T00:00:00.999Z"}, /* milliseconds are truncated, never rounded up */
+    {1001, "1970-01-01T00:00:01.001Z"},
+    {1749893467563, "2025-06-14T09:31:07.563Z"},
+    {951782400000, "2000-02-29T00:00:00.000Z"},
+    {253402300799999, "9999-12-31T23:59:59.999Z"},
+    {-1, "1969-12-31T23:59:59.999Z"}, /* negative: floor, not truncation toward zero */
+    {-999, "1969-12-31T23:59:59.001Z"},
+    {-1000, "1969-12-31T23:59:59.000Z"},
+    {-1001, "1969-12-31T23:59:58.999Z"},
+};
+
+static void test_format_time(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(time_cases); i++) {
+        char out[32];
+        memset(out, 'Z', sizeof out);
+        trg_format_time_ms(time_cases[i].ms, out);
+        if (strcmp(out, time_cases[i].out) != 0)
+            fail_msg("case %zu (%lld): got %s, want %s", i, (long long)time_cases[i].ms, out,
+                     time_cases[i].out);
+    }
+}
+
+static void test_clocks(void **state)
+{
+    (void)state;
+    int64_t w = trg_wall_ms();
+    assert_true(w > 1600000000000LL); /* after 2020 */
+    int64_t m1 = trg_mono_ms(), m2 = trg_mono_ms();
+    assert_true(m2 >= m1);
+    char out[32];
+    trg_format_time_ms(w, out);
+    assert_int_equal(strlen(out), 24);
+}
+
+/* --- ids, comparisons --------------------------------------------------------------------------- */
+
+static void check_uuid_v4(const char *s)
+{
+    assert_int_equal(strlen(s), 36);
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            assert_int_equal(s[i], '-');
+            continue;
+        }
+        assert_true((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'));
+    }
+    assert_int_equal(s[14], '4');           /* version 4 */
+    assert_non_null(strchr("89ab", s[19])); /* RFC 4122 variant */
+}
+
+static void test_request_id(void **state)
+{
+    (void)state;
+    char prev[40] = "";
+    for (int i = 0; i < 200; i++) {
+        char id[40];
+        memset(id, 'X', sizeof id);
+        trg_request_id(id);
+        check_uuid_v4(id);
+        assert_string_not_equal(id, prev);
+        memcpy(prev, id, sizeof id);
+    }
+}
+
+struct scase {
+    const char *a, *b;
+    bool eq;
+};
+
+static const struct scase streq_cases[] = {
+    {"token", "token", true},
+    {"", "", true},
+    {"token", "tokeN", false},
+    {"token", "toke", false}, /* a prefix of the other */
+    {"toke", "token", false},
+    {"", "x", false},
+    {"x", "", false},
+    {"abc", "abd", false},
+    {"abc\xff", "abc\xff", true},
+    {NULL, "x", false},
+    {"x", NULL, false},
+    {NULL, NULL, false},
+};
+
+static void test_secure_streq(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(streq_cases); i++) {
+        const struct scase *c = &streq_cases[i];
+        if (trg_secure_streq(c->a, c->b) != c->eq)
+            fail_msg("case %zu: \"%s\" vs \"%s\" should be %s", i, c->a ? c->a : "(null)",
+                     c->b ? c->b : "(null)", c->eq ? "equal" : "different");
+    }
+}
+
+/* --- strings, asprintf, lists ------------------------------------------------------------------- */
+
+static void test_asprintf_strdup(void **state)
+{
+    (void)state;
+    char *s = trg_asprintf("%s-%d-%05.1f", "a", 7, 2.5);
+    assert_string_equal(s, "a-7-002.5");
+    trg_free(s);
+    s = trg_asprintf("%s", "");
+    assert_non_null(s);
+    assert_string_equal(s, "");
+    trg_free(s);
+
+    assert_null(trg_strdup(NULL));
+    assert_null(trg_strndup(NULL, 3));
+    s = trg_strndup("abcdef", 3);
+    assert_string_equal(s, "abc");
+    trg_free(s);
+    s = trg_strdup("");
+    assert_string_equal(s, "");
+    trg_free(s);
+    trg_free(NULL);
+
+    assert_string_equal(trg_strerror(TRG_OK), "ok");
+    assert_string_equal(trg_strerror(TRG_ENOMEM), "out of memory");
+    assert_string_equal(trg_strerror(TRG_EINVAL), "invalid argument");
+    assert_string_equal(trg_strerror(-99), "unknown error");
+
+    struct trg_strlist l = {0};
+    trg_strlist_free(&l); /* empty list: no-op */
+    l.v = trg_calloc(2, sizeof *l.v);
+    l.v[0] = trg_strdup("a");
+    l.v[1] = trg_strdup("b");
+    l.n = 2;
+    trg_strlist_free(&l);
+    assert_null(l.v);
+    assert_int_equal(l.n, 0);
+    struct trg_kvlist kv = {0};
+    kv.k = trg_calloc(1, sizeof *kv.k);
+    kv.v = trg_calloc(1, sizeof *kv.v);
+    kv.k[0] = trg_strdup("k");
+    kv.v[0] = trg_strdup("v");
+    kv.n = 1;
+    trg_kvlist_free(&kv);
+    assert_null(kv.k);
+    assert_null(kv.v);
+    assert_int_equal(kv.n, 0);
+}
+
+/* --- allocation failures ------------------------------------------------------------------------ */
+
+static void test_alloc_fail_basic(void **state)
+{
+    (void)state;
+    trg_alloc_fail_after(0);
+    assert_null(trg_malloc(1));
+    assert_null(trg_calloc(1, 1));
+    assert_null(trg_realloc(NULL, 1));
+    assert_null(trg_strdup("x"));
+    assert_null(trg_strndup("x", 1));
+    assert_null(trg_asprintf("%d", 1));
+
+    struct trg_buf b = {0};
+    assert_int_equal(trg_buf_adds(&b, "x"), TRG_ENOMEM);
+    assert_int_equal(trg_buf_addc(&b, 'x'), TRG_ENOMEM);
+    assert_int_equal(trg_buf_addf(&b, "%d", 1), TRG_ENOMEM);
+    assert_int_equal(trg_buf_add_json_str(&b, "x", 1), TRG_ENOMEM);
+    assert_int_equal(trg_buf_add_base64(&b, "x", 1), TRG_ENOMEM);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+
+    /* the budget counts successes: two allocations pass, the third fails */
+    trg_alloc_fail_after(2);
+    void *p1 = trg_malloc(8), *p2 = trg_malloc(8), *p3 = trg_malloc(8);
+    assert_non_null(p1);
+    assert_non_null(p2);
+    assert_null(p3);
+    trg_free(p1);
+    trg_free(p2);
+    trg_alloc_fail_after(-1);
+    p1 = trg_malloc(8);
+    assert_non_null(p1);
+    trg_free(p1);
+}
+
+/* A failed growth leaves the old contents intact and usable. */
+static void test_alloc_fail_growth(void **state)
+{
+    (void)state;
+    struct trg_buf b = {0};
+    assert_int_equal(trg_buf_adds(&b, "keep"), 0);
+    size_t cap = b.cap;
+    char big[1000];
+    memset(big, 'z', sizeof big);
+    trg_alloc_fail_after(0);
+    assert_int_equal(trg_buf_add(&b, big, sizeof big), TRG_ENOMEM);
+    assert_int_equal(trg_buf_addf(&b, "%.*s", (int)sizeof big, big), TRG_ENOMEM);
+    assert_int_equal(trg_buf_add_base64(&b, big, sizeof big), TRG_ENOMEM);
+    assert_int_equal(trg_buf_add_json_str(&b, big, sizeof big), TRG_ENOMEM);
+    assert_string_equal(b.data, "keep");
+    assert_int_equal(b.len, 4);
+    assert_int_equal(b.cap, cap);
+    /* small additions that fit need no allocation */
+    assert_int_equal(trg_buf_adds(&b, "!"), 0);
+    assert_string_equal(b.data, "keep!");
+    trg_alloc_fail_after(-1);
+    trg_buf_free(&b);
+}
+
+/* Every budget for an escaping that needs several reallocations: never a crash; each result is either
+ * ENOMEM or the complete, correct string. Leaks show under ASan/valgrind. */
+static void test_alloc_fail_sweep(void **state)
+{
+    (void)state;
+    char in[3000];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (i % 7 == 0) ? '\x01' : (char)('a' + i % 26);
+    struct trg_buf ref = {0};
+    assert_int_equal(trg_buf_add_json_str(&ref, in, sizeof in), 0);
+    int ok = 0;
+    for (long budget = 0; budget < 20; budget++) {
+        struct trg_buf b = {0};
+        trg_alloc_fail_after(budget);
+        int rc = trg_buf_add_json_str(&b, in, sizeof in);
+        char *s = trg_asprintf("%s", b.data ? b.data : "");
+        trg_alloc_fail_after(-1);
+        if (rc == 0) {
+            assert_string_equal(b.data, ref.data);
+            ok++;
+        } else {
+            assert_int_equal(rc, TRG_ENOMEM);
+        }
+        trg_free(s);
+        trg_buf_free(&b);
+    }
+    assert_true(ok > 0);
+    trg_buf_free(&ref);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_buf_growth, teardown),
+        cmocka_unit_test_teardown(test_buf_add_variants, teardown),
+        cmocka_unit_test_teardown(test_buf_addf_long, teardown),
+        cmocka_unit_test_teardown(test_json_str_table, teardown),
+        cmocka_unit_test_teardown(test_json_str_roundtrip, teardown),
+        cmocka_unit_test_teardown(test_base64_vectors, teardown),
+        cmocka_unit_test_teardown(test_base64_roundtrip, teardown),
+        cmocka_unit_test_teardown(test_format_time, teardown),
+        cmocka_unit_test_teardown(test_clocks, teardown),
+        cmocka_unit_test_teardown(test_request_id, teardown),
+        cmocka_unit_test_teardown(test_secure_streq, teardown),
+        cmocka_unit_test_teardown(test_asprintf_strdup, teardown),
+        cmocka_unit_test_teardown(test_alloc_fail_basic, teardown),
+        cmocka_unit_test_teardown(test_alloc_fail_growth, teardown),
+        cmocka_unit_test_teardown(test_alloc_fail_sweep, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
