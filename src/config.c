@@ -200,7 +200,13 @@ static int apply_two(const struct trg_opt *common, size_t nc, void *cbase, const
     return bad;
 }
 
-static char *fingerprint(const cJSON *obj) { return cJSON_PrintUnformatted(obj); }
+static char *fingerprint(const cJSON *obj, struct trg_errs *errs)
+{
+    char *fp = cJSON_PrintUnformatted(obj);
+    if (!fp)
+        errs->lost = true;
+    return fp;
+}
 
 /* --- sections --- */
 
@@ -214,12 +220,25 @@ static void load_functions(struct trg_config *c, const cJSON *obj, struct trg_er
     }
     size_t n = (size_t)cJSON_GetArraySize(obj);
     c->functions = trg_calloc(n ? n : 1, sizeof *c->functions);
-    if (!c->functions)
+    if (!c->functions) {
+        errs->lost = true;
         return;
+    }
     for (const cJSON *it = obj->child; it; it = it->next) {
+        char *path = sub_path("$.functions", it->string);
+        if (trg_config_function(c, it->string)) {
+            trg_errs_add(errs, path, "defined twice");
+            trg_free(path);
+            continue;
+        }
         struct trg_function_conf *f = &c->functions[c->n_functions++];
         f->name = trg_strdup(it->string);
-        char *path = sub_path("$.functions", it->string);
+        if (!f->name || !path) {
+            errs->lost = true;
+            c->n_functions--;
+            trg_free(path);
+            continue;
+        }
         if (!valid_name(it->string))
             trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
         if (!cJSON_IsObject(it)) {
@@ -238,6 +257,13 @@ static void load_functions(struct trg_config *c, const cJSON *obj, struct trg_er
         }
         if (f->ops) {
             f->opts = trg_calloc(1, f->ops->opts_size ? f->ops->opts_size : 1);
+            if (!f->opts) {
+                errs->lost = true;
+                f->ops = NULL;
+                trg_opt_apply(function_options, TRG_ARRAY_SIZE(function_options), f, NULL, path, NULL, errs);
+                trg_free(path);
+                continue;
+            }
             int bad = apply_two(function_options, TRG_ARRAY_SIZE(function_options), f, f->ops->options,
                                 f->ops->n_options, f->opts, it, path, errs);
             if (!bad && f->ops->check)
@@ -247,7 +273,7 @@ static void load_functions(struct trg_config *c, const cJSON *obj, struct trg_er
             trg_opt_apply(function_options, TRG_ARRAY_SIZE(function_options), f, it, path, all, errs);
             trg_free(all);
         }
-        f->fingerprint = fingerprint(it);
+        f->fingerprint = fingerprint(it, errs);
         trg_free(path);
     }
 }
@@ -262,12 +288,25 @@ static void load_sources(struct trg_config *c, const cJSON *obj, struct trg_errs
     }
     size_t n = (size_t)cJSON_GetArraySize(obj);
     c->sources = trg_calloc(n ? n : 1, sizeof *c->sources);
-    if (!c->sources)
+    if (!c->sources) {
+        errs->lost = true;
         return;
+    }
     for (const cJSON *it = obj->child; it; it = it->next) {
+        char *path = sub_path("$.sources", it->string);
+        if (trg_config_source(c, it->string)) {
+            trg_errs_add(errs, path, "defined twice");
+            trg_free(path);
+            continue;
+        }
         struct trg_source_conf *s = &c->sources[c->n_sources++];
         s->name = trg_strdup(it->string);
-        char *path = sub_path("$.sources", it->string);
+        if (!s->name || !path) {
+            errs->lost = true;
+            c->n_sources--;
+            trg_free(path);
+            continue;
+        }
         if (!valid_name(it->string))
             trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
         if (!cJSON_IsObject(it)) {
@@ -286,6 +325,13 @@ static void load_sources(struct trg_config *c, const cJSON *obj, struct trg_errs
         }
         if (s->ops) {
             s->opts = trg_calloc(1, s->ops->opts_size ? s->ops->opts_size : 1);
+            if (!s->opts) {
+                errs->lost = true;
+                s->ops = NULL;
+                trg_opt_apply(source_options, TRG_ARRAY_SIZE(source_options), s, NULL, path, NULL, errs);
+                trg_free(path);
+                continue;
+            }
             int bad = apply_two(source_options, TRG_ARRAY_SIZE(source_options), s, s->ops->options,
                                 s->ops->n_options, s->opts, it, path, errs);
             if (!bad && s->ops->check)
@@ -295,7 +341,7 @@ static void load_sources(struct trg_config *c, const cJSON *obj, struct trg_errs
             trg_opt_apply(source_options, TRG_ARRAY_SIZE(source_options), s, it, path, all, errs);
             trg_free(all);
         }
-        s->fingerprint = fingerprint(it);
+        s->fingerprint = fingerprint(it, errs);
         trg_free(path);
     }
 }
@@ -310,12 +356,28 @@ static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs 
     }
     size_t n = (size_t)cJSON_GetArraySize(obj);
     c->routes = trg_calloc(n ? n : 1, sizeof *c->routes);
-    if (!c->routes)
+    if (!c->routes) {
+        errs->lost = true;
         return;
+    }
     for (const cJSON *it = obj->child; it; it = it->next) {
+        char *path = sub_path("$.routes", it->string);
+        bool dup = false;
+        for (size_t k = 0; k < c->n_routes && !dup; k++)
+            dup = strcmp(c->routes[k].name, it->string) == 0;
+        if (dup) {
+            trg_errs_add(errs, path, "defined twice");
+            trg_free(path);
+            continue;
+        }
         struct trg_route_conf *r = &c->routes[c->n_routes++];
         r->name = trg_strdup(it->string);
-        char *path = sub_path("$.routes", it->string);
+        if (!r->name || !path) {
+            errs->lost = true;
+            c->n_routes--;
+            trg_free(path);
+            continue;
+        }
         if (!valid_name(it->string))
             trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
         /* The source type's defaults sit under what the route says. */
@@ -326,32 +388,38 @@ static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs 
             src = trg_config_source(c, sname->valuestring);
         if (cJSON_IsObject(it) && src && src->ops && src->ops->route_defaults) {
             merged = cJSON_Parse(src->ops->route_defaults);
-            if (merged)
-                for (const cJSON *kv = it->child; kv; kv = kv->next) {
-                    cJSON_DeleteItemFromObjectCaseSensitive(merged, kv->string);
-                    cJSON_AddItemToObject(merged, kv->string, cJSON_Duplicate(kv, 1));
+            for (const cJSON *kv = it->child; kv && merged; kv = kv->next) {
+                cJSON_DeleteItemFromObjectCaseSensitive(merged, kv->string);
+                cJSON *copy = cJSON_Duplicate(kv, 1);
+                if (!copy || !cJSON_AddItemToObject(merged, kv->string, copy)) {
+                    cJSON_Delete(copy);
+                    cJSON_Delete(merged);
+                    merged = NULL;
                 }
+            }
+            if (!merged) /* out of memory: the defaults would be wrong */
+                errs->lost = true;
         }
         const cJSON *use = merged ? merged : it;
-        int bad = trg_opt_apply(route_options, TRG_ARRAY_SIZE(route_options), r, use, path, NULL, errs);
+        trg_opt_apply(route_options, TRG_ARRAY_SIZE(route_options), r, use, path, NULL, errs);
         if (r->source && !src) {
             char *p = sub_path(path, "source");
             trg_errs_add(errs, p, "no source is named \"%s\"", r->source);
             trg_free(p);
-            bad++;
         }
         if (r->function && !trg_config_function(c, r->function)) {
             char *p = sub_path(path, "function");
             trg_errs_add(errs, p, "no function is named \"%s\"", r->function);
             trg_free(p);
-            bad++;
         }
-        if (r->max_record_age_s == 0) {
+        /* Cross-checks read fields that the table left at 0 when their own value was refused. */
+        const cJSON *age = cJSON_GetObjectItemCaseSensitive(use, "max_record_age_s");
+        if (cJSON_IsNumber(age) && age->valuedouble == 0) {
             char *p = sub_path(path, "max_record_age_s");
             trg_errs_add(errs, p, "must be -1 (no limit) or at least 1");
             trg_free(p);
         }
-        if (r->retry_max_ms < r->retry_base_ms) {
+        if (r->retry_base_ms > 0 && r->retry_max_ms > 0 && r->retry_max_ms < r->retry_base_ms) {
             char *p = sub_path(path, "retry_max_ms");
             trg_errs_add(errs, p, "must be at least retry_base_ms (%lld)", (long long)r->retry_base_ms);
             trg_free(p);
@@ -369,8 +437,7 @@ static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs 
                 r->filter = trg_filter_compile(r->filters, p, errs);
             trg_free(p);
         }
-        (void)bad;
-        r->fingerprint = fingerprint(use);
+        r->fingerprint = fingerprint(use, errs);
         cJSON_Delete(merged);
         trg_free(path);
     }
@@ -409,7 +476,7 @@ int trg_config_load_text(const char *text, size_t len, const char *name, struct 
     *out = NULL;
     size_t first = errs->lines.n;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    cJSON *root = trg_json_parse(text, len, &end);
     if (!root) {
         int line, col;
         position(text, end ? end : text, &line, &col);
@@ -446,7 +513,9 @@ int trg_config_load_text(const char *text, size_t len, const char *name, struct 
         load_routes(c, cJSON_GetObjectItemCaseSensitive(root, "routes"), errs);
     }
     cJSON_Delete(root);
-    if (errs->lines.n > first) {
+    if (errs->lost)
+        trg_errs_add(errs, NULL, "out of memory while loading the config");
+    if (errs->lines.n > first || errs->lost) {
         name_errors(errs, first, name);
         trg_config_free(c);
         return TRG_EINVAL;

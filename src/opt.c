@@ -16,11 +16,14 @@ void trg_errs_add(struct trg_errs *e, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     trg_buf_vaddf(&b, fmt, ap);
     va_end(ap);
-    if (!b.data)
+    if (!b.data) {
+        e->lost = true;
         return;
+    }
     char **v = trg_realloc(e->lines.v, (e->lines.n + 1) * sizeof *v);
     if (!v) {
         trg_buf_free(&b);
+        e->lost = true;
         return;
     }
     e->lines.v = v;
@@ -63,7 +66,13 @@ static char *read_secret_file(const char *file, char **why)
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
         trg_buf_add(&b, chunk, n);
+    int read_errno = ferror(f) ? errno : 0;
     fclose(f);
+    if (read_errno) {
+        *why = trg_asprintf("cannot read %s: %s", file, strerror(read_errno));
+        trg_buf_free(&b);
+        return NULL;
+    }
     while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
         b.data[--b.len] = '\0';
     if (!b.data)
@@ -109,7 +118,8 @@ static int apply_secret(const struct trg_opt *o, void *base, const cJSON *obj, c
                 trg_errs_add(errs, p, "environment variable %s is not set", env->valuestring);
                 bad++;
             } else {
-                *dst = trg_strdup(v);
+                if (!(*dst = trg_strdup(v)))
+                    errs->lost = true;
             }
         }
         trg_free(p);
@@ -143,6 +153,8 @@ static int set_value(const struct trg_opt *o, void *base, const cJSON *v, const 
         if (!cJSON_IsString(v))
             goto wrong_type;
         *(char **)f = trg_strdup(v->valuestring);
+        if (!*(char **)f)
+            errs->lost = true;
         return 0;
     case TRG_OPT_INT: {
         if (!cJSON_IsNumber(v))
@@ -189,8 +201,10 @@ static int set_value(const struct trg_opt *o, void *base, const cJSON *v, const 
             goto wrong_type;
         int bad = 0, n = cJSON_GetArraySize(v);
         l->v = trg_calloc((size_t)(n ? n : 1), sizeof *l->v);
-        if (!l->v)
+        if (!l->v) {
+            errs->lost = true;
             return 1;
+        }
         int i = 0;
         for (const cJSON *it = v->child; it; it = it->next, i++) {
             if (!cJSON_IsString(it)) {
@@ -198,7 +212,10 @@ static int set_value(const struct trg_opt *o, void *base, const cJSON *v, const 
                 bad++;
                 continue;
             }
-            l->v[l->n++] = trg_strdup(it->valuestring);
+            if (!(l->v[l->n] = trg_strdup(it->valuestring)))
+                errs->lost = true;
+            else
+                l->n++;
         }
         return bad;
     }
@@ -209,8 +226,10 @@ static int set_value(const struct trg_opt *o, void *base, const cJSON *v, const 
         int bad = 0, n = cJSON_GetArraySize(v);
         l->k = trg_calloc((size_t)(n ? n : 1), sizeof *l->k);
         l->v = trg_calloc((size_t)(n ? n : 1), sizeof *l->v);
-        if (!l->k || !l->v)
+        if (!l->k || !l->v) {
+            errs->lost = true;
             return 1;
+        }
         for (const cJSON *it = v->child; it; it = it->next) {
             if (!cJSON_IsString(it)) {
                 trg_errs_add(errs, kp, "the value of \"%s\" must be a string", it->string);
@@ -218,12 +237,21 @@ static int set_value(const struct trg_opt *o, void *base, const cJSON *v, const 
                 continue;
             }
             l->k[l->n] = trg_strdup(it->string);
-            l->v[l->n++] = trg_strdup(it->valuestring);
+            l->v[l->n] = trg_strdup(it->valuestring);
+            if (!l->k[l->n] || !l->v[l->n]) {
+                trg_free(l->k[l->n]);
+                trg_free(l->v[l->n]);
+                errs->lost = true;
+                continue;
+            }
+            l->n++;
         }
         return bad;
     }
     case TRG_OPT_JSON:
         *(cJSON **)f = cJSON_Duplicate(v, 1);
+        if (!*(cJSON **)f)
+            errs->lost = true;
         return 0;
     case TRG_OPT_SECRET:
         return 0; /* handled by apply_secret */

@@ -10,6 +10,7 @@
 #define TRG_OPT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,7 @@ struct trg_opt {
 /* Errors of a config load, in order. */
 struct trg_errs {
     struct trg_strlist lines;
+    bool lost;  /* an error could not be recorded (out of memory): the load failed all the same */
 };
 /* Append "$PATH: message" (path may be NULL). Allocation failures are swallowed: an error is an error. */
 void trg_errs_add(struct trg_errs *e, const char *path, const char *fmt, ...)

@@ -1,6 +1,8 @@
 /* outcome.c — partial batch responses. */
 #include "outcome.h"
 
+#include "util.h"
+
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,22 +23,22 @@ static bool all_space(const char *s, size_t len)
     return true;
 }
 
-/* Read an itemIdentifier into buf; false if it is not a valid identifier. */
-static bool read_id(const cJSON *id, char *buf, size_t size)
+/* Read an itemIdentifier as a string; NULL if it is not a valid identifier. *tmp receives what the
+ * caller must free (for Kafka-shaped identifiers). */
+static const char *read_id(const cJSON *id, char **tmp)
 {
-    if (cJSON_IsString(id)) {
-        snprintf(buf, size, "%s", id->valuestring);
-        return id->valuestring[0] != '\0';
-    }
+    *tmp = NULL;
+    if (cJSON_IsString(id))
+        return id->valuestring[0] ? id->valuestring : NULL;
     if (cJSON_IsObject(id)) {
         const cJSON *tp = cJSON_GetObjectItemCaseSensitive(id, "topic-partition");
         const cJSON *off = cJSON_GetObjectItemCaseSensitive(id, "offset");
         if (!cJSON_IsString(tp) || !tp->valuestring[0] || !cJSON_IsNumber(off))
-            return false;
-        snprintf(buf, size, "%s@%" PRId64, tp->valuestring, (int64_t)off->valuedouble);
-        return true;
+            return NULL;
+        *tmp = trg_asprintf("%s@%" PRId64, tp->valuestring, (int64_t)off->valuedouble);
+        return *tmp;
     }
-    return false;
+    return NULL;
 }
 
 enum trg_partial trg_outcome_parse(const char *body, size_t len, const char *const *ids, size_t n,
@@ -46,10 +48,12 @@ enum trg_partial trg_outcome_parse(const char *body, size_t len, const char *con
         failed[i] = false;
     if (!body || all_space(body, len))
         return TRG_PARTIAL_NONE;
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root)
-        return malformed(why, why_len, "the response is not valid JSON%s", NULL);
     enum trg_partial res = TRG_PARTIAL_NONE;
+    cJSON *root = trg_json_parse(body, len, NULL);
+    if (!root) {
+        res = malformed(why, why_len, "the response is not valid JSON%s", NULL);
+        goto out;
+    }
     const cJSON *list = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "batchItemFailures") : NULL;
     if (!list || cJSON_IsNull(list))
         goto out;
@@ -59,8 +63,10 @@ enum trg_partial trg_outcome_parse(const char *body, size_t len, const char *con
     }
     for (const cJSON *it = list->child; it; it = it->next) {
         const cJSON *id = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "itemIdentifier") : NULL;
-        char buf[512];
-        if (!id || !read_id(id, buf, sizeof buf)) {
+        char *tmp;
+        const char *buf = id ? read_id(id, &tmp) : NULL;
+        if (!buf) {
+            trg_free(tmp);
             res = malformed(why, why_len, "a batchItemFailures entry has no valid itemIdentifier%s", NULL);
             goto out;
         }
@@ -71,10 +77,11 @@ enum trg_partial trg_outcome_parse(const char *body, size_t len, const char *con
                 found = true;
             }
         }
-        if (!found) {
-            res = malformed(why, why_len, "itemIdentifier \"%s\" is not in the batch", buf);
+        if (!found)
+            res = malformed(why, why_len, "itemIdentifier \"%.200s\" is not in the batch", buf);
+        trg_free(tmp);
+        if (!found)
             goto out;
-        }
         res = TRG_PARTIAL_SOME;
     }
 out:

@@ -11,10 +11,10 @@ int64_t trg_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, trg_rand_fn
         attempt = 0;
     int64_t cap = base_ms;
     for (int i = 0; i < attempt && cap < max_ms; i++)
-        cap *= 2;
+        cap = cap > max_ms / 2 ? max_ms : cap * 2;
     if (cap > max_ms)
         cap = max_ms;
-    return (int64_t)(rnd(state) % (uint64_t)(cap + 1));
+    return (int64_t)(rnd(state) % ((uint64_t)cap + 1));
 }
 
 int64_t trg_throttle_delay_ms(int attempt, int64_t retry_after_ms, int64_t base_ms, int64_t max_ms,

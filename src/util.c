@@ -73,6 +73,25 @@ void trg_json_init_hooks(void)
     cJSON_InitHooks(&hooks);
 }
 
+struct cJSON *trg_json_parse(const char *s, size_t len, const char **error_at)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+    if (root && end) {
+        const char *p = end;
+        while (p < s + len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (p < s + len && *p != '\0') {
+            cJSON_Delete(root);
+            root = NULL;
+            end = p;
+        }
+    }
+    if (!root && error_at)
+        *error_at = end ? end : s;
+    return root;
+}
+
 const char *trg_strerror(int err)
 {
     switch (err) {

@@ -39,6 +39,10 @@ void trg_alloc_fail_after(long n);
 
 /* Route cJSON's allocations through the wrappers above. Call once at start. */
 void trg_json_init_hooks(void);
+/* Parse exactly one JSON value from len bytes: anything but white space after it is an error. On
+ * error returns NULL and, when error_at is not NULL, sets it to where parsing stopped. Caller frees
+ * with cJSON_Delete(). */
+struct cJSON *trg_json_parse(const char *s, size_t len, const char **error_at);
 
 /* A growable byte buffer, always NUL-terminated when data != NULL. */
 struct trg_buf {
