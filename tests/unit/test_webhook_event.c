@@ -304,7 +304,7 @@ struct wh {
 static void wh_start(struct fixture *f, struct wh *w, const char *config)
 {
     const struct trg_source_ops *ops = &trg_source_webhook;
-    struct trg_errs errs = {{0}};
+    struct trg_errs errs = {0};
     cJSON *obj = cJSON_Parse(config);
 
     memset(&fake, 0, sizeof fake);
@@ -475,7 +475,7 @@ static void test_webhook_sync(void **state)
 static void test_webhook_check(void **state)
 {
     const struct trg_source_ops *ops = &trg_source_webhook;
-    struct trg_errs errs = {{0}};
+    struct trg_errs errs = {0};
     void *opts = calloc(1, ops->opts_size);
     cJSON *obj = cJSON_Parse("{\"path\":\"hook\",\"max_body_bytes\":0}");
 
