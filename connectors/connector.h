@@ -20,6 +20,7 @@
 
 struct ev_loop;
 struct trg_invoke_result;
+struct trg_redis;
 
 /* The engine's handle for a source instance. */
 struct trg_source;
@@ -56,6 +57,13 @@ struct trg_source_ops {
     void (*done)(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res);
     /* Backpressure: a route this source feeds is full (paused = true) or has drained. May be NULL. */
     void (*pause)(void *inst, bool paused);
+    /* ev is safely accepted: queued in memory, or with `redis` configured stored in the route's durable
+     * intake stream (err 0); or it could not be stored (err < 0, e.g. Redis is down): refuse it upstream
+     * (503, no ack), and no done callback follows. Called once per emitted event, later from the loop,
+     * and always before done. A push source answers its sender here. NULL = not interested. */
+    void (*accepted)(void *inst, struct trg_event *ev, int err);
+    /* The payload alone of ev, for routes with "envelope": "raw" (a webhook's body). NULL = ev->json. */
+    int (*raw)(void *inst, const struct trg_event *ev, struct trg_buf *out);
     /* Build the function's payload for n events of one batch into out. NULL = the default:
      * the single event's json when n == 1, else {"records":[json,...]}. */
     int (*envelope)(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out);
@@ -71,6 +79,8 @@ struct trg_source_ops {
 struct ev_loop *trg_source_loop(struct trg_source *src);
 const char *trg_source_name(struct trg_source *src);
 struct trg_http *trg_source_http(struct trg_source *src);
+/* The shared Redis connection when the config has `redis`, else NULL (src/redis.h). */
+struct trg_redis *trg_source_redis(struct trg_source *src);
 /* Is there room on every route of this source for one more event? */
 bool trg_source_can_accept(struct trg_source *src);
 /* Hand ev to the routes of this source. On 0 the engine takes ownership. On TRG_EFULL (a route is

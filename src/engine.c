@@ -49,14 +49,15 @@ struct trg_engine {
     int64_t started_ms;
     int emitting;               /* inside trg_source_emit: hand events back later */
     struct trg_event *done_head, *done_tail;
-    ev_idle idle;               /* hands back deferred events, reaps retired objects */
+    struct trg_event *accept_head, *accept_tail;
+    ev_prepare prepare;         /* each loop iteration: confirms and hands back deferred events, reaps */
     bool stopping, reap;
     ev_timer shutdown_timer;
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
 };
 
-static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents);
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void check_drained(struct trg_engine *e);
 
@@ -87,13 +88,15 @@ void trg_engine_config_unref(struct trg_config *c)
         trg_config_free(c);
 }
 
-static void wake(struct trg_engine *e) { ev_idle_start(e->loop, &e->idle); }
+/* Deferred work runs in the prepare watcher, which runs on every loop iteration anyway. */
+static void wake(struct trg_engine *e) { (void)e; }
 
 /* --- the connector face (connectors/connector.h) --- */
 
 struct ev_loop *trg_source_loop(struct trg_source *src) { return src->engine->loop; }
 const char *trg_source_name(struct trg_source *src) { return src->name; }
 struct trg_http *trg_source_http(struct trg_source *src) { return src->engine->http; }
+struct trg_redis *trg_source_redis(struct trg_source *src) { return src->engine->redis; }
 
 bool trg_source_can_accept(struct trg_source *src)
 {
@@ -123,6 +126,14 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
     ev->status = TRG_DONE_OK;
     ev->refs = 1; /* held by this call until every route has it */
     src->outstanding++;
+    if (src->conf->ops->accepted) { /* in memory: accepted as soon as this call returns */
+        ev->accept_next = NULL;
+        if (e->accept_tail)
+            e->accept_tail->accept_next = ev;
+        else
+            e->accept_head = ev;
+        e->accept_tail = ev;
+    }
     trg_metrics_add(e->metrics, TRG_M_EVENTS_RECEIVED, src->name, NULL, 1);
     e->emitting++;
     struct trg_list *p, *tmp;
@@ -221,6 +232,13 @@ cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev
     if (src && src->conf->ops->filter_view)
         return src->conf->ops->filter_view(src->inst, ev);
     return cJSON_ParseWithLength(ev->json, ev->len);
+}
+
+int trg_engine_raw(struct trg_source *src, const struct trg_event *ev, struct trg_buf *out)
+{
+    if (src && src->conf->ops->raw)
+        return src->conf->ops->raw(src->inst, ev, out);
+    return trg_buf_add(out, ev->json, ev->len);
 }
 
 int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out)
@@ -689,11 +707,23 @@ static void reap(struct trg_engine *e)
     }
 }
 
-static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+static void run_accepted(struct trg_engine *e)
 {
+    while (e->accept_head) {
+        struct trg_event *ev = e->accept_head;
+        e->accept_head = ev->accept_next;
+        if (!e->accept_head)
+            e->accept_tail = NULL;
+        ev->src->conf->ops->accepted(ev->src->inst, ev, 0);
+    }
+}
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
     (void)revents;
     struct trg_engine *e = w->data;
-    ev_idle_stop(loop, w);
+    run_accepted(e);
     while (e->done_head) {
         struct trg_event *ev = e->done_head;
         e->done_head = ev->done_next;
@@ -742,6 +772,7 @@ static void abandon_all(struct trg_engine *e)
             fn->inst = NULL;
         }
     }
+    run_accepted(e);
     size_t n = held_total(e);
     if (n)
         trg_warn("engine", NULL, "shutdown_timeout_ms passed: abandoning %zu unfinished event(s); sources that "
@@ -797,8 +828,10 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
     e->rand_state = (uint64_t)trg_wall_ms() * 2654435761u ^ (uint64_t)(uintptr_t)e;
     if (!e->rand_state)
         e->rand_state = 1;
-    ev_idle_init(&e->idle, idle_cb);
-    e->idle.data = e;
+    ev_prepare_init(&e->prepare, prepare_cb);
+    e->prepare.data = e;
+    ev_prepare_start(loop, &e->prepare);
+    ev_unref(loop); /* the prepare watcher alone does not keep the loop running */
     int rc = trg_metrics_create(&e->metrics);
     if (rc != 0)
         goto fail;
@@ -835,6 +868,8 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
     *out = e;
     return 0;
 fail:
+    ev_ref(loop);
+    ev_prepare_stop(loop, &e->prepare);
     trg_dlq_destroy(e->dlq);
     trg_redis_destroy(e->redis);
     trg_http_destroy(e->http);
@@ -887,7 +922,8 @@ void trg_engine_destroy(struct trg_engine *e)
     trg_list_each(p, tmp, &e->routes) trg_route_destroy(trg_list_entry(p, struct trg_route, link));
     trg_list_each(p, tmp, &e->sources) source_destroy(trg_list_entry(p, struct trg_source, link));
     trg_list_each(p, tmp, &e->functions) trg_function_destroy(trg_list_entry(p, struct trg_function, link));
-    ev_idle_stop(e->loop, &e->idle);
+    ev_ref(e->loop);
+    ev_prepare_stop(e->loop, &e->prepare);
     ev_timer_stop(e->loop, &e->shutdown_timer);
     trg_dlq_destroy(e->dlq);
     trg_http_destroy(e->http);

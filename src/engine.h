@@ -86,6 +86,8 @@ void trg_engine_function_free(struct trg_engine *e, struct trg_function *fn);
 /* What filters see of ev (the source's filter_view, or ev->json parsed); NULL when it is not JSON.
  * Caller frees with cJSON_Delete(). src may be NULL (redriven events). */
 cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev);
+/* The payload alone of ev for "envelope": "raw" (the source's raw op, or ev->json). */
+int trg_engine_raw(struct trg_source *src, const struct trg_event *ev, struct trg_buf *out);
 /* The source's envelope for a batch (or the default one). */
 int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out);
 /* Reference counting of configs shared by engine objects. */

@@ -27,7 +27,6 @@ void trg_event_free(struct trg_event *ev)
     if (!ev)
         return;
     trg_free(ev->json);
-    trg_free(ev->raw);
     trg_free(ev->item_id);
     trg_free(ev->order_key);
     trg_free(ev);

@@ -17,8 +17,6 @@ struct trg_event {
     /* Set by the source. Strings are owned by the event and freed with it. */
     char *json;          /* the record as the function receives it: one element of the batch */
     size_t len;
-    char *raw;           /* the payload alone, for routes with envelope "raw"; NULL = json */
-    size_t raw_len;
     char *item_id;       /* batchItemFailures identifier (messageId, sequence number, ...); NULL = none */
     char *order_key;     /* events with the same key are processed in order; NULL = no order */
     int64_t created_ms;  /* when the record was created (wall clock), for max_record_age_s */
@@ -30,7 +28,8 @@ struct trg_event {
     int64_t received_ms; /* wall clock when emitted */
     unsigned refs;       /* routes still holding the event */
     int status;          /* worst outcome across routes (enum trg_done_status) */
-    struct trg_event *done_next; /* in the engine's queue of events to hand back to their source */
+    struct trg_event *done_next;   /* in the engine's queue of events to hand back to their source */
+    struct trg_event *accept_next; /* in the engine's queue of events to confirm to their source */
 };
 
 /* A new event that takes ownership of json (len bytes, NUL-terminated). NULL on ENOMEM, and then

@@ -303,10 +303,7 @@ int trg_route_payload(const struct trg_route *r, const struct trg_list *entries,
         for (size_t k = 0; k < i; k++) {
             if (k)
                 rc |= trg_buf_addc(out, ',');
-            if (evs[k]->raw)
-                rc |= trg_buf_add(out, evs[k]->raw, evs[k]->raw_len);
-            else
-                rc |= trg_buf_add(out, evs[k]->json, evs[k]->len);
+            rc |= trg_engine_raw(r->source, evs[k], out);
         }
         if (i != 1)
             rc |= trg_buf_addc(out, ']');

@@ -56,6 +56,7 @@ struct webhook_wait {
     ev_timer timeout;
     bool in_emit; /* done may come from inside trg_source_emit() */
     bool done;
+    bool async;   /* async mode: answered 202 once the event is accepted, then forgotten */
 };
 
 struct webhook {
@@ -233,6 +234,54 @@ static void respond_result(struct webhook *wh, struct trg_http_req *req, int sta
     (void)wh;
 }
 
+static void refuse_busy(struct trg_http_req *req, const char *why);
+
+/* The engine has the event safely (in memory, or in Redis with durable intake): async mode answers
+ * 202 now; a failure to store it is a 503 in both modes (the sender retries). */
+static void webhook_accepted(void *inst, struct trg_event *ev, int err)
+{
+    struct webhook *wh = inst;
+    struct webhook_wait *w = ev->token;
+    if (!w)
+        return;
+    if (err < 0) {
+        ev->token = NULL;
+        if (w->req)
+            refuse_busy(w->req, "the event could not be stored; retry later");
+        w->req = NULL;
+        wait_free(w);
+        trg_warn("webhook", wh->name, "an event could not be stored (%s): answered 503", trg_strerror(err));
+        return;
+    }
+    if (!w->async)
+        return;
+    ev->token = NULL;
+    if (w->req) {
+        char answer[80];
+        snprintf(answer, sizeof answer, "{\"requestId\":\"%s\"}", ev->item_id ? ev->item_id : "");
+        trg_http_respond(w->req, 202, "application/json", answer, strlen(answer), NULL);
+        w->req = NULL;
+    }
+    wait_free(w);
+}
+
+/* The body alone, for routes with "envelope": "raw". */
+static int webhook_raw(void *inst, const struct trg_event *ev, struct trg_buf *out)
+{
+    (void)inst;
+    cJSON *doc = cJSON_ParseWithLength(ev->json, ev->len);
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(doc, "body");
+    int rc = 0;
+    if (cJSON_IsString(body)) {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "isBase64Encoded")))
+            rc = trg_webhook_base64_decode(body->valuestring, strlen(body->valuestring), out);
+        else
+            rc = trg_buf_adds(out, body->valuestring);
+    }
+    cJSON_Delete(doc);
+    return rc < 0 ? rc : 0;
+}
+
 static void webhook_done(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res)
 {
     struct webhook *wh = inst;
@@ -286,7 +335,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     struct webhook_wait *w = NULL;
     struct trg_buf json = {0};
     struct trg_event *ev;
-    char id[40], answer[80];
+    char id[40];
     size_t len;
     int64_t now = trg_wall_ms();
     int err;
@@ -320,7 +369,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         trg_event_free(ev);
         goto oom;
     }
-    if (wh->opts->mode == WEBHOOK_SYNC) {
+    {
         w = trg_calloc(1, sizeof *w);
         if (!w) {
             trg_event_free(ev);
@@ -334,6 +383,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         wh->waits = w;
         ev_timer_init(&w->timeout, wait_timeout_cb, (double)wh->opts->sync_timeout_ms / 1000., 0.);
         w->timeout.data = w;
+        w->async = wh->opts->mode != WEBHOOK_SYNC;
         ev->token = w;
         w->in_emit = true;
     }
@@ -347,12 +397,9 @@ static void webhook_request(void *arg, struct trg_http_req *req)
                                              "are full; retry later");
         return;
     }
-    if (!w) {
-        snprintf(answer, sizeof answer, "{\"requestId\":\"%s\"}", id);
-        trg_http_respond(req, 202, "application/json", answer, strlen(answer), NULL);
-        return;
-    }
     w->in_emit = false;
+    if (w->async)
+        return; /* answered in webhook_accepted() */
     if (w->done) {
         wait_free(w); /* the outcome came at once (filtered out, ...) and was answered */
         return;
@@ -465,5 +512,7 @@ const struct trg_source_ops trg_source_webhook = {
     .pause = NULL,
     .envelope = webhook_envelope,
     .filter_view = webhook_filter_view,
+    .accepted = webhook_accepted,
+    .raw = webhook_raw,
     .ready = webhook_ready,
 };

@@ -280,7 +280,17 @@ static struct {
     int emit_err;
     struct trg_event *evs[8];
     size_t n;
+    void *inst;          /* the webhook instance, told when events are accepted */
+    ev_timer accept;     /* like the engine: accepted later from the loop, never inside emit */
+    size_t accepted;
 } fake;
+
+static void fake_accept_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop, (void)t, (void)revents;
+    while (fake.accepted < fake.n)
+        trg_source_webhook.accepted(fake.inst, fake.evs[fake.accepted++], 0);
+}
 
 struct ev_loop *trg_source_loop(struct trg_source *src) { return fake.loop; }
 const char *trg_source_name(struct trg_source *src) { return src->name; }
@@ -292,6 +302,8 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
         return fake.emit_err;
     assert_true(fake.n < 8);
     fake.evs[fake.n++] = ev;
+    ev_timer_init(&fake.accept, fake_accept_cb, 0., 0.);
+    ev_timer_start(fake.loop, &fake.accept);
     return 0;
 }
 
@@ -318,6 +330,7 @@ static void wh_start(struct fixture *f, struct wh *w, const char *config)
     assert_int_equal(errs.lines.n, 0);
     cJSON_Delete(obj);
     assert_int_equal(ops->create(&w->src, w->opts, &w->inst), 0);
+    fake.inst = w->inst;
     assert_int_equal(ops->start(w->inst), 0);
     assert_true(ops->ready(w->inst));
 }
@@ -326,6 +339,7 @@ static void wh_stop(struct wh *w)
 {
     const struct trg_source_ops *ops = &trg_source_webhook;
 
+    ev_timer_stop(fake.loop, &fake.accept);
     ops->stop(w->inst);
     ops->destroy(w->inst);
     trg_opt_free(ops->options, ops->n_options, w->opts);
