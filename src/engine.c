@@ -133,6 +133,7 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
         else
             e->accept_head = ev;
         e->accept_tail = ev;
+        ev->accept_pending = 1;
     }
     trg_metrics_add(e->metrics, TRG_M_EVENTS_RECEIVED, src->name, NULL, 1);
     e->emitting++;
@@ -144,9 +145,15 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
     return 0;
 }
 
+static void run_accepted(struct trg_engine *e);
+
 static void hand_back(struct trg_engine *e, struct trg_event *ev, const struct trg_invoke_result *res)
 {
     struct trg_source *src = ev->src;
+    /* An invocation can finish within the loop iteration that accepted its event (libev runs callbacks
+     * made pending by other callbacks in the same pass); the source hears "accepted" first, always. */
+    if (ev->accept_pending)
+        run_accepted(e);
     if (src) {
         src->outstanding--;
         src->conf->ops->done(src->inst, ev, ev->status, res);
@@ -714,6 +721,7 @@ static void run_accepted(struct trg_engine *e)
         e->accept_head = ev->accept_next;
         if (!e->accept_head)
             e->accept_tail = NULL;
+        ev->accept_pending = 0;
         ev->src->conf->ops->accepted(ev->src->inst, ev, 0);
     }
 }

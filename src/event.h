@@ -30,6 +30,7 @@ struct trg_event {
     int status;          /* worst outcome across routes (enum trg_done_status) */
     struct trg_event *done_next;   /* in the engine's queue of events to hand back to their source */
     struct trg_event *accept_next; /* in the engine's queue of events to confirm to their source */
+    int accept_pending;            /* in that queue: accepted must reach the source before done */
 };
 
 /* A new event that takes ownership of json (len bytes, NUL-terminated). NULL on ENOMEM, and then
