@@ -81,6 +81,9 @@ const char *trg_source_name(struct trg_source *src);
 struct trg_http *trg_source_http(struct trg_source *src);
 /* The shared Redis connection when the config has `redis`, else NULL (src/redis.h). */
 struct trg_redis *trg_source_redis(struct trg_source *src);
+/* Is trigd shutting down? (Then stop only refuses new events: a webhook keeps its path and answers
+ * 503, where on a reload it gives the path up for its successor.) */
+bool trg_source_shutting_down(struct trg_source *src);
 /* Is there room on every route of this source for one more event? */
 bool trg_source_can_accept(struct trg_source *src);
 /* Hand ev to the routes of this source. On 0 the engine takes ownership. On TRG_EFULL (a route is

@@ -97,6 +97,7 @@ struct ev_loop *trg_source_loop(struct trg_source *src) { return src->engine->lo
 const char *trg_source_name(struct trg_source *src) { return src->name; }
 struct trg_http *trg_source_http(struct trg_source *src) { return src->engine->http; }
 struct trg_redis *trg_source_redis(struct trg_source *src) { return src->engine->redis; }
+bool trg_source_shutting_down(struct trg_source *src) { return src->engine->stopping; }
 
 bool trg_source_can_accept(struct trg_source *src)
 {
@@ -119,6 +120,12 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
     if (!trg_source_can_accept(src)) {
         trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
         return TRG_EFULL;
+    }
+    if (trg_list_empty(&src->routes)) { /* nowhere to go: refuse rather than drop it */
+        trg_warn("source", src->name, "an event arrived but no enabled route takes this source's events: "
+                 "refused (add a route, or enable it)");
+        trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
+        return TRG_ESTATE;
     }
     ev->src = src;
     ev->seq = ++e->seq;

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "http.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -165,6 +166,10 @@ int main(int argc, char **argv)
              app.config_path ? app.config_path : "the embedded quick-start config");
     ev_run(app.loop, 0);
 
+    /* Answers queued during the drain (sync webhooks, admin requests) still have to be written. */
+    trg_http_stop_accepting(trg_engine_http(app.engine));
+    for (int i = 0; i < 20; i++)
+        ev_run(app.loop, EVRUN_NOWAIT);
     trg_engine_destroy(app.engine);
     ev_signal_stop(app.loop, &app.sigterm);
     ev_signal_stop(app.loop, &app.sigint);

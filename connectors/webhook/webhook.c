@@ -353,7 +353,8 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         return;
     }
     if (!trg_source_can_accept(wh->src)) {
-        refuse_busy(req, "the routes of this webhook are full; retry later");
+        refuse_busy(req, trg_source_shutting_down(wh->src) ? "trigd is stopping; retry later"
+                                                           : "the routes of this webhook are full; retry later");
         return;
     }
     trg_request_id(id);
@@ -441,7 +442,9 @@ static void webhook_stop(void *inst)
 {
     struct webhook *wh = inst;
 
-    if (wh->routed) {
+    /* At shutdown keep the path: new requests get 503 + Retry-After (the engine refuses them), not a
+     * 404 that tells the sender the hook is gone. On a reload the successor needs the path now. */
+    if (wh->routed && !trg_source_shutting_down(wh->src)) {
         trg_http_unroute(wh->http, wh);
         wh->routed = false;
     }
@@ -453,7 +456,10 @@ static void webhook_destroy(void *inst)
 
     if (!wh)
         return;
-    webhook_stop(wh);
+    if (wh->routed) {
+        trg_http_unroute(wh->http, wh);
+        wh->routed = false;
+    }
     /* The engine has called done for every event it took; anything left was never answered. */
     while (wh->waits) {
         struct webhook_wait *w = wh->waits;
