@@ -210,140 +210,146 @@ static char *fingerprint(const cJSON *obj, struct trg_errs *errs)
 
 /* --- sections --- */
 
-static void load_functions(struct trg_config *c, const cJSON *obj, struct trg_errs *errs)
+/* Functions and sources are loaded alike: {"type": ..., common options, the type's options}. A kind
+ * says what differs: where they live, the common table, and how a type name finds its table. */
+struct typed_fields {
+    char **name;
+    char **fingerprint;
+    void **opts;
+};
+
+struct kind {
+    const char *section;         /* "$.functions" */
+    const char *what;            /* "function" */
+    const char *known;           /* the type names, for the error message */
+    size_t size;                 /* of one element */
+    const struct trg_opt *common;
+    size_t n_common;
+    /* Look up the type and remember its ops in the element; false when there is no such type. */
+    bool (*bind)(void *elem, const char *type, const struct trg_opt **table, size_t *n, size_t *opts_size,
+                 void (**check)(const void *opts, const char *path, struct trg_errs *errs));
+    void (*unbind)(void *elem);
+    struct typed_fields (*fields)(void *elem);
+};
+
+static bool bind_function(void *elem, const char *type, const struct trg_opt **table, size_t *n,
+                          size_t *opts_size, void (**check)(const void *, const char *, struct trg_errs *))
 {
-    if (!obj)
-        return;
-    if (!cJSON_IsObject(obj)) {
-        trg_errs_add(errs, "$.functions", "must be an object from function names to definitions");
-        return;
-    }
-    size_t n = (size_t)cJSON_GetArraySize(obj);
-    c->functions = trg_calloc(n ? n : 1, sizeof *c->functions);
-    if (!c->functions) {
-        errs->lost = true;
-        return;
-    }
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        char *path = sub_path("$.functions", it->string);
-        if (trg_config_function(c, it->string)) {
-            trg_errs_add(errs, path, "defined twice");
-            trg_free(path);
-            continue;
-        }
-        struct trg_function_conf *f = &c->functions[c->n_functions++];
-        f->name = trg_strdup(it->string);
-        if (!f->name || !path) {
-            errs->lost = true;
-            c->n_functions--;
-            trg_free(path);
-            continue;
-        }
-        if (!valid_name(it->string))
-            trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
-        if (!cJSON_IsObject(it)) {
-            trg_errs_add(errs, path, "must be an object with a \"type\"");
-            trg_opt_apply(function_options, TRG_ARRAY_SIZE(function_options), f, NULL, path, NULL, errs);
-            trg_free(path);
-            continue;
-        }
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
-        if (cJSON_IsString(type))
-            f->ops = trg_registry_invoker(type->valuestring);
-        if (cJSON_IsString(type) && !f->ops) {
-            char *tp = sub_path(path, "type");
-            trg_errs_add(errs, tp, "unknown function type \"%s\" (known: http, lambda, exec)", type->valuestring);
-            trg_free(tp);
-        }
-        if (f->ops) {
-            f->opts = trg_calloc(1, f->ops->opts_size ? f->ops->opts_size : 1);
-            if (!f->opts) {
-                errs->lost = true;
-                f->ops = NULL;
-                trg_opt_apply(function_options, TRG_ARRAY_SIZE(function_options), f, NULL, path, NULL, errs);
-                trg_free(path);
-                continue;
-            }
-            int bad = apply_two(function_options, TRG_ARRAY_SIZE(function_options), f, f->ops->options,
-                                f->ops->n_options, f->opts, it, path, errs);
-            if (!bad && f->ops->check)
-                f->ops->check(f->opts, path, errs);
-        } else {
-            const char **all = keys_of(it);
-            trg_opt_apply(function_options, TRG_ARRAY_SIZE(function_options), f, it, path, all, errs);
-            trg_free(all);
-        }
-        f->fingerprint = fingerprint(it, errs);
-        trg_free(path);
-    }
+    struct trg_function_conf *f = elem;
+    if (!(f->ops = trg_registry_invoker(type)))
+        return false;
+    *table = f->ops->options, *n = f->ops->n_options, *opts_size = f->ops->opts_size, *check = f->ops->check;
+    return true;
 }
 
-static void load_sources(struct trg_config *c, const cJSON *obj, struct trg_errs *errs)
+static void unbind_function(void *elem) { ((struct trg_function_conf *)elem)->ops = NULL; }
+
+static struct typed_fields function_fields(void *elem)
+{
+    struct trg_function_conf *f = elem;
+    return (struct typed_fields){&f->name, &f->fingerprint, &f->opts};
+}
+
+static bool bind_source(void *elem, const char *type, const struct trg_opt **table, size_t *n, size_t *opts_size,
+                        void (**check)(const void *, const char *, struct trg_errs *))
+{
+    struct trg_source_conf *s = elem;
+    if (!(s->ops = trg_registry_source(type)))
+        return false;
+    *table = s->ops->options, *n = s->ops->n_options, *opts_size = s->ops->opts_size, *check = s->ops->check;
+    return true;
+}
+
+static void unbind_source(void *elem) { ((struct trg_source_conf *)elem)->ops = NULL; }
+
+static struct typed_fields source_fields(void *elem)
+{
+    struct trg_source_conf *s = elem;
+    return (struct typed_fields){&s->name, &s->fingerprint, &s->opts};
+}
+
+static const struct kind function_kind = {
+    "$.functions", "function", "http, lambda, exec", sizeof(struct trg_function_conf), function_options,
+    TRG_ARRAY_SIZE(function_options), bind_function, unbind_function, function_fields,
+};
+static const struct kind source_kind = {
+    "$.sources", "source", NULL, sizeof(struct trg_source_conf), source_options, TRG_ARRAY_SIZE(source_options),
+    bind_source, unbind_source, source_fields,
+};
+
+/* Load one typed definition `it` into elem. */
+static void load_one(const struct kind *k, void *elem, const cJSON *it, const char *path, struct trg_errs *errs)
+{
+    struct typed_fields tf = k->fields(elem);
+    if (!valid_name(it->string))
+        trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
+    if (!cJSON_IsObject(it)) {
+        trg_errs_add(errs, path, "must be an object with a \"type\"");
+        trg_opt_apply(k->common, k->n_common, elem, NULL, path, NULL, errs);
+        return;
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
+    const struct trg_opt *table = NULL;
+    size_t n = 0, opts_size = 0;
+    void (*check)(const void *, const char *, struct trg_errs *) = NULL;
+    bool bound = cJSON_IsString(type) && k->bind(elem, type->valuestring, &table, &n, &opts_size, &check);
+    if (cJSON_IsString(type) && !bound) {
+        char *tp = sub_path(path, "type");
+        if (k->known)
+            trg_errs_add(errs, tp, "unknown %s type \"%s\" (known: %s)", k->what, type->valuestring, k->known);
+        else
+            trg_errs_add(errs, tp, "unknown %s type \"%s\"", k->what, type->valuestring);
+        trg_free(tp);
+    }
+    if (bound && !(*tf.opts = trg_calloc(1, opts_size ? opts_size : 1))) {
+        errs->lost = true;
+        k->unbind(elem);
+        bound = false;
+    }
+    if (bound) {
+        int bad = apply_two(k->common, k->n_common, elem, table, n, *tf.opts, it, path, errs);
+        if (!bad && check)
+            check(*tf.opts, path, errs);
+    } else {
+        const char **all = keys_of(it);
+        trg_opt_apply(k->common, k->n_common, elem, it, path, all, errs);
+        trg_free(all);
+    }
+    *tf.fingerprint = fingerprint(it, errs);
+}
+
+/* Load every definition of a section into a new array (NULL when there is none); *count is set. */
+static void *load_typed(const struct kind *k, const cJSON *obj, size_t *count, struct trg_errs *errs)
 {
     if (!obj)
-        return;
+        return NULL;
     if (!cJSON_IsObject(obj)) {
-        trg_errs_add(errs, "$.sources", "must be an object from source names to definitions");
-        return;
+        trg_errs_add(errs, k->section, "must be an object from %s names to definitions", k->what);
+        return NULL;
     }
     size_t n = (size_t)cJSON_GetArraySize(obj);
-    c->sources = trg_calloc(n ? n : 1, sizeof *c->sources);
-    if (!c->sources) {
+    char *arr = trg_calloc(n ? n : 1, k->size);
+    if (!arr) {
         errs->lost = true;
-        return;
+        return NULL;
     }
     for (const cJSON *it = obj->child; it; it = it->next) {
-        char *path = sub_path("$.sources", it->string);
-        if (trg_config_source(c, it->string)) {
+        char *path = sub_path(k->section, it->string);
+        bool dup = false;
+        for (size_t i = 0; i < *count && !dup; i++)
+            dup = strcmp(*k->fields(arr + i * k->size).name, it->string) == 0;
+        void *elem = arr + *count * k->size;
+        if (dup) {
             trg_errs_add(errs, path, "defined twice");
-            trg_free(path);
-            continue;
-        }
-        struct trg_source_conf *s = &c->sources[c->n_sources++];
-        s->name = trg_strdup(it->string);
-        if (!s->name || !path) {
+        } else if (!path || !(*k->fields(elem).name = trg_strdup(it->string))) {
             errs->lost = true;
-            c->n_sources--;
-            trg_free(path);
-            continue;
-        }
-        if (!valid_name(it->string))
-            trg_errs_add(errs, path, "a name uses only letters, digits, '_', '-' and '.'");
-        if (!cJSON_IsObject(it)) {
-            trg_errs_add(errs, path, "must be an object with a \"type\"");
-            trg_opt_apply(source_options, TRG_ARRAY_SIZE(source_options), s, NULL, path, NULL, errs);
-            trg_free(path);
-            continue;
-        }
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
-        if (cJSON_IsString(type))
-            s->ops = trg_registry_source(type->valuestring);
-        if (cJSON_IsString(type) && !s->ops) {
-            char *tp = sub_path(path, "type");
-            trg_errs_add(errs, tp, "unknown source type \"%s\"", type->valuestring);
-            trg_free(tp);
-        }
-        if (s->ops) {
-            s->opts = trg_calloc(1, s->ops->opts_size ? s->ops->opts_size : 1);
-            if (!s->opts) {
-                errs->lost = true;
-                s->ops = NULL;
-                trg_opt_apply(source_options, TRG_ARRAY_SIZE(source_options), s, NULL, path, NULL, errs);
-                trg_free(path);
-                continue;
-            }
-            int bad = apply_two(source_options, TRG_ARRAY_SIZE(source_options), s, s->ops->options,
-                                s->ops->n_options, s->opts, it, path, errs);
-            if (!bad && s->ops->check)
-                s->ops->check(s->opts, path, errs);
         } else {
-            const char **all = keys_of(it);
-            trg_opt_apply(source_options, TRG_ARRAY_SIZE(source_options), s, it, path, all, errs);
-            trg_free(all);
+            (*count)++;
+            load_one(k, elem, it, path, errs);
         }
-        s->fingerprint = fingerprint(it, errs);
         trg_free(path);
     }
+    return arr;
 }
 
 static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs *errs)
@@ -508,8 +514,10 @@ int trg_config_load_text(const char *text, size_t len, const char *name, struct 
             trg_errs_add(errs, "$.dlq.backend", "\"redis\" needs a top-level \"redis\" object with its url");
         if (!c->dlq.path && c->state_dir)
             c->dlq.path = trg_asprintf("%s/dlq", c->state_dir);
-        load_functions(c, cJSON_GetObjectItemCaseSensitive(root, "functions"), errs);
-        load_sources(c, cJSON_GetObjectItemCaseSensitive(root, "sources"), errs);
+        c->functions = load_typed(&function_kind, cJSON_GetObjectItemCaseSensitive(root, "functions"),
+                                  &c->n_functions, errs);
+        c->sources = load_typed(&source_kind, cJSON_GetObjectItemCaseSensitive(root, "sources"), &c->n_sources,
+                                errs);
         load_routes(c, cJSON_GetObjectItemCaseSensitive(root, "routes"), errs);
     }
     cJSON_Delete(root);
