@@ -26,6 +26,7 @@ struct webhook_opts {
     int64_t max_body_bytes;
     int mode;
     int64_t sync_timeout_ms;
+    char *order_key_header;
 };
 
 static const char *const webhook_modes[] = {"async", "sync", NULL};
@@ -42,6 +43,10 @@ static const struct trg_opt webhook_options[] = {
     {"mode", TRG_OPT_ENUM, "\"async\"", 0, 0, NULL, offsetof(struct webhook_opts, mode),
      "async: answer 202 once the event is queued; sync: answer with the function's response.", webhook_modes,
      0},
+    {"order_key_header", TRG_OPT_STRING, NULL, 0, 0, NULL, offsetof(struct webhook_opts, order_key_header),
+     "Name of a request header whose value orders events: events with the same value are processed one "
+     "batch at a time, in arrival order (like an SQS FIFO message group). Without it, no order.",
+     NULL, 0},
     {"sync_timeout_ms", TRG_OPT_INT, "30000", 1, 900000, "ms", offsetof(struct webhook_opts, sync_timeout_ms),
      "In sync mode, answer 504 when the function has not finished by then (the event carries on).", NULL, 0},
 };
@@ -366,6 +371,11 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         goto oom;
     ev->created_ms = now;
     ev->item_id = trg_strdup(id);
+    const char *key = wh->opts->order_key_header ? trg_http_req_header(req, wh->opts->order_key_header) : NULL;
+    if (key && *key && !(ev->order_key = trg_strdup(key))) {
+        trg_event_free(ev);
+        goto oom;
+    }
     if (!ev->item_id) {
         trg_event_free(ev);
         goto oom;
