@@ -92,6 +92,7 @@ bool trg_source_can_accept(struct trg_source *src);
 int trg_source_emit(struct trg_source *src, struct trg_event *ev);
 
 extern const struct trg_source_ops trg_source_webhook;
+extern const struct trg_source_ops trg_source_mqtt;
 extern const struct trg_source_ops trg_source_minio;
 
 #endif
