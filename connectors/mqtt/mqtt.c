@@ -213,8 +213,6 @@ static void mqtt_check(const void *opts, const char *path, struct trg_errs *errs
         check_err(errs, path, "shared_group", "must be a non-empty name without '/', '+' or '#'");
     if (o->reply && o->protocol != MQTT_V5)
         check_err(errs, path, "reply", "needs protocol 5 (response topics are an MQTT v5 feature)");
-    if (o->shared_group && o->protocol != MQTT_V5)
-        check_err(errs, path, "shared_group", "needs protocol 5");
     if (o->reconnect_min_ms > o->reconnect_max_ms)
         check_err(errs, path, "reconnect_min_ms", "must not exceed reconnect_max_ms");
 }
