@@ -73,6 +73,9 @@ struct trg_source_ops {
     cJSON *(*filter_view)(void *inst, const struct trg_event *ev);
     /* Connected and able to receive events (for /readyz). NULL = always ready. */
     bool (*ready)(void *inst);
+    /* Optional: append one JSON object describing the instance for the admin API (schedules list
+     * their next next_n fire times: GET /admin/schedules). Returns 0 or a negative trg_err. NULL = none. */
+    int (*status_json)(void *inst, struct trg_buf *out, int next_n);
 };
 
 /* Services for connectors. */
@@ -92,6 +95,7 @@ bool trg_source_can_accept(struct trg_source *src);
 int trg_source_emit(struct trg_source *src, struct trg_event *ev);
 
 extern const struct trg_source_ops trg_source_webhook;
+extern const struct trg_source_ops trg_source_schedule;
 extern const struct trg_source_ops trg_source_mqtt;
 extern const struct trg_source_ops trg_source_minio;
 

@@ -148,6 +148,34 @@ static void on_status(void *arg, struct trg_http_req *req)
     trg_buf_free(&b);
 }
 
+/* {"schedules":[...]}: every schedule source with its next N fire times (?next=N, 1-100, default 5),
+ * in its zone and in UTC. */
+static void on_schedules(void *arg, struct trg_http_req *req)
+{
+    struct trg_engine *e = arg;
+    if (!authorized(e, req))
+        return;
+    long next_n = 5;
+    const char *q = strstr(trg_http_req_query(req), "next=");
+    if (q) {
+        char *end;
+        next_n = strtol(q + 5, &end, 10);
+        if (end == q + 5 || (*end && *end != '&') || next_n < 1 || next_n > 100) {
+            trg_http_respond_error(req, 400, "next must be a number from 1 to 100");
+            return;
+        }
+    }
+    struct trg_buf b = {0};
+    if (trg_buf_adds(&b, "{\"schedules\":") != 0 ||
+        trg_engine_sources_status_json(e, "schedule", (int)next_n, &b) != 0 || trg_buf_addc(&b, '}') != 0) {
+        trg_buf_free(&b);
+        respond_oom(req);
+        return;
+    }
+    respond_json(req, 200, &b);
+    trg_buf_free(&b);
+}
+
 /* {"routes":[...]}: the routes part of the status. */
 static void on_routes(void *arg, struct trg_http_req *req)
 {
@@ -1006,6 +1034,7 @@ int trg_admin_register(struct trg_engine *e, struct trg_http *h, const char *adm
     int rc;
     if ((rc = trg_http_route(h, "GET", "/admin/status", 0, on_status, e)) != 0 ||
         (rc = trg_http_route(h, "GET", "/admin/routes", 0, on_routes, e)) != 0 ||
+        (rc = trg_http_route(h, "GET", "/admin/schedules", 0, on_schedules, e)) != 0 ||
         (rc = trg_http_route(h, NULL, DLQ_PREFIX, ADMIN_MAX_BODY, on_dlq, e)) != 0 ||
         (rc = trg_http_route(h, NULL, ADMIN_PREFIX, ADMIN_MAX_BODY, on_admin_other, e)) != 0 ||
         (rc = trg_http_route(h, "POST", INVOKE_PREFIX, INVOKE_MAX_BODY, on_invoke, e)) != 0) {

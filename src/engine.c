@@ -564,6 +564,21 @@ static void on_metrics(void *arg, struct trg_http_req *req)
     trg_buf_free(&b);
 }
 
+int trg_engine_sources_status_json(struct trg_engine *e, const char *type, int next_n, struct trg_buf *out)
+{
+    int rc = trg_buf_addc(out, '[');
+    bool first = true;
+    for (struct trg_list *p = e->sources.next; p != &e->sources && !rc; p = p->next) {
+        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
+        if (s->retired || strcmp(s->conf->type, type) != 0 || !s->conf->ops->status_json)
+            continue;
+        rc = first ? 0 : trg_buf_addc(out, ',');
+        rc = rc ? rc : s->conf->ops->status_json(s->inst, out, next_n);
+        first = false;
+    }
+    return rc ? rc : trg_buf_addc(out, ']');
+}
+
 int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
 {
     int rc = trg_buf_addf(out, "{\"version\":\"%s\",\"uptime_s\":%lld,\"ready\":%s,\"config\":", PACKAGE_VERSION,

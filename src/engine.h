@@ -55,6 +55,10 @@ bool trg_engine_ready(const struct trg_engine *e);
 /* The admin API's view: {"version", "uptime_s", "ready", "sources":[...], "routes":[...], "functions":[...]}. */
 int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out);
 
+/* A JSON array with the status_json op's object of every active source of type `type` that has one
+ * (GET /admin/schedules: type "schedule", next_n fire times each). */
+int trg_engine_sources_status_json(struct trg_engine *e, const char *type, int next_n, struct trg_buf *out);
+
 /* Invoke a function directly (Lambda Invoke API, trigctl invoke), within its concurrency limit.
  * payload is copied. cb is called once, later. TRG_ENOTFOUND when there is no such function. */
 int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
