@@ -2,7 +2,8 @@
  *
  * 2xx = success (the body goes back to the engine, which parses batchItemFailures); 429 and 503 =
  * throttled, honouring Retry-After; 413 = rejected; any other status = error "Unhandled"; a
- * transport error = error named after curl's error; the deadline = error "Timeout".
+ * transport error = error named after curl's error; the deadline = error "Timeout" (those two, and
+ * the calls in flight, are post.c's: see post.h).
  */
 #include <stddef.h>
 #include <string.h>
@@ -10,8 +11,8 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "curl_loop.h"
 #include "invoke.h"
+#include "post.h"
 
 #define HTTP_MAX_RESPONSE_DEFAULT 6291456
 
@@ -32,22 +33,9 @@ static const struct trg_opt http_options[] = {
      NULL, 0},
 };
 
-struct http_inst;
-
-struct http_call {
-    struct http_inst *inst;
-    struct trg_curl_post *post;
-    trg_invoke_cb cb;
-    void *arg;
-    char request_id[40];
-    struct http_call *prev, *next;
-};
-
 struct http_inst {
     char *name;
-    const struct http_opts *opts;
-    struct trg_curl_loop *cl;
-    struct http_call *calls;
+    struct trg_post post;
 };
 
 /* A header name is an HTTP token; a value has no line breaks. */
@@ -85,19 +73,82 @@ static void http_check(const void *opts, const char *path, struct trg_errs *errs
     }
 }
 
+static bool kv_has(const struct trg_kvlist *kv, const char *name)
+{
+    for (size_t i = 0; i < kv->n; i++) {
+        if (strcasecmp(kv->k[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static struct curl_slist *http_headers(const void *ctx, const char *request_id)
+{
+    const struct http_opts *o = ctx;
+    struct curl_slist *h = NULL;
+
+    if (!kv_has(&o->headers, "Content-Type") && !trg_post_header(&h, "Content-Type", "application/json"))
+        return NULL;
+    if (!trg_post_header(&h, "X-Trigd-Request-Id", request_id))
+        return NULL;
+    /* no "Expect: 100-continue" round trip for large events */
+    if (!trg_post_header_line(&h, "Expect:"))
+        return NULL;
+    for (size_t i = 0; i < o->headers.n; i++) {
+        if (!trg_post_header(&h, o->headers.k[i], o->headers.v[i]))
+            return NULL;
+    }
+    return h;
+}
+
+/* A response arrived: classify its status. */
+static void http_classify(const char *name, const char *request_id, struct trg_curl_resp *resp,
+                          struct trg_invoke_result *res)
+{
+    if (resp->status >= 200 && resp->status < 300) {
+        res->outcome = TRG_OUT_SUCCESS;
+    } else if (resp->status == 429 || resp->status == 503) {
+        res->outcome = TRG_OUT_THROTTLED;
+        res->retry_after_ms = resp->retry_after_ms;
+        trg_info("http", name, "%s throttled (HTTP %ld, retry after %lld ms)", request_id, resp->status,
+                 (long long)resp->retry_after_ms);
+    } else if (resp->status == 413) {
+        trg_post_reject_too_large("http", name, request_id, res);
+    } else {
+        trg_post_error(res, "Unhandled");
+        trg_debug("http", name, "%s function error: HTTP %ld", request_id, resp->status);
+    }
+}
+
+static const struct trg_post_kind http_kind = {
+    .component = "http",
+    .timeout_hint = "raise the function's timeout_ms or make it faster",
+    .failed_hint = "check that the function's server is up",
+    .log_max_body = true,
+    .headers = http_headers,
+    .classify = http_classify,
+};
+
 static int http_create(struct ev_loop *loop, const char *name, const void *opts, void **out)
 {
+    const struct http_opts *o = opts;
     struct http_inst *inst = trg_calloc(1, sizeof(*inst));
     int rc = TRG_ENOMEM;
 
     *out = NULL;
     if (!inst)
         return TRG_ENOMEM;
-    inst->opts = opts;
     inst->name = trg_strdup(name);
     if (!inst->name)
         goto fail;
-    rc = trg_curl_loop_acquire(loop, &inst->cl);
+    inst->post = (struct trg_post){
+        .kind = &http_kind,
+        .ctx = o,
+        .name = inst->name,
+        .url = o->url,
+        .max_body = (size_t)o->max_response_bytes,
+    };
+    rc = trg_post_open(&inst->post, loop);
     if (rc != 0)
         goto fail;
     *out = inst;
@@ -108,165 +159,11 @@ fail:
     return rc;
 }
 
-static bool kv_has(const struct trg_kvlist *kv, const char *name)
-{
-    for (size_t i = 0; i < kv->n; i++) {
-        if (strcasecmp(kv->k[i], name) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Append "Name: value" to the list; false when out of memory (the list is then freed). */
-static bool headers_add(struct curl_slist **list, const char *name, const char *value)
-{
-    char *line = trg_asprintf("%s: %s", name, value);
-    struct curl_slist *n = line ? curl_slist_append(*list, line) : NULL;
-
-    trg_free(line);
-    if (!n) {
-        curl_slist_free_all(*list);
-        *list = NULL;
-        return false;
-    }
-    *list = n;
-    return true;
-}
-
-static struct curl_slist *http_headers(const struct http_opts *o, const char *request_id)
-{
-    struct curl_slist *h = NULL;
-
-    if (!kv_has(&o->headers, "Content-Type") && !headers_add(&h, "Content-Type", "application/json"))
-        return NULL;
-    if (!headers_add(&h, "X-Trigd-Request-Id", request_id))
-        return NULL;
-    /* no "Expect: 100-continue" round trip for large events */
-    struct curl_slist *n = curl_slist_append(h, "Expect:");
-    if (!n) {
-        curl_slist_free_all(h);
-        return NULL;
-    }
-    h = n;
-    for (size_t i = 0; i < o->headers.n; i++) {
-        if (!headers_add(&h, o->headers.k[i], o->headers.v[i]))
-            return NULL;
-    }
-    return h;
-}
-
-static void call_unlink(struct http_call *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->inst->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void result_error(struct trg_invoke_result *res, const char *function_error)
-{
-    res->outcome = TRG_OUT_ERROR;
-    res->function_error = trg_strdup(function_error);
-}
-
-/* Classify a finished POST; takes the body and content type from resp. */
-static void http_classify(struct http_call *c, struct trg_curl_resp *resp, struct trg_invoke_result *res)
-{
-    const char *name = c->inst->name;
-
-    res->status = resp->status ? (int)resp->status : -1;
-    res->duration_ms = resp->duration_ms;
-    res->retry_after_ms = -1;
-    res->body_len = resp->body.len;
-    res->body = trg_buf_steal(&resp->body);
-    res->content_type = resp->content_type;
-    resp->content_type = NULL;
-
-    if (resp->code == CURLE_OPERATION_TIMEDOUT) {
-        trg_warn("http", name, "%s timed out after %.0f ms; raise the function's timeout_ms or make it faster",
-                 c->request_id, resp->duration_ms);
-        result_error(res, "Timeout");
-    } else if (resp->body_too_large) {
-        trg_warn("http", name, "%s response larger than max_response_bytes (%lld); failing the invocation",
-                 c->request_id, (long long)c->inst->opts->max_response_bytes);
-        result_error(res, "ResponseSizeTooLarge");
-    } else if (resp->nomem) {
-        trg_error("http", name, "%s out of memory while receiving the response", c->request_id);
-        result_error(res, "OutOfMemory");
-    } else if (resp->code != CURLE_OK) {
-        trg_warn("http", name, "%s POST %s failed: %s; check that the function's server is up",
-                 c->request_id, c->inst->opts->url, resp->error);
-        result_error(res, curl_easy_strerror(resp->code));
-    } else if (resp->status >= 200 && resp->status < 300) {
-        res->outcome = TRG_OUT_SUCCESS;
-    } else if (resp->status == 429 || resp->status == 503) {
-        res->outcome = TRG_OUT_THROTTLED;
-        res->retry_after_ms = resp->retry_after_ms;
-        trg_info("http", name, "%s throttled (HTTP %ld, retry after %lld ms)", c->request_id, resp->status,
-                 (long long)resp->retry_after_ms);
-    } else if (resp->status == 413) {
-        res->outcome = TRG_OUT_REJECTED;
-        res->function_error = trg_strdup("RequestTooLarge");
-        trg_warn("http", name, "%s rejected: payload too large (HTTP 413)", c->request_id);
-    } else {
-        result_error(res, "Unhandled");
-        trg_debug("http", name, "%s function error: HTTP %ld", c->request_id, resp->status);
-    }
-}
-
-static void http_call_done(void *arg, struct trg_curl_resp *resp)
-{
-    struct http_call *c = arg;
-    struct trg_invoke_result res = {0};
-
-    /* Unlinked first: the callback may destroy the instance, which then no longer sees this call. */
-    call_unlink(c);
-    http_classify(c, resp, &res);
-    trg_debug("http", c->inst->name, "%s %s status %d in %.2f ms", c->request_id,
-              trg_outcome_name(res.outcome), res.status, res.duration_ms);
-    c->cb(c->arg, &res);
-    trg_invoke_result_clear(&res);
-    trg_free(c);
-}
-
 static int http_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke_cb cb, void *arg)
 {
     struct http_inst *inst = instp;
-    const struct http_opts *o = inst->opts;
-    struct http_call *c = trg_calloc(1, sizeof(*c));
 
-    if (!c)
-        return TRG_ENOMEM;
-    c->inst = inst;
-    c->cb = cb;
-    c->arg = arg;
-    snprintf(c->request_id, sizeof(c->request_id), "%s", req->request_id ? req->request_id : "");
-
-    struct trg_curl_post_req pr = {
-        .url = o->url,
-        .headers = http_headers(o, c->request_id),
-        .payload = req->payload,
-        .len = req->len,
-        .timeout_ms = req->timeout_ms,
-        .max_body = (size_t)o->max_response_bytes,
-    };
-    if (!pr.headers) {
-        trg_free(c);
-        return TRG_ENOMEM;
-    }
-    int rc = trg_curl_post_start(inst->cl, &pr, http_call_done, c, &c->post);
-    if (rc != 0) {
-        trg_free(c);
-        return rc;
-    }
-    c->next = inst->calls;
-    if (inst->calls)
-        inst->calls->prev = c;
-    inst->calls = c;
-    return 0;
+    return trg_post_invoke(&inst->post, req, cb, arg);
 }
 
 static void http_destroy(void *instp)
@@ -275,13 +172,7 @@ static void http_destroy(void *instp)
 
     if (!inst)
         return;
-    while (inst->calls) {
-        struct http_call *c = inst->calls;
-        call_unlink(c);
-        trg_curl_post_cancel(c->post);
-        trg_free(c);
-    }
-    trg_curl_loop_release(inst->cl);
+    trg_post_close(&inst->post);
     trg_free(inst->name);
     trg_free(inst);
 }

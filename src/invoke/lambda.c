@@ -4,7 +4,8 @@
  * X-Amz-Invocation-Type: RequestResponse, signed with SigV4 by libcurl when keys are configured.
  * Works against AWS, LocalStack and the Runtime Interface Emulator. A present X-Amz-Function-Error
  * header = error (function_error = its value); 429 = throttled; 413 = rejected; other non-2xx =
- * error; 2xx = success. Transport errors and the deadline are classified like the http type.
+ * error; 2xx = success. Transport errors and the deadline are classified like the http type, by
+ * post.c (post.h), which also keeps the calls in flight.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -13,8 +14,8 @@
 
 #include "../log.h"
 #include "../util.h"
-#include "curl_loop.h"
 #include "invoke.h"
+#include "post.h"
 
 struct lambda_opts {
     char *endpoint;
@@ -51,25 +52,12 @@ static const struct trg_opt lambda_options[] = {
      "Largest response accepted; a longer one fails the invocation (error ResponseSizeTooLarge).", NULL, 0},
 };
 
-struct lambda_inst;
-
-struct lambda_call {
-    struct lambda_inst *inst;
-    struct trg_curl_post *post;
-    trg_invoke_cb cb;
-    void *arg;
-    char request_id[40];
-    struct lambda_call *prev, *next;
-};
-
 struct lambda_inst {
     char *name;
-    const struct lambda_opts *opts;
-    struct trg_curl_loop *cl;
     char *url;     /* the invocations URL */
     char *userpwd; /* "key:secret" or NULL */
     char *sigv4;   /* "aws:amz:REGION:lambda" or NULL */
-    struct lambda_call *calls;
+    struct trg_post post;
 };
 
 static void lambda_check(const void *opts, const char *path, struct trg_errs *errs)
@@ -142,6 +130,67 @@ fail:
     return NULL;
 }
 
+static struct curl_slist *lambda_headers(const void *ctx, const char *request_id)
+{
+    const struct lambda_opts *o = ctx;
+    struct curl_slist *h = NULL;
+
+    if (!trg_post_header(&h, "Content-Type", "application/json") ||
+        !trg_post_header(&h, "X-Amz-Invocation-Type", "RequestResponse"))
+        return NULL;
+    /* for tracing on the server side; Lambda and the emulator ignore it */
+    if (!trg_post_header(&h, "X-Trigd-Request-Id", request_id))
+        return NULL;
+    if (o->session_token && !trg_post_header(&h, "X-Amz-Security-Token", o->session_token))
+        return NULL;
+    return h;
+}
+
+/* A response arrived: X-Amz-Function-Error first, then the status. */
+static void lambda_classify(const char *name, const char *request_id, struct trg_curl_resp *resp,
+                            struct trg_invoke_result *res)
+{
+    if (resp->function_error) {
+        res->outcome = TRG_OUT_ERROR;
+        res->function_error = resp->function_error;
+        resp->function_error = NULL;
+        trg_debug("lambda", name, "%s function error %s", request_id, res->function_error);
+    } else if (resp->status >= 200 && resp->status < 300) {
+        res->outcome = TRG_OUT_SUCCESS;
+    } else if (resp->status == 429) {
+        res->outcome = TRG_OUT_THROTTLED;
+        res->retry_after_ms = resp->retry_after_ms;
+        trg_info("lambda", name, "%s throttled (HTTP 429)", request_id);
+    } else if (resp->status == 413) {
+        trg_post_reject_too_large("lambda", name, request_id, res);
+    } else {
+        trg_post_error(res, "Unhandled");
+        if (resp->status == 403 || resp->status == 401)
+            trg_warn("lambda", name, "%s HTTP %ld: the endpoint refused the credentials; check access_key, "
+                     "secret_key and region", request_id, resp->status);
+        else
+            trg_warn("lambda", name, "%s HTTP %ld from the Lambda API", request_id, resp->status);
+    }
+}
+
+static const struct trg_post_kind lambda_kind = {
+    .component = "lambda",
+    .timeout_hint = "raise the function's timeout_ms",
+    .failed_hint = "check the endpoint",
+    .log_max_body = false,
+    .headers = lambda_headers,
+    .classify = lambda_classify,
+};
+
+static void lambda_free(struct lambda_inst *inst)
+{
+    trg_free(inst->name);
+    trg_free(inst->url);
+    trg_free(inst->userpwd);
+    trg_free(inst->sigv4);
+    trg_free(inst);
+}
+
 static int lambda_create(struct ev_loop *loop, const char *name, const void *opts, void **out)
 {
     const struct lambda_opts *o = opts;
@@ -151,7 +200,6 @@ static int lambda_create(struct ev_loop *loop, const char *name, const void *opt
     *out = NULL;
     if (!inst)
         return TRG_ENOMEM;
-    inst->opts = o;
     inst->name = trg_strdup(name);
     inst->url = lambda_url(o);
     if (!inst->name || !inst->url)
@@ -162,177 +210,31 @@ static int lambda_create(struct ev_loop *loop, const char *name, const void *opt
         if (!inst->userpwd || !inst->sigv4)
             goto fail;
     }
-    rc = trg_curl_loop_acquire(loop, &inst->cl);
+    inst->post = (struct trg_post){
+        .kind = &lambda_kind,
+        .ctx = o,
+        .name = inst->name,
+        .url = inst->url,
+        .max_body = (size_t)o->max_response_bytes,
+        .userpwd = inst->userpwd,
+        .aws_sigv4 = inst->sigv4,
+    };
+    rc = trg_post_open(&inst->post, loop);
     if (rc != 0)
         goto fail;
     trg_debug("lambda", name, "invoking %s%s", inst->url, inst->sigv4 ? " (SigV4 signed)" : " (unsigned)");
     *out = inst;
     return 0;
 fail:
-    trg_free(inst->name);
-    trg_free(inst->url);
-    trg_free(inst->userpwd);
-    trg_free(inst->sigv4);
-    trg_free(inst);
+    lambda_free(inst);
     return rc;
-}
-
-static bool headers_add(struct curl_slist **list, const char *line)
-{
-    struct curl_slist *n = line ? curl_slist_append(*list, line) : NULL;
-
-    if (!n) {
-        curl_slist_free_all(*list);
-        *list = NULL;
-        return false;
-    }
-    *list = n;
-    return true;
-}
-
-static struct curl_slist *lambda_headers(const struct lambda_inst *inst, const char *request_id)
-{
-    struct curl_slist *h = NULL;
-
-    if (!headers_add(&h, "Content-Type: application/json") ||
-        !headers_add(&h, "X-Amz-Invocation-Type: RequestResponse"))
-        return NULL;
-    /* for tracing on the server side; Lambda and the emulator ignore it */
-    char *id = trg_asprintf("X-Trigd-Request-Id: %s", request_id);
-    bool id_ok = headers_add(&h, id);
-    trg_free(id);
-    if (!id_ok)
-        return NULL;
-    if (inst->opts->session_token) {
-        char *line = trg_asprintf("X-Amz-Security-Token: %s", inst->opts->session_token);
-        bool ok = headers_add(&h, line);
-        trg_free(line);
-        if (!ok)
-            return NULL;
-    }
-    return h;
-}
-
-static void call_unlink(struct lambda_call *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->inst->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void result_error(struct trg_invoke_result *res, const char *function_error)
-{
-    res->outcome = TRG_OUT_ERROR;
-    res->function_error = trg_strdup(function_error);
-}
-
-static void lambda_classify(struct lambda_call *c, struct trg_curl_resp *resp, struct trg_invoke_result *res)
-{
-    const char *name = c->inst->name;
-
-    res->status = resp->status ? (int)resp->status : -1;
-    res->duration_ms = resp->duration_ms;
-    res->retry_after_ms = -1;
-    res->body_len = resp->body.len;
-    res->body = trg_buf_steal(&resp->body);
-    res->content_type = resp->content_type;
-    resp->content_type = NULL;
-
-    if (resp->code == CURLE_OPERATION_TIMEDOUT) {
-        trg_warn("lambda", name, "%s timed out after %.0f ms; raise the function's timeout_ms", c->request_id,
-                 resp->duration_ms);
-        result_error(res, "Timeout");
-    } else if (resp->body_too_large) {
-        trg_warn("lambda", name, "%s response larger than max_response_bytes; failing the invocation",
-                 c->request_id);
-        result_error(res, "ResponseSizeTooLarge");
-    } else if (resp->nomem) {
-        trg_error("lambda", name, "%s out of memory while receiving the response", c->request_id);
-        result_error(res, "OutOfMemory");
-    } else if (resp->code != CURLE_OK) {
-        trg_warn("lambda", name, "%s POST %s failed: %s; check the endpoint", c->request_id, c->inst->url,
-                 resp->error);
-        result_error(res, curl_easy_strerror(resp->code));
-    } else if (resp->function_error) {
-        res->outcome = TRG_OUT_ERROR;
-        res->function_error = resp->function_error;
-        resp->function_error = NULL;
-        trg_debug("lambda", name, "%s function error %s", c->request_id, res->function_error);
-    } else if (resp->status >= 200 && resp->status < 300) {
-        res->outcome = TRG_OUT_SUCCESS;
-    } else if (resp->status == 429) {
-        res->outcome = TRG_OUT_THROTTLED;
-        res->retry_after_ms = resp->retry_after_ms;
-        trg_info("lambda", name, "%s throttled (HTTP 429)", c->request_id);
-    } else if (resp->status == 413) {
-        res->outcome = TRG_OUT_REJECTED;
-        res->function_error = trg_strdup("RequestTooLarge");
-        trg_warn("lambda", name, "%s rejected: payload too large (HTTP 413)", c->request_id);
-    } else {
-        result_error(res, "Unhandled");
-        if (resp->status == 403 || resp->status == 401)
-            trg_warn("lambda", name, "%s HTTP %ld: the endpoint refused the credentials; check access_key, "
-                     "secret_key and region", c->request_id, resp->status);
-        else
-            trg_warn("lambda", name, "%s HTTP %ld from the Lambda API", c->request_id, resp->status);
-    }
-}
-
-static void lambda_call_done(void *arg, struct trg_curl_resp *resp)
-{
-    struct lambda_call *c = arg;
-    struct trg_invoke_result res = {0};
-
-    /* Unlinked first: the callback may destroy the instance, which then no longer sees this call. */
-    call_unlink(c);
-    lambda_classify(c, resp, &res);
-    trg_debug("lambda", c->inst->name, "%s %s status %d in %.2f ms", c->request_id,
-              trg_outcome_name(res.outcome), res.status, res.duration_ms);
-    c->cb(c->arg, &res);
-    trg_invoke_result_clear(&res);
-    trg_free(c);
 }
 
 static int lambda_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke_cb cb, void *arg)
 {
     struct lambda_inst *inst = instp;
-    struct lambda_call *c = trg_calloc(1, sizeof(*c));
 
-    if (!c)
-        return TRG_ENOMEM;
-    c->inst = inst;
-    c->cb = cb;
-    c->arg = arg;
-    snprintf(c->request_id, sizeof(c->request_id), "%s", req->request_id ? req->request_id : "");
-
-    struct trg_curl_post_req pr = {
-        .url = inst->url,
-        .headers = lambda_headers(inst, c->request_id),
-        .payload = req->payload,
-        .len = req->len,
-        .timeout_ms = req->timeout_ms,
-        .max_body = (size_t)inst->opts->max_response_bytes,
-        .userpwd = inst->userpwd,
-        .aws_sigv4 = inst->sigv4,
-    };
-    if (!pr.headers) {
-        trg_free(c);
-        return TRG_ENOMEM;
-    }
-    int rc = trg_curl_post_start(inst->cl, &pr, lambda_call_done, c, &c->post);
-    if (rc != 0) {
-        trg_free(c);
-        return rc;
-    }
-    c->next = inst->calls;
-    if (inst->calls)
-        inst->calls->prev = c;
-    inst->calls = c;
-    return 0;
+    return trg_post_invoke(&inst->post, req, cb, arg);
 }
 
 static void lambda_destroy(void *instp)
@@ -341,18 +243,8 @@ static void lambda_destroy(void *instp)
 
     if (!inst)
         return;
-    while (inst->calls) {
-        struct lambda_call *c = inst->calls;
-        call_unlink(c);
-        trg_curl_post_cancel(c->post);
-        trg_free(c);
-    }
-    trg_curl_loop_release(inst->cl);
-    trg_free(inst->name);
-    trg_free(inst->url);
-    trg_free(inst->userpwd);
-    trg_free(inst->sigv4);
-    trg_free(inst);
+    trg_post_close(&inst->post);
+    lambda_free(inst);
 }
 
 const struct trg_invoker_ops trg_invoke_lambda = {
