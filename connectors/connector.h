@@ -76,6 +76,11 @@ struct trg_source_ops {
     /* Optional: append one JSON object describing the instance for the admin API (schedules list
      * their next next_n fire times: GET /admin/schedules). Returns 0 or a negative trg_err. NULL = none. */
     int (*status_json)(void *inst, struct trg_buf *out, int next_n);
+    /* The source's batch info for a DLQ record of n events of one batch (payload_size = the batch payload's
+     * bytes): sets *key (a static string, e.g. "KafkaBatchInfo") and appends its JSON value to out.
+     * Returns 0 with nothing appended when there is none. NULL = none. */
+    int (*batch_info)(void *inst, struct trg_event *const *evs, size_t n, size_t payload_size, const char **key,
+                      struct trg_buf *out);
 };
 
 /* Services for connectors. */
@@ -93,8 +98,11 @@ bool trg_source_can_accept(struct trg_source *src);
  * full) or TRG_ESTATE (stopping) nothing is taken: the caller still owns ev, and should refuse
  * the event upstream (503, do not ack). */
 int trg_source_emit(struct trg_source *src, struct trg_event *ev);
+/* How many records the source holds that trigd has not read yet (trigd_source_lag{source}). */
+void trg_source_set_lag(struct trg_source *src, double lag);
 
 extern const struct trg_source_ops trg_source_webhook;
+extern const struct trg_source_ops trg_source_kafka;
 extern const struct trg_source_ops trg_source_schedule;
 extern const struct trg_source_ops trg_source_mqtt;
 extern const struct trg_source_ops trg_source_minio;

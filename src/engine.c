@@ -97,6 +97,10 @@ struct ev_loop *trg_source_loop(struct trg_source *src) { return src->engine->lo
 const char *trg_source_name(struct trg_source *src) { return src->name; }
 struct trg_http *trg_source_http(struct trg_source *src) { return src->engine->http; }
 struct trg_redis *trg_source_redis(struct trg_source *src) { return src->engine->redis; }
+void trg_source_set_lag(struct trg_source *src, double lag)
+{
+    trg_metrics_set(src->engine->metrics, TRG_M_SOURCE_LAG, src->name, NULL, lag);
+}
 bool trg_source_shutting_down(struct trg_source *src) { return src->engine->stopping; }
 
 bool trg_source_can_accept(struct trg_source *src)
@@ -269,6 +273,15 @@ int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, si
     }
     rc |= trg_buf_adds(out, "]}");
     return rc ? TRG_ENOMEM : 0;
+}
+
+int trg_engine_batch_info(struct trg_source *src, struct trg_event *const *evs, size_t n, size_t payload_size,
+                          const char **key, struct trg_buf *out)
+{
+    *key = NULL;
+    if (!src || !src->conf->ops->batch_info)
+        return 0;
+    return src->conf->ops->batch_info(src->inst, evs, n, payload_size, key, out);
 }
 
 /* --- building from a config --- */

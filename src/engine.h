@@ -94,6 +94,9 @@ cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev
 int trg_engine_raw(struct trg_source *src, const struct trg_event *ev, struct trg_buf *out);
 /* The source's envelope for a batch (or the default one). */
 int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out);
+/* The source's batch info for a DLQ record (ops->batch_info); *key stays NULL when there is none. */
+int trg_engine_batch_info(struct trg_source *src, struct trg_event *const *evs, size_t n, size_t payload_size,
+                          const char **key, struct trg_buf *out);
 /* Reference counting of configs shared by engine objects. */
 void trg_engine_config_ref(struct trg_config *c);
 void trg_engine_config_unref(struct trg_config *c);

@@ -418,6 +418,20 @@ void trg_route_to_dlq(struct trg_route *r, struct trg_list *list, size_t n, enum
     }
     if (trg_route_payload(r, list, n, &payload) != 0)
         goto nomem;
+    /* The source's batch info (Kafka: KafkaBatchInfo), when it has one. */
+    struct trg_buf binfo = {0};
+    const char *binfo_key = NULL;
+    {
+        struct trg_event **evs = trg_calloc(n ? n : 1, sizeof *evs);
+        size_t k = 0;
+        if (!evs)
+            goto nomem;
+        trg_list_each(pos, tmp, list) evs[k++] = trg_list_entry(pos, struct trg_entry, link)->ev;
+        int brc = trg_engine_batch_info(r->source, evs, k, payload.len, &binfo_key, &binfo);
+        trg_free(evs);
+        if (brc != 0 || !binfo.data)
+            binfo_key = NULL;
+    }
     char rid[40];
     trg_request_id(rid);
     struct trg_dlq_info info = {
@@ -433,12 +447,16 @@ void trg_route_to_dlq(struct trg_route *r, struct trg_list *list, size_t n, enum
         .request_payload_len = payload.len,
         .response_payload = b ? b->last_body : NULL,
         .response_payload_len = b ? b->last_body_len : 0,
+        .batch_info_key = binfo_key,
+        .batch_info_json = binfo_key ? binfo.data : NULL,
         .records = records,
         .record_lens = lens,
         .n_records = n,
         .timestamp_ms = trg_wall_ms(),
     };
-    if (trg_dlq_record_build(&info, &rec) != 0)
+    int brc = trg_dlq_record_build(&info, &rec);
+    trg_buf_free(&binfo);
+    if (brc != 0)
         goto nomem;
     trg_list_each(pos, tmp, list)
     {

@@ -1,0 +1,919 @@
+/* kafka.c — the "kafka" source: a librdkafka consumer-group member whose records become Lambda's
+ * self-managed Kafka event, one batch per partition, with offsets stored only behind finished records.
+ *
+ * librdkafka runs on trigd's loop through its consumer queue: every callback (rebalance, commit, error,
+ * log) is forwarded to that queue, the queue signals a pipe (rd_kafka_queue_io_event_enable), an ev_io
+ * on the pipe drains it with rd_kafka_consumer_poll(rk, 0), a bounded number of records per pass.
+ *
+ * Offsets: every emitted record is kept, in offset order, in its partition's list (struct krec). The
+ * done callback marks it; the finished prefix of the list is popped and the offset after it stored
+ * (enable.auto.offset.store=false), at most once per loop pass (ev_prepare). Stored offsets are committed
+ * every commit_interval_ms, at revoke, and at shutdown. An abandoned record stops the partition's
+ * stores until it is reassigned: a crash or a rebalance replays it, nothing is skipped.
+ *
+ * Backpressure: a record the engine refuses (a route is full) is held, with every later one, and the
+ * assigned partitions are paused (rd_kafka_pause_partitions); when the engine says the routes drained,
+ * the held records are emitted in order and the partitions resumed.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../connector.h"
+#include "kafka_event.h"
+
+#define KAFKA_DRAIN_MAX 2000 /* records and callbacks per loop pass, so other watchers get their turn */
+
+enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST };
+static const char *const kafka_starts[] = {"TRIM_HORIZON", "LATEST", NULL};
+
+struct kafka_opts {
+    char *brokers;
+    struct trg_strlist topics;
+    char *group;
+    char *client_id;
+    int starting_position;
+    int64_t parallelization;
+    int64_t commit_interval_ms;
+    struct trg_kvlist rdkafka;
+};
+
+static const struct trg_opt kafka_options[] = {
+    {"brokers", TRG_OPT_STRING, NULL, 0, 0, NULL, offsetof(struct kafka_opts, brokers),
+     "Bootstrap servers, host:port[,host:port...] (bootstrap.servers); also the event's bootstrapServers.",
+     NULL, TRG_OPT_REQUIRED},
+    {"topics", TRG_OPT_STRLIST, NULL, 0, 0, NULL, offsetof(struct kafka_opts, topics),
+     "Topics to consume: names, or regular expressions starting with '^'.", NULL, TRG_OPT_REQUIRED},
+    {"group", TRG_OPT_STRING, NULL, 0, 0, NULL, offsetof(struct kafka_opts, group),
+     "Consumer group id (group.id); trigd replicas in one group split the partitions.", NULL,
+     TRG_OPT_REQUIRED},
+    {"client_id", TRG_OPT_STRING, "\"trigd\"", 0, 0, NULL, offsetof(struct kafka_opts, client_id),
+     "Client id sent to the brokers (client.id).", NULL, 0},
+    {"starting_position", TRG_OPT_ENUM, "\"TRIM_HORIZON\"", 0, 0, NULL,
+     offsetof(struct kafka_opts, starting_position),
+     "Where a partition without a committed offset starts: TRIM_HORIZON (oldest) or LATEST (new records).",
+     kafka_starts, 0},
+    {"parallelization", TRG_OPT_INT, "1", 1, 10, "batches", offsetof(struct kafka_opts, parallelization),
+     "Batches in flight per partition (ParallelizationFactor); above 1, order is kept per record key.", NULL,
+     0},
+    {"commit_interval_ms", TRG_OPT_INT, "1000", 100, 60000, "ms", offsetof(struct kafka_opts, commit_interval_ms),
+     "How often stored offsets are committed to the group (also at revoke and at shutdown).", NULL, 0},
+    {"rdkafka", TRG_OPT_KVLIST, "{}", 0, 0, NULL, offsetof(struct kafka_opts, rdkafka),
+     "librdkafka settings passed to rd_kafka_conf_set (SASL, TLS, tuning), e.g. "
+     "{\"partition.assignment.strategy\": \"cooperative-sticky\"}.",
+     NULL, 0},
+};
+
+struct kafka;
+
+/* One emitted record, in its partition's list until everything before it is done. */
+struct krec {
+    struct krec *next;
+    struct kpart *p;
+    int64_t offset;
+    int64_t ts;
+    bool done;
+    bool abandoned;
+};
+
+/* A partition this instance holds or held: assigned, or revoked with records still out. */
+struct kpart {
+    struct kpart *next;
+    struct kafka *k;
+    char *topic;
+    int32_t partition;
+    char *tp;              /* "topic-partition" */
+    struct krec *head, *tail;
+    bool assigned;
+    bool stuck;            /* an abandoned record: store nothing past it */
+    bool dirty;            /* store_next changed and is not stored yet */
+    int64_t store_next;    /* the offset to store (first record not done) */
+    int64_t next_offset;   /* the offset after the last record handed to the engine */
+};
+
+/* A record refused by the engine (routes full), waiting for them to drain. */
+struct kheld {
+    struct kheld *next;
+    rd_kafka_message_t *m;
+};
+
+struct kafka {
+    struct trg_source *src;
+    const struct kafka_opts *opts;
+    const char *name;
+    struct ev_loop *loop;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    int pipe_rd, pipe_wr;
+    ev_io io;
+    ev_prepare store;
+    ev_timer commit;
+    struct kpart *parts;
+    struct kheld *held, *held_tail;
+    bool started, stopping, paused_engine, paused_kafka, joined, need_commit;
+    uint64_t rebalances, commits;
+};
+
+/* ---- configuration ----------------------------------------------------------------------------- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *err, size_t errlen)
+{
+    return rd_kafka_conf_set(conf, key, val, err, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+/* The librdkafka settings of opts, with errors (path given) added for each key rdkafka refuses. */
+static rd_kafka_conf_t *build_conf(const struct kafka_opts *o, const char *path, struct trg_errs *errs)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512];
+    int bad = 0;
+    if (!conf)
+        return NULL;
+    for (size_t i = 0; i < o->rdkafka.n; i++)
+        if (conf_set(conf, o->rdkafka.k[i], o->rdkafka.v[i], err, sizeof err) < 0) {
+            if (errs)
+                trg_errs_add(errs, path, "rdkafka.\"%s\": %s", o->rdkafka.k[i], err);
+            bad++;
+        }
+    const char *fixed[][2] = {
+        {"bootstrap.servers", o->brokers ? o->brokers : ""},
+        {"group.id", o->group ? o->group : ""},
+        {"client.id", o->client_id ? o->client_id : "trigd"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "false"},
+        {"auto.offset.reset", o->starting_position == KAFKA_LATEST ? "latest" : "earliest"},
+        {"log.queue", "true"},
+    };
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(fixed); i++)
+        if (conf_set(conf, fixed[i][0], fixed[i][1], err, sizeof err) < 0) {
+            if (errs)
+                trg_errs_add(errs, path, "%s: %s", fixed[i][0], err);
+            bad++;
+        }
+    if (bad) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+static void kafka_check(const void *opts, const char *path, struct trg_errs *errs)
+{
+    const struct kafka_opts *o = opts;
+    static const char *const owned[] = {"bootstrap.servers", "group.id", "enable.auto.commit",
+                                        "enable.auto.offset.store", "enable.partition.eof"};
+    for (size_t i = 0; i < o->rdkafka.n; i++)
+        for (size_t j = 0; j < TRG_ARRAY_SIZE(owned); j++)
+            if (!strcmp(o->rdkafka.k[i], owned[j]))
+                trg_errs_add(errs, path, "rdkafka.\"%s\" is set by trigd (use brokers/group; offsets are "
+                             "stored only behind finished records)", owned[j]);
+    if (o->topics.n == 0)
+        trg_errs_add(errs, path, "topics: name at least one topic");
+    rd_kafka_conf_t *conf = build_conf(o, path, errs);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+}
+
+/* ---- partitions and offsets -------------------------------------------------------------------- */
+
+static struct kpart *part_find(struct kafka *k, const char *topic, int32_t partition)
+{
+    for (struct kpart *p = k->parts; p; p = p->next)
+        if (p->assigned && p->partition == partition && !strcmp(p->topic, topic))
+            return p;
+    return NULL;
+}
+
+static void part_free(struct kpart *p)
+{
+    struct krec *r, *n;
+    for (r = p->head; r; r = n) {
+        n = r->next;
+        trg_free(r);
+    }
+    trg_free(p->topic);
+    trg_free(p->tp);
+    trg_free(p);
+}
+
+static void part_unlink(struct kafka *k, struct kpart *p)
+{
+    for (struct kpart **pp = &k->parts; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+static struct kpart *part_add(struct kafka *k, const char *topic, int32_t partition)
+{
+    struct kpart *p = trg_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->k = k;
+    p->partition = partition;
+    p->topic = trg_strdup(topic);
+    p->tp = trg_asprintf("%s-%" PRId32, topic, partition);
+    p->store_next = -1;
+    p->next_offset = -1;
+    p->assigned = true;
+    if (!p->topic || !p->tp) {
+        part_free(p);
+        return NULL;
+    }
+    p->next = k->parts;
+    k->parts = p;
+    return p;
+}
+
+/* Store the offsets of every dirty assigned partition, in one call. */
+static void store_offsets(struct kafka *k)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    for (struct kpart *p = k->parts; p; p = p->next) {
+        if (!p->dirty)
+            continue;
+        p->dirty = false;
+        if (!p->assigned || p->stuck || p->store_next < 0)
+            continue;
+        if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
+            return;
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->store_next;
+    }
+    if (!l)
+        return;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(k->rk, l);
+    if (err && err != RD_KAFKA_RESP_ERR__STATE)
+        trg_warn("kafka", k->name, "cannot store offsets: %s (they are stored again after the next record)",
+                 rd_kafka_err2str(err));
+    else
+        k->need_commit = true;
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void store_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    struct kafka *k = w->data;
+    ev_prepare_stop(loop, w);
+    store_offsets(k);
+}
+
+/* Pop the finished prefix of p's records; the offset after it is the one to store. */
+static void part_advance(struct kpart *p)
+{
+    struct kafka *k = p->k;
+    while (p->head && p->head->done && !p->head->abandoned) {
+        struct krec *r = p->head;
+        p->head = r->next;
+        if (!p->head)
+            p->tail = NULL;
+        if (!p->stuck) {
+            p->store_next = r->offset + 1;
+            p->dirty = true;
+        }
+        trg_free(r);
+    }
+    if (p->dirty && p->assigned)
+        ev_prepare_start(k->loop, &k->store);
+    if (!p->assigned && !p->head) {
+        part_unlink(k, p);
+        part_free(p);
+    }
+}
+
+static void do_commit(struct kafka *k, bool sync)
+{
+    if (!k->rk)
+        return;
+    store_offsets(k);
+    if (!k->need_commit)
+        return;
+    rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, NULL, sync ? 0 : 1);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        trg_warn("kafka", k->name, "commit failed: %s (retried at the next commit)", rd_kafka_err2str(err));
+    else
+        k->need_commit = false;
+}
+
+static void update_lag(struct kafka *k)
+{
+    double lag = 0;
+    for (struct kpart *p = k->parts; p; p = p->next) {
+        int64_t lo = 0, hi = 0;
+        if (!p->assigned || p->next_offset < 0)
+            continue;
+        if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) == 0 && hi > p->next_offset)
+            lag += (double)(hi - p->next_offset);
+    }
+    trg_source_set_lag(k->src, lag);
+}
+
+static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct kafka *k = w->data;
+    do_commit(k, false);
+    update_lag(k);
+}
+
+/* ---- pausing ----------------------------------------------------------------------------------- */
+
+static void poke(struct kafka *k)
+{
+    /* the queue's io event fires on new ops only: wake our own watcher to drain what is left */
+    ssize_t n = write(k->pipe_wr, "1", 1);
+    (void)n;
+}
+
+static void set_kafka_paused(struct kafka *k, bool paused)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (!k->rk || paused == k->paused_kafka)
+        return;
+    if (rd_kafka_assignment(k->rk, &l) == 0 && l) {
+        if (l->cnt > 0) {
+            rd_kafka_resp_err_t err = paused ? rd_kafka_pause_partitions(k->rk, l) : rd_kafka_resume_partitions(k->rk, l);
+            if (err)
+                trg_warn("kafka", k->name, "cannot %s partitions: %s", paused ? "pause" : "resume",
+                         rd_kafka_err2str(err));
+        }
+        trg_info("kafka", k->name, "%s %d partition(s)%s", paused ? "paused" : "resumed", l->cnt,
+                 !paused ? "" : k->stopping ? ": stopping" : ": the routes are full; resumed when they drain");
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    k->paused_kafka = paused;
+}
+
+static void held_drop_all(struct kafka *k, struct kpart *only)
+{
+    struct kheld **pp = &k->held, *h;
+    k->held_tail = NULL;
+    while ((h = *pp)) {
+        if (!only || (h->m->partition == only->partition && !strcmp(rd_kafka_topic_name(h->m->rkt), only->topic))) {
+            *pp = h->next;
+            rd_kafka_message_destroy(h->m);
+            trg_free(h);
+            continue;
+        }
+        k->held_tail = h;
+        pp = &h->next;
+    }
+}
+
+/* ---- records ----------------------------------------------------------------------------------- */
+
+enum { EMIT_OK, EMIT_HOLD, EMIT_DROP };
+
+/* Hand one record to the engine. EMIT_HOLD: the routes are full, keep m for later. */
+static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct kpart *p = part_find(k, topic, m->partition);
+    struct trg_kafka_header *hdrs = NULL;
+    struct trg_buf json = {0};
+    rd_kafka_headers_t *rh = NULL;
+    rd_kafka_timestamp_type_t tstype;
+    struct trg_event *ev = NULL;
+    struct krec *rec = NULL;
+    size_t nh = 0;
+    int err;
+
+    if (!p)
+        return EMIT_DROP; /* revoked since it was fetched */
+    if (!trg_source_can_accept(k->src))
+        return EMIT_HOLD;
+    struct trg_kafka_record r = {
+        .topic = topic,
+        .partition = m->partition,
+        .offset = m->offset,
+        .key = m->key,
+        .key_len = m->key_len,
+        .value = m->payload,
+        .value_len = m->len,
+    };
+    r.timestamp = rd_kafka_message_timestamp(m, &tstype);
+    r.ts_type = tstype == RD_KAFKA_TIMESTAMP_CREATE_TIME       ? TRG_KAFKA_TS_CREATE
+                : tstype == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? TRG_KAFKA_TS_LOG_APPEND
+                                                               : TRG_KAFKA_TS_NONE;
+    if (rd_kafka_message_headers(m, &rh) == 0 && rh && (nh = rd_kafka_header_cnt(rh)) > 0) {
+        hdrs = trg_calloc(nh, sizeof *hdrs);
+        if (!hdrs)
+            goto nomem;
+        for (size_t i = 0; i < nh; i++)
+            if (rd_kafka_header_get_all(rh, i, &hdrs[i].name, &hdrs[i].value, &hdrs[i].len))
+                hdrs[i].name = "";
+        r.headers = hdrs;
+        r.n_headers = nh;
+    }
+    if (trg_kafka_record_json(&r, &json) < 0)
+        goto nomem;
+    size_t len = json.len;
+    ev = trg_event_new(trg_buf_steal(&json), len);
+    rec = trg_calloc(1, sizeof *rec);
+    if (!ev || !rec)
+        goto nomem;
+    ev->item_id = trg_asprintf("%s@%" PRId64, p->tp, m->offset);
+    if (k->opts->parallelization > 1)
+        ev->order_key = trg_asprintf("%s/%u", p->tp,
+                                     trg_kafka_key_lane(m->key, m->key_len, (unsigned)k->opts->parallelization));
+    else
+        ev->order_key = trg_strdup(p->tp);
+    if (!ev->item_id || !ev->order_key)
+        goto nomem;
+    if (r.timestamp > 0)
+        ev->created_ms = r.timestamp;
+    rec->p = p;
+    rec->offset = m->offset;
+    rec->ts = r.timestamp;
+    ev->token = rec;
+    /* linked before emit: done may follow from the engine's deferred work any time after */
+    if (p->tail)
+        p->tail->next = rec;
+    else
+        p->head = rec;
+    p->tail = rec;
+    err = trg_source_emit(k->src, ev);
+    if (err < 0) {
+        /* unlink the tail again */
+        struct krec **pp = &p->head, *prev = NULL;
+        while (*pp != rec) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        *pp = NULL;
+        p->tail = prev;
+        trg_free(rec);
+        ev->token = NULL;
+        trg_event_free(ev);
+        trg_free(hdrs);
+        return EMIT_HOLD;
+    }
+    p->next_offset = m->offset + 1;
+    trg_free(hdrs);
+    return EMIT_OK;
+nomem:
+    trg_error("kafka", k->name, "out of memory building the event of %s@%" PRId64 ": holding it and pausing",
+              p->tp, m->offset);
+    trg_buf_free(&json);
+    trg_event_free(ev);
+    trg_free(rec);
+    trg_free(hdrs);
+    return EMIT_HOLD;
+}
+
+static void hold(struct kafka *k, rd_kafka_message_t *m)
+{
+    struct kheld *h = trg_calloc(1, sizeof *h);
+    if (!h) {
+        /* the record was not emitted and no offset passes it: dropping it here means a redelivery only
+         * after a rebalance or a restart; say so */
+        trg_error("kafka", k->name, "out of memory holding a record of %s [%" PRId32 "] at offset %" PRId64
+                  "; it is redelivered after the next rebalance or restart", rd_kafka_topic_name(m->rkt),
+                  m->partition, m->offset);
+        struct kpart *p = part_find(k, rd_kafka_topic_name(m->rkt), m->partition);
+        if (p)
+            p->stuck = true;
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    h->m = m;
+    if (k->held_tail)
+        k->held_tail->next = h;
+    else
+        k->held = h;
+    k->held_tail = h;
+    set_kafka_paused(k, true);
+}
+
+/* Emit held records in order; true when none is left. */
+static bool flush_held(struct kafka *k)
+{
+    struct kheld *h;
+    while ((h = k->held)) {
+        int rc = emit_record(k, h->m);
+        if (rc == EMIT_HOLD)
+            return false;
+        k->held = h->next;
+        if (!k->held)
+            k->held_tail = NULL;
+        rd_kafka_message_destroy(h->m);
+        trg_free(h);
+    }
+    return true;
+}
+
+static void on_message(struct kafka *k, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            trg_warn("kafka", k->name, "consumer error%s%s: %s", m->rkt ? " on " : "",
+                     m->rkt ? rd_kafka_topic_name(m->rkt) : "", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    if (k->stopping) {
+        rd_kafka_message_destroy(m); /* not emitted, not stored: the next owner reads it again */
+        return;
+    }
+    if (k->held) {
+        hold(k, m);
+        return;
+    }
+    switch (emit_record(k, m)) {
+    case EMIT_HOLD:
+        hold(k, m);
+        return;
+    default:
+        rd_kafka_message_destroy(m);
+    }
+}
+
+static void drain(struct kafka *k)
+{
+    for (int i = 0; i < KAFKA_DRAIN_MAX; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 0);
+        if (!m) {
+            if (rd_kafka_queue_length(k->queue) == 0)
+                return;
+            continue; /* a callback was served */
+        }
+        on_message(k, m);
+    }
+    poke(k);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct kafka *k = w->data;
+    char buf[256];
+    while (read(k->pipe_rd, buf, sizeof buf) > 0)
+        ;
+    drain(k);
+}
+
+/* ---- librdkafka callbacks (all served from the loop, inside rd_kafka_consumer_poll) ------------- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
+{
+    struct kafka *k = opaque;
+    bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = 0;
+
+    k->rebalances++;
+    k->joined = true;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            if (!part_find(k, tp->topic, tp->partition) && !part_add(k, tp->topic, tp->partition))
+                trg_error("kafka", k->name, "out of memory tracking %s [%" PRId32 "]", tp->topic, tp->partition);
+        }
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, parts);
+        if ((k->paused_kafka || k->stopping) && parts->cnt > 0)
+            rd_kafka_pause_partitions(rk, parts);
+        trg_info("kafka", k->name, "assigned %d partition(s) (%s rebalance)", parts->cnt, coop ? "cooperative" : "eager");
+    } else {
+        if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+            trg_warn("kafka", k->name, "rebalance failed: %s; giving up the assignment", rd_kafka_err2str(err));
+        /* commit what is finished before the partitions go to another member */
+        do_commit(k, false);
+        for (int i = 0; i < parts->cnt; i++) {
+            struct kpart *p = part_find(k, parts->elems[i].topic, parts->elems[i].partition);
+            if (!p)
+                continue;
+            held_drop_all(k, p);
+            p->assigned = false;
+            if (!p->head) {
+                part_unlink(k, p);
+                part_free(p);
+            }
+        }
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, NULL);
+        trg_info("kafka", k->name, "revoked %d partition(s); their records in flight finish without storing "
+                 "offsets", parts->cnt);
+    }
+    if (error) {
+        trg_warn("kafka", k->name, "rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (aerr) {
+        trg_warn("kafka", k->name, "rebalance: %s", rd_kafka_err2str(aerr));
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct kafka *k = opaque;
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        trg_error("kafka", k->name, "fatal client error: %s; restart trigd", reason);
+    else
+        trg_warn("kafka", k->name, "%s: %s (librdkafka retries; check the brokers if it lasts)",
+                 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    struct kafka *k = rd_kafka_opaque(rk);
+    const char *name = k ? k->name : NULL;
+    if (level <= 3)
+        trg_error("kafka", name, "librdkafka %s: %s", fac, buf);
+    else if (level <= 4)
+        trg_warn("kafka", name, "librdkafka %s: %s", fac, buf);
+    else if (level <= 6)
+        trg_info("kafka", name, "librdkafka %s: %s", fac, buf);
+    else
+        trg_debug("kafka", name, "librdkafka %s: %s", fac, buf);
+}
+
+static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets,
+                             void *opaque)
+{
+    struct kafka *k = opaque;
+    (void)rk;
+    (void)offsets;
+    if (err == 0)
+        k->commits++;
+    else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        trg_warn("kafka", k->name, "offset commit failed: %s (retried at the next commit)", rd_kafka_err2str(err));
+        k->need_commit = true;
+    }
+}
+
+/* ---- ops --------------------------------------------------------------------------------------- */
+
+static void kafka_destroy(void *inst);
+
+static int kafka_create(struct trg_source *src, const void *opts, void **out)
+{
+    struct kafka *k = trg_calloc(1, sizeof *k);
+    *out = NULL;
+    if (!k)
+        return TRG_ENOMEM;
+    k->src = src;
+    k->opts = opts;
+    k->name = trg_source_name(src);
+    k->loop = trg_source_loop(src);
+    k->pipe_rd = k->pipe_wr = -1;
+    ev_prepare_init(&k->store, store_cb);
+    k->store.data = k;
+    ev_timer_init(&k->commit, commit_cb, (double)k->opts->commit_interval_ms / 1000.,
+                  (double)k->opts->commit_interval_ms / 1000.);
+    k->commit.data = k;
+    *out = k;
+    return 0;
+}
+
+static int kafka_start(void *inst)
+{
+    struct kafka *k = inst;
+    char err[512];
+    int fds[2];
+    rd_kafka_conf_t *conf = build_conf(k->opts, NULL, NULL);
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    rd_kafka_resp_err_t rerr;
+
+    if (!conf) {
+        trg_error("kafka", k->name, "invalid librdkafka settings (trigd --check-config shows which)");
+        return TRG_EINVAL;
+    }
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!k->rk) {
+        rd_kafka_conf_destroy(conf);
+        trg_error("kafka", k->name, "cannot create the consumer: %s", err);
+        return TRG_EINVAL;
+    }
+    rd_kafka_set_log_queue(k->rk, NULL); /* logs join the main queue, forwarded below */
+    rd_kafka_poll_set_consumer(k->rk);
+    k->queue = rd_kafka_queue_get_consumer(k->rk);
+    if (!k->queue || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+        trg_error("kafka", k->name, "cannot set up the consumer queue: %s", strerror(errno));
+        return TRG_EIO; /* destroy releases what exists */
+    }
+    k->pipe_rd = fds[0];
+    k->pipe_wr = fds[1];
+    rd_kafka_queue_io_event_enable(k->queue, k->pipe_wr, "1", 1);
+    ev_io_init(&k->io, io_cb, k->pipe_rd, EV_READ);
+    k->io.data = k;
+    ev_io_start(k->loop, &k->io);
+    ev_timer_start(k->loop, &k->commit);
+
+    topics = rd_kafka_topic_partition_list_new((int)k->opts->topics.n);
+    if (!topics)
+        return TRG_ENOMEM;
+    for (size_t i = 0; i < k->opts->topics.n; i++)
+        rd_kafka_topic_partition_list_add(topics, k->opts->topics.v[i], RD_KAFKA_PARTITION_UA);
+    rerr = rd_kafka_subscribe(k->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (rerr) {
+        trg_error("kafka", k->name, "cannot subscribe: %s (check topics)", rd_kafka_err2str(rerr));
+        return TRG_EINVAL;
+    }
+    k->started = true;
+    poke(k);
+    trg_info("kafka", k->name, "consuming %zu topic(s) from %s as group \"%s\"", k->opts->topics.n,
+             k->opts->brokers, k->opts->group);
+    return 0;
+}
+
+static void kafka_stop(void *inst)
+{
+    struct kafka *k = inst;
+    if (k->stopping)
+        return;
+    k->stopping = true;
+    held_drop_all(k, NULL); /* never emitted, never stored: read again next time */
+    if (!k->rk)
+        return;
+    set_kafka_paused(k, true);
+    do_commit(k, false);
+}
+
+static void kafka_destroy(void *inst)
+{
+    struct kafka *k = inst;
+    if (!k)
+        return;
+    ev_io_stop(k->loop, &k->io);
+    ev_prepare_stop(k->loop, &k->store);
+    ev_timer_stop(k->loop, &k->commit);
+    held_drop_all(k, NULL);
+    if (k->rk) {
+        k->stopping = true;
+        /* shutdown only: a synchronous final commit, and leaving the group, bounded by librdkafka's
+         * timeouts; the loop has nothing else to serve for this source any more */
+        do_commit(k, true);
+        rd_kafka_consumer_close(k->rk);
+        held_drop_all(k, NULL);
+    }
+    if (k->queue)
+        rd_kafka_queue_destroy(k->queue);
+    if (k->rk)
+        rd_kafka_destroy(k->rk);
+    if (k->pipe_rd >= 0)
+        close(k->pipe_rd);
+    if (k->pipe_wr >= 0)
+        close(k->pipe_wr);
+    while (k->parts) {
+        struct kpart *p = k->parts;
+        k->parts = p->next;
+        part_free(p);
+    }
+    trg_free(k);
+}
+
+static void kafka_done(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res)
+{
+    (void)inst;
+    (void)res;
+    struct krec *rec = ev->token;
+    if (!rec)
+        return;
+    ev->token = NULL;
+    rec->done = true;
+    if (status != TRG_DONE_OK) {
+        rec->abandoned = true;
+        rec->p->stuck = true;
+    }
+    part_advance(rec->p);
+}
+
+static void kafka_pause(void *inst, bool paused)
+{
+    struct kafka *k = inst;
+    k->paused_engine = paused;
+    if (paused || k->stopping) {
+        set_kafka_paused(k, true);
+        return;
+    }
+    if (!flush_held(k))
+        return;
+    set_kafka_paused(k, false);
+    poke(k);
+}
+
+/* The tp of a batch: every event of a batch is of one partition (its order key). */
+static const struct kpart *ev_part(const struct trg_event *ev)
+{
+    const struct krec *rec = ev->token;
+    return rec ? rec->p : NULL;
+}
+
+static int kafka_envelope(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out)
+{
+    struct kafka *k = inst;
+    const char **recs = trg_calloc(n ? n : 1, sizeof *recs);
+    size_t *lens = trg_calloc(n ? n : 1, sizeof *lens);
+    const char *tp = "";
+    int rc = TRG_ENOMEM;
+    if (!recs || !lens)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        recs[i] = evs[i]->json;
+        lens[i] = evs[i]->len;
+    }
+    /* the item id is "tp@offset": the tp without needing the token (redriven events have none) */
+    char *tpbuf = NULL;
+    if (n > 0 && evs[0]->item_id) {
+        const char *at = strrchr(evs[0]->item_id, '@');
+        tpbuf = at ? trg_strndup(evs[0]->item_id, (size_t)(at - evs[0]->item_id)) : NULL;
+        if (at && !tpbuf)
+            goto done;
+        if (tpbuf)
+            tp = tpbuf;
+    } else if (n > 0 && ev_part(evs[0])) {
+        tp = ev_part(evs[0])->tp;
+    }
+    rc = trg_kafka_envelope(k->opts->brokers, tp, recs, lens, n, out);
+    trg_free(tpbuf);
+done:
+    trg_free(recs);
+    trg_free(lens);
+    return rc;
+}
+
+/* offset and timestamp of a record object */
+static void record_pos(const struct trg_event *ev, int64_t *offset, int64_t *ts)
+{
+    cJSON *j = trg_json_parse(ev->json, ev->len, NULL);
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "offset");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
+    *offset = cJSON_IsNumber(o) ? (int64_t)o->valuedouble : -1;
+    *ts = cJSON_IsNumber(t) ? (int64_t)t->valuedouble : 0;
+    cJSON_Delete(j);
+}
+
+static int kafka_batch_info(void *inst, struct trg_event *const *evs, size_t n, size_t payload_size,
+                            const char **key, struct trg_buf *out)
+{
+    struct kafka *k = inst;
+    int64_t o0, t0, o1, t1;
+    const char *at;
+    char *tp;
+    int rc;
+    if (n == 0 || !evs[0]->item_id || !(at = strrchr(evs[0]->item_id, '@')))
+        return 0;
+    tp = trg_strndup(evs[0]->item_id, (size_t)(at - evs[0]->item_id));
+    if (!tp)
+        return TRG_ENOMEM;
+    record_pos(evs[0], &o0, &t0);
+    record_pos(evs[n - 1], &o1, &t1);
+    rc = trg_kafka_batch_info(k->opts->brokers, tp, n, payload_size, o0, o1, t0, t1, out);
+    trg_free(tp);
+    if (rc == 0)
+        *key = "KafkaBatchInfo";
+    return rc;
+}
+
+static cJSON *kafka_filter_view(void *inst, const struct trg_event *ev)
+{
+    (void)inst;
+    return trg_kafka_filter_view(ev->json, ev->len);
+}
+
+static bool kafka_ready(void *inst)
+{
+    struct kafka *k = inst;
+    return k->joined;
+}
+
+const struct trg_source_ops trg_source_kafka = {
+    .name = "kafka",
+    .route_defaults = "{\"batch_size\":100,\"batch_window_ms\":500,\"max_retry_attempts\":-1,"
+                      "\"max_record_age_s\":-1}",
+    .options = kafka_options,
+    .n_options = TRG_ARRAY_SIZE(kafka_options),
+    .opts_size = sizeof(struct kafka_opts),
+    .check = kafka_check,
+    .create = kafka_create,
+    .start = kafka_start,
+    .stop = kafka_stop,
+    .destroy = kafka_destroy,
+    .done = kafka_done,
+    .pause = kafka_pause,
+    .envelope = kafka_envelope,
+    .filter_view = kafka_filter_view,
+    .ready = kafka_ready,
+    .batch_info = kafka_batch_info,
+};
