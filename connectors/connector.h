@@ -21,6 +21,7 @@
 struct ev_loop;
 struct trg_invoke_result;
 struct trg_redis;
+struct trg_redis_conf;
 
 /* The engine's handle for a source instance. */
 struct trg_source;
@@ -73,6 +74,13 @@ struct trg_source_ops {
     cJSON *(*filter_view)(void *inst, const struct trg_event *ev);
     /* Connected and able to receive events (for /readyz). NULL = always ready. */
     bool (*ready)(void *inst);
+    /* A push source whose events cannot be redelivered by their sender once accepted (webhooks, MQTT,
+     * schedules): with `redis` configured, trg_source_emit() appends each event (unless ev->no_intake) to
+     * the durable intake stream of every route of the source, `<prefix>intake:<route>`, and calls
+     * accepted(ev, 0) only once every XADD succeeded, then done(ev, TRG_DONE_OK) at once: from then on the
+     * event belongs to the intake, whose consumers (any replica) XACK an entry after its final outcome.
+     * With Redis down or a failed XADD: accepted(ev, err < 0) and no done. Without `redis`: in memory. */
+    bool durable_intake;
     /* Optional: append one JSON object describing the instance for the admin API (schedules list
      * their next next_n fire times: GET /admin/schedules). Returns 0 or a negative trg_err. NULL = none. */
     int (*status_json)(void *inst, struct trg_buf *out, int next_n);
@@ -89,6 +97,9 @@ const char *trg_source_name(struct trg_source *src);
 struct trg_http *trg_source_http(struct trg_source *src);
 /* The shared Redis connection when the config has `redis`, else NULL (src/redis.h). */
 struct trg_redis *trg_source_redis(struct trg_source *src);
+/* The `redis` settings, for a connection of the source's own (a blocking reader); NULL without `redis`.
+ * Valid for the source's lifetime. */
+const struct trg_redis_conf *trg_source_redis_conf(struct trg_source *src);
 /* Is trigd shutting down? (Then stop only refuses new events: a webhook keeps its path and answers
  * 503, where on a reload it gives the path up for its successor.) */
 bool trg_source_shutting_down(struct trg_source *src);
@@ -102,6 +113,7 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev);
 void trg_source_set_lag(struct trg_source *src, double lag);
 
 extern const struct trg_source_ops trg_source_webhook;
+extern const struct trg_source_ops trg_source_redis_stream;
 extern const struct trg_source_ops trg_source_kafka;
 extern const struct trg_source_ops trg_source_schedule;
 extern const struct trg_source_ops trg_source_mqtt;

@@ -169,7 +169,8 @@ static bool pred_expired(const struct trg_route *r, const struct trg_entry *en)
 
 static bool pred_exhausted(const struct trg_route *r, const struct trg_entry *en)
 {
-    return r->conf->max_retry_attempts >= 0 && en->attempts > r->conf->max_retry_attempts;
+    return (r->conf->max_retry_attempts >= 0 && en->attempts > r->conf->max_retry_attempts) ||
+           (en->ev->max_receives > 0 && en->attempts >= en->ev->max_receives);
 }
 
 static bool pred_all(const struct trg_route *r, const struct trg_entry *en)

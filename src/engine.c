@@ -3,7 +3,10 @@
 #include "engine.h"
 
 #include <ev.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <hiredis/hiredis.h>
 
 #include "admin.h"
 #include "config.h"
@@ -15,6 +18,7 @@
 #include "metrics.h"
 #include "redis.h"
 #include "route.h"
+#include "rstream.h"
 
 struct trg_source {
     struct trg_list link;       /* in engine->sources */
@@ -36,12 +40,37 @@ struct redrive {
     void *arg;
 };
 
+/* Durable intake: a route's stream {prefix}intake:{route}, fed by its push sources (trg_source_emit),
+ * read through the consumer group "trigd" by every replica; entries are XACKed and XDELed once their
+ * events reached their final outcome, so the stream holds only unfinished work. */
+struct intake {
+    struct trg_list link;       /* in engine->intakes */
+    struct trg_engine *e;
+    char *route;                /* the route's name: whichever active route has it gets the events */
+    char *key;
+    struct trg_rstream *rs;
+    bool started, paused;
+};
+
+/* An event being appended to the intake streams of its source's routes. */
+struct intake_add {
+    struct trg_list link;       /* in engine->adds */
+    struct trg_engine *e;
+    struct trg_event *ev;       /* NULL once the engine gave up on it (destroy) */
+    int pending;                /* XADD replies still to come */
+    int err;
+};
+
 struct trg_engine {
     struct ev_loop *loop;
     struct trg_config *cfg;     /* the current config */
     struct trg_http *http;
     struct trg_metrics *metrics;
     struct trg_redis *redis;
+    struct trg_config *redis_cfg; /* holds the conf the Redis connections borrow */
+    char *consumer;             /* intake consumer name: host-pid */
+    struct trg_list intakes, adds;
+    ev_timer intake_timer;      /* intake depth metrics */
     struct trg_dlq *dlq;
     struct trg_list sources, functions, routes;
     uint64_t rand_state;
@@ -103,10 +132,108 @@ void trg_source_set_lag(struct trg_source *src, double lag)
 }
 bool trg_source_shutting_down(struct trg_source *src) { return src->engine->stopping; }
 
+const struct trg_redis_conf *trg_source_redis_conf(struct trg_source *src)
+{
+    return src->engine->redis ? &src->engine->redis_cfg->redis : NULL;
+}
+
+/* Push-source events go through the route's durable intake stream when Redis is configured. */
+static bool durable(const struct trg_source *src)
+{
+    return src->engine->redis && src->conf->ops->durable_intake;
+}
+
+/* Every XADD of a's event answered: the source hears accepted (and, stored, done); the event is freed. */
+static void intake_finish(struct intake_add *a)
+{
+    struct trg_event *ev = a->ev;
+    int err = a->err;
+    trg_list_remove(&a->link);
+    trg_free(a);
+    if (!ev)
+        return;
+    struct trg_source *src = ev->src;
+    struct trg_engine *e = src->engine;
+    if (src->conf->ops->accepted)
+        src->conf->ops->accepted(src->inst, ev, err);
+    if (err == 0)
+        src->conf->ops->done(src->inst, ev, TRG_DONE_OK, NULL);
+    else
+        trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
+    trg_event_free(ev);
+    if (--src->outstanding == 0 && src->retired)
+        e->reap = true;
+}
+
+static void intake_added(void *arg, redisReply *reply)
+{
+    struct intake_add *a = arg;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        if (a->ev && !a->err)
+            trg_warn("engine", a->ev->src->name, "cannot store an event in a durable intake stream (%s): "
+                     "refused to its sender; check the Redis connection and the user's permission for XADD",
+                     reply ? reply->str : "connection lost");
+        a->err = TRG_EIO;
+    }
+    if (--a->pending == 0)
+        intake_finish(a);
+}
+
+/* Append ev to the intake stream of every route of src; the source hears the outcome later. */
+static int intake_emit(struct trg_source *src, struct trg_event *ev)
+{
+    struct trg_engine *e = src->engine;
+    struct intake_add *a = trg_calloc(1, sizeof *a);
+    char created[24];
+    if (!a)
+        return TRG_ENOMEM;
+    snprintf(created, sizeof created, "%lld", (long long)ev->created_ms);
+    a->e = e;
+    ev->src = src;
+    ev->seq = ++e->seq;
+    ev->received_ms = trg_wall_ms();
+    struct trg_list *p;
+    for (p = src->routes.next; p != &src->routes && a->err == 0; p = p->next) {
+        struct trg_route *r = trg_list_entry(p, struct trg_route, src_link);
+        char *key = trg_asprintf("%sintake:%s", trg_redis_prefix(e->redis), r->name);
+        const char *argv[11] = {"XADD", key, "*", "json", ev->json, "created_ms", created};
+        size_t lens[11] = {4, key ? strlen(key) : 0, 1, 4, ev->len, 10, strlen(created)};
+        int argc = 7;
+        const char *opt[2][2] = {{"item_id", ev->item_id}, {"order_key", ev->order_key}};
+        for (int i = 0; i < 2; i++) {
+            if (!opt[i][1])
+                continue;
+            argv[argc] = opt[i][0];
+            lens[argc++] = strlen(opt[i][0]);
+            argv[argc] = opt[i][1];
+            lens[argc++] = strlen(opt[i][1]);
+        }
+        int rc = key ? trg_redis_command(e->redis, intake_added, a, argc, argv, lens) : TRG_ENOMEM;
+        trg_free(key);
+        if (rc == 0)
+            a->pending++;
+        else
+            a->err = rc;
+    }
+    if (a->pending == 0) { /* nothing sent: refuse now, the caller still owns ev */
+        int err = a->err ? a->err : TRG_ESTATE;
+        trg_free(a);
+        trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
+        return err == TRG_ESTATE ? TRG_EFULL : err;
+    }
+    a->ev = ev;
+    trg_list_push_back(&e->adds, &a->link);
+    src->outstanding++;
+    trg_metrics_add(e->metrics, TRG_M_EVENTS_RECEIVED, src->name, NULL, 1);
+    return 0;
+}
+
 bool trg_source_can_accept(struct trg_source *src)
 {
     if (src->engine->stopping || src->stopped)
         return false;
+    if (durable(src)) /* the intake stream takes the backlog; its readers pause on full routes */
+        return trg_redis_connected(src->engine->redis);
     struct trg_list *p;
     for (p = src->routes.next; p != &src->routes; p = p->next)
         if (!trg_route_can_accept(trg_list_entry(p, struct trg_route, src_link)))
@@ -131,6 +258,8 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
         trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
         return TRG_ESTATE;
     }
+    if (durable(src) && !ev->no_intake)
+        return intake_emit(src, ev);
     ev->src = src;
     ev->seq = ++e->seq;
     ev->received_ms = trg_wall_ms();
@@ -156,11 +285,210 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
     return 0;
 }
 
+/* --- durable intake: reading --- */
+
+static struct trg_route *active_route(struct trg_engine *e, const char *name)
+{
+    for (struct trg_list *p = e->routes.next; p != &e->routes; p = p->next) {
+        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
+        if (!r->retired && strcmp(r->name, name) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* An intake reads while its route has room. */
+static void intake_update(struct intake *in)
+{
+    struct trg_route *r = active_route(in->e, in->route);
+    bool paused = in->e->stopping || !r || !trg_route_can_accept(r);
+    if (paused != in->paused) {
+        in->paused = paused;
+        trg_rstream_pause(in->rs, paused);
+    }
+}
+
+static const char *entry_field(const struct trg_rstream_entry *en, const char *name, size_t *len)
+{
+    for (size_t i = 0; i < en->n_fields; i++)
+        if (en->field_lens[i] == strlen(name) && memcmp(en->fields[i], name, en->field_lens[i]) == 0) {
+            *len = en->value_lens[i];
+            return en->values[i];
+        }
+    return NULL;
+}
+
+static void intake_entry(void *arg, const struct trg_rstream_entry *en)
+{
+    struct intake *in = arg;
+    struct trg_engine *e = in->e;
+    struct trg_route *r = active_route(e, in->route);
+    if (!r || e->stopping) {
+        trg_rstream_release(en->msg);
+        intake_update(in);
+        return;
+    }
+    size_t jlen = 0, ilen = 0, klen = 0, clen = 0;
+    const char *json = entry_field(en, "json", &jlen), *item = entry_field(en, "item_id", &ilen);
+    const char *key = entry_field(en, "order_key", &klen), *created = entry_field(en, "created_ms", &clen);
+    if (!json) {
+        trg_warn("intake", in->route, "entry %s of %s has no json field (not written by trigd?): deleted", en->id,
+                 in->key);
+        trg_rstream_ack(en->msg, true);
+        return;
+    }
+    struct trg_event *ev = trg_event_new_copy(json, jlen);
+    if (!ev || (item && !(ev->item_id = trg_strndup(item, ilen))) ||
+        (key && !(ev->order_key = trg_strndup(key, klen)))) {
+        trg_error("intake", in->route, "out of memory taking entry %s: it stays pending and is retried later",
+                  en->id);
+        trg_event_free(ev);
+        trg_rstream_release(en->msg);
+        return;
+    }
+    if (created && clen > 0)
+        ev->created_ms = strtoll(created, NULL, 10);
+    ev->receive_count = en->delivery_count > 1000000 ? 1000000 : (int)en->delivery_count;
+    ev->intake = in;
+    ev->intake_msg = en->msg;
+    ev->seq = ++e->seq;
+    ev->received_ms = trg_wall_ms();
+    ev->status = TRG_DONE_OK;
+    ev->refs = 1;
+    e->emitting++; /* outcomes come back later, from the loop */
+    trg_route_push(r, ev);
+    e->emitting--;
+    intake_update(in);
+}
+
+/* An intake event reached its end: XACK and XDEL its entry, or leave it pending to be reclaimed. */
+static void intake_done(struct trg_event *ev)
+{
+    struct intake *in = ev->intake;
+    if (ev->status == TRG_DONE_OK)
+        trg_rstream_ack(ev->intake_msg, true);
+    else
+        trg_rstream_release(ev->intake_msg);
+    trg_event_free(ev);
+    intake_update(in);
+}
+
+static void intake_destroy(struct intake *in)
+{
+    trg_list_remove(&in->link);
+    trg_rstream_destroy(in->rs);
+    trg_free(in->route);
+    trg_free(in->key);
+    trg_free(in);
+}
+
+static void intake_start(struct intake *in)
+{
+    if (in->started)
+        return;
+    int rc = trg_rstream_start(in->rs);
+    if (rc != 0)
+        trg_error("intake", in->route, "cannot start reading %s: %s", in->key, trg_strerror(rc));
+    in->started = rc == 0;
+}
+
+/* Give every active route fed by a durable source a reader of its intake stream. Readers of routes that
+ * went away stay (paused) so that a route coming back under the same name resumes its backlog. */
+static void intakes_sync(struct trg_engine *e)
+{
+    if (!e->redis)
+        return;
+    struct trg_list *p, *q;
+    for (p = e->routes.next; p != &e->routes; p = p->next) {
+        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
+        if (r->retired || !r->source || !durable(r->source))
+            continue;
+        bool have = false;
+        for (q = e->intakes.next; q != &e->intakes && !have; q = q->next)
+            have = strcmp(trg_list_entry(q, struct intake, link)->route, r->name) == 0;
+        if (have)
+            continue;
+        struct intake *in = trg_calloc(1, sizeof *in);
+        if (!in || !(in->route = trg_strdup(r->name)) ||
+            !(in->key = trg_asprintf("%sintake:%s", trg_redis_prefix(e->redis), r->name))) {
+            if (in)
+                trg_free(in->route);
+            trg_free(in);
+            trg_error("intake", r->name, "out of memory creating the intake reader; reload to retry");
+            continue;
+        }
+        in->e = e;
+        struct trg_rstream_conf c = {
+            .stream = in->key,
+            .group = "trigd",
+            .consumer = e->consumer,
+            .start = "0",
+            .batch = r->conf->batch_size > 100 ? r->conf->batch_size : 100,
+            .max_inflight = r->conf->max_queued_events,
+            .visibility_timeout_ms = e->redis_cfg->redis.intake_visibility_timeout_ms,
+            .log_component = "intake",
+            .log_instance = in->route,
+        };
+        int rc = trg_rstream_create(e->loop, &e->redis_cfg->redis, e->redis, &c, intake_entry, in, &in->rs);
+        if (rc != 0) {
+            trg_error("intake", r->name, "cannot create the intake reader: %s", trg_strerror(rc));
+            trg_free(in->route);
+            trg_free(in->key);
+            trg_free(in);
+            continue;
+        }
+        trg_list_init(&in->link);
+        trg_list_push_back(&e->intakes, &in->link);
+        if (e->started_ms)
+            intake_start(in);
+    }
+}
+
+/* XLEN of every intake stream, as the intake depth metric. */
+struct depth_req {
+    struct trg_metrics *metrics;
+    char *route;
+};
+
+static void on_depth(void *arg, redisReply *reply)
+{
+    struct depth_req *d = arg;
+    if (reply && reply->type == REDIS_REPLY_INTEGER)
+        trg_metrics_set(d->metrics, TRG_M_INTAKE_DEPTH, d->route, NULL, (double)reply->integer);
+    trg_free(d->route);
+    trg_free(d);
+}
+
+static void intake_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct trg_engine *e = w->data;
+    for (struct trg_list *p = e->intakes.next; p != &e->intakes; p = p->next) {
+        struct intake *in = trg_list_entry(p, struct intake, link);
+        struct depth_req *d = trg_calloc(1, sizeof *d);
+        if (!d || !(d->route = trg_strdup(in->route))) {
+            trg_free(d);
+            return;
+        }
+        d->metrics = e->metrics;
+        const char *argv[] = {"XLEN", in->key};
+        if (trg_redis_command(e->redis, on_depth, d, 2, argv, NULL) != 0) {
+            trg_free(d->route);
+            trg_free(d);
+        }
+    }
+}
+
 static void run_accepted(struct trg_engine *e);
 
 static void hand_back(struct trg_engine *e, struct trg_event *ev, const struct trg_invoke_result *res)
 {
     struct trg_source *src = ev->src;
+    if (ev->intake) {
+        intake_done(ev);
+        return;
+    }
     /* An invocation can finish within the loop iteration that accepted its event (libev runs callbacks
      * made pending by other callbacks in the same pass); the source hears "accepted" first, always. */
     if (ev->accept_pending)
@@ -208,7 +536,10 @@ void trg_engine_event_done(struct trg_engine *e, struct trg_event *ev, int statu
 
 void trg_engine_route_changed(struct trg_engine *e, struct trg_route *r)
 {
-    (void)e;
+    struct trg_list *q;
+    for (q = e->intakes.next; q != &e->intakes; q = q->next)
+        if (strcmp(trg_list_entry(q, struct intake, link)->route, r->name) == 0)
+            intake_update(trg_list_entry(q, struct intake, link));
     struct trg_source *src = r->source;
     if (!src || !src->conf->ops->pause)
         return;
@@ -530,6 +861,7 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
     if (e->cfg)
         trg_engine_config_unref(e->cfg);
     e->cfg = cfg;
+    intakes_sync(e);
     return rc;
 }
 
@@ -799,7 +1131,9 @@ static void finish_shutdown(struct trg_engine *e)
 
 static void check_drained(struct trg_engine *e)
 {
-    if (e->shutdown_done && held_total(e) == 0 && !e->done_head)
+    /* With Redis, also wait for the acks (and intake appends) to be answered, or they may be lost. */
+    if (e->shutdown_done && held_total(e) == 0 && !e->done_head && trg_list_empty(&e->adds) &&
+        trg_redis_pending(e->redis) == 0)
         finish_shutdown(e);
 }
 
@@ -850,6 +1184,7 @@ void trg_engine_shutdown(struct trg_engine *e, void (*done)(void *arg), void *ar
              (long long)e->cfg->shutdown_timeout_ms);
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &e->sources) source_stop(trg_list_entry(p, struct trg_source, link));
+    trg_list_each(p, tmp, &e->intakes) intake_update(trg_list_entry(p, struct intake, link));
     trg_list_each(p, tmp, &e->routes) trg_route_pump(trg_list_entry(p, struct trg_route, link));
     ev_timer_init(&e->shutdown_timer, shutdown_timeout_cb, (double)e->cfg->shutdown_timeout_ms / 1000.0, 0.);
     e->shutdown_timer.data = e;
@@ -868,6 +1203,10 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
     trg_list_init(&e->sources);
     trg_list_init(&e->functions);
     trg_list_init(&e->routes);
+    trg_list_init(&e->intakes);
+    trg_list_init(&e->adds);
+    ev_timer_init(&e->intake_timer, intake_timer_cb, 1., 1.);
+    e->intake_timer.data = e;
     e->rand_state = (uint64_t)trg_wall_ms() * 2654435761u ^ (uint64_t)(uintptr_t)e;
     if (!e->rand_state)
         e->rand_state = 1;
@@ -889,6 +1228,13 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
         trg_error("redis", NULL, "cannot set up the Redis connection to %s: %s", conf->redis.url, trg_strerror(rc));
         goto fail;
     }
+    if (e->redis) {
+        e->redis_cfg = conf; /* referenced below once the engine exists */
+        if (!(e->consumer = trg_rstream_default_consumer())) {
+            rc = TRG_ENOMEM;
+            goto fail;
+        }
+    }
     bool use_redis = conf->dlq.backend == 1 || (conf->dlq.backend == 0 && conf->has_redis);
     struct trg_dlq_conf dc = {.backend = use_redis ? 1 : 0, .dir = conf->dlq.path, .max_len = conf->dlq.max_len};
     if ((rc = trg_dlq_create(loop, &dc, e->redis, &e->dlq)) != 0) {
@@ -908,12 +1254,15 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
         goto fail;
     }
     commit(e, conf, &b);
+    if (e->redis_cfg)
+        trg_engine_config_ref(e->redis_cfg);
     *out = e;
     return 0;
 fail:
     ev_ref(loop);
     ev_prepare_stop(loop, &e->prepare);
     trg_dlq_destroy(e->dlq);
+    trg_free(e->consumer);
     trg_redis_destroy(e->redis);
     trg_http_destroy(e->http);
     trg_metrics_destroy(e->metrics);
@@ -932,6 +1281,9 @@ int trg_engine_start(struct trg_engine *e)
         if (!s->started && !s->retired && source_start(s) != 0)
             rc = TRG_EINVAL;
     }
+    trg_list_each(p, tmp, &e->intakes) intake_start(trg_list_entry(p, struct intake, link));
+    if (!trg_list_empty(&e->intakes))
+        ev_timer_start(e->loop, &e->intake_timer);
     trg_info("engine", NULL, "running %zu source(s), %zu route(s), %zu function(s); HTTP on port %d",
              e->cfg->n_sources, e->cfg->n_routes, e->cfg->n_functions, trg_http_port(e->http));
     return rc;
@@ -962,6 +1314,17 @@ void trg_engine_destroy(struct trg_engine *e)
         return;
     abandon_all(e);
     struct trg_list *p, *tmp;
+    trg_list_each(p, tmp, &e->adds) /* appends still unanswered: their sources are going away */
+    {
+        struct intake_add *a = trg_list_entry(p, struct intake_add, link);
+        if (a->ev) {
+            a->ev->src->outstanding--;
+            trg_event_free(a->ev);
+            a->ev = NULL;
+        }
+    }
+    trg_list_each(p, tmp, &e->intakes) intake_destroy(trg_list_entry(p, struct intake, link));
+    ev_timer_stop(e->loop, &e->intake_timer);
     trg_list_each(p, tmp, &e->routes) trg_route_destroy(trg_list_entry(p, struct trg_route, link));
     trg_list_each(p, tmp, &e->sources) source_destroy(trg_list_entry(p, struct trg_source, link));
     trg_list_each(p, tmp, &e->functions) trg_function_destroy(trg_list_entry(p, struct trg_function, link));
@@ -972,6 +1335,9 @@ void trg_engine_destroy(struct trg_engine *e)
     trg_http_destroy(e->http);
     trg_redis_destroy(e->redis);
     trg_metrics_destroy(e->metrics);
+    if (e->redis_cfg)
+        trg_engine_config_unref(e->redis_cfg);
+    trg_free(e->consumer);
     if (e->cfg)
         trg_engine_config_unref(e->cfg);
     trg_free(e);

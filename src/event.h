@@ -8,10 +8,12 @@
 #ifndef TRG_EVENT_H
 #define TRG_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct trg_source;
+struct trg_rstream_msg;
 
 struct trg_event {
     /* Set by the source. Strings are owned by the event and freed with it. */
@@ -21,6 +23,11 @@ struct trg_event {
     char *order_key;     /* events with the same key are processed in order; NULL = no order */
     int64_t created_ms;  /* when the record was created (wall clock), for max_record_age_s */
     void *token;         /* the source's own, untouched by the engine (offset, message id...) */
+    int receive_count;   /* deliveries of this record so far, this one included (a queue's delivery count);
+                          * 0 or 1 = first. Counts as receive_count - 1 failed attempts already made. */
+    int max_receives;    /* > 0: the record goes to the DLQ once it was received more often than this, or
+                          * failed this many times (the source's max_receive_count) */
+    bool no_intake;      /* with durable intake: do not queue this one in Redis (a synchronous request) */
 
     /* Engine-private below. */
     struct trg_source *src;
@@ -31,6 +38,8 @@ struct trg_event {
     struct trg_event *done_next;   /* in the engine's queue of events to hand back to their source */
     struct trg_event *accept_next; /* in the engine's queue of events to confirm to their source */
     int accept_pending;            /* in that queue: accepted must reach the source before done */
+    void *intake;                  /* read from a route's durable intake stream (engine.c) */
+    struct trg_rstream_msg *intake_msg;
 };
 
 /* A new event that takes ownership of json (len bytes, NUL-terminated). NULL on ENOMEM, and then

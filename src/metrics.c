@@ -56,6 +56,9 @@ static const struct family families[TRG_M__COUNT] = {
     [TRG_M_REJECTED] = {"trigd_events_rejected_total",
                         "Events a source could not hand over (route full, stopping).", M_COUNTER, "source",
                         NULL, NULL, 0},
+    [TRG_M_INTAKE_DEPTH] = {"trigd_intake_depth",
+                            "Entries in a route's durable intake stream in Redis (not yet finished).", M_GAUGE,
+                            "route", NULL, NULL, 0},
 };
 
 struct sample {

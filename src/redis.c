@@ -45,6 +45,9 @@ const struct trg_opt trg_redis_options[] = {
     {"command_timeout_ms", TRG_OPT_INT, "5000", 1, 3600000, "ms", RC(command_timeout_ms),
      "A command unanswered for this long drops the connection (pending commands fail) and reconnects.",
      NULL, 0},
+    {"intake_visibility_timeout_ms", TRG_OPT_INT, "30000", 100, 43200000, "ms", RC(intake_visibility_timeout_ms),
+     "Durable intake (`<prefix>intake:<route>` streams of push sources): an entry taken by a replica and "
+     "unfinished for this long without a heartbeat (the replica crashed) is reclaimed by another one.", NULL, 0},
 };
 const size_t trg_redis_n_options = TRG_ARRAY_SIZE(trg_redis_options);
 
@@ -719,6 +722,14 @@ void trg_redis_on_state(struct trg_redis *r, void (*fn)(void *arg, bool connecte
     }
     free_slot->fn = fn;
     free_slot->arg = arg;
+}
+
+size_t trg_redis_pending(const struct trg_redis *r)
+{
+    size_t n = 0;
+    for (const struct req *q = r ? r->head : NULL; q; q = q->next)
+        n++;
+    return n;
 }
 
 int trg_redis_command(struct trg_redis *r, trg_redis_cb cb, void *arg, int argc, const char **argv,

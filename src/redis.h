@@ -27,6 +27,7 @@ struct trg_redis_conf {
     char *prefix;           /* key prefix, default "trigd:" (NULL = "trigd:") */
     int64_t connect_timeout_ms; /* TCP connect + AUTH + SELECT; <= 0 = 2000 */
     int64_t command_timeout_ms; /* <= 0 = 5000 */
+    int64_t intake_visibility_timeout_ms; /* durable intake: reclaim entries pending this long; <= 0 = 30000 */
 };
 extern const struct trg_opt trg_redis_options[];
 extern const size_t trg_redis_n_options;
@@ -47,6 +48,9 @@ const char *trg_redis_prefix(const struct trg_redis *r);
 /* Called with connected = true/false on every change (one listener per arg: a second call with the
  * same arg replaces the first; fn NULL removes it). Listeners are not called from inside this call. */
 void trg_redis_on_state(struct trg_redis *r, void (*fn)(void *arg, bool connected), void *arg);
+
+/* Commands sent and not yet answered (shutdown waits for acks to reach Redis). */
+size_t trg_redis_pending(const struct trg_redis *r);
 
 /* reply is NULL on a connection error or timeout; it is borrowed until the callback returns.
  * A Redis error reply has type REDIS_REPLY_ERROR. */

@@ -15,6 +15,7 @@ static const struct trg_invoker_ops *const invokers[] = {
 
 static const struct trg_source_ops *const sources[] = {
     &trg_source_webhook,
+    &trg_source_redis_stream,
     &trg_source_kafka,
     &trg_source_schedule,
     &trg_source_mqtt,

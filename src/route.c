@@ -133,10 +133,22 @@ void trg_route_push(struct trg_route *r, struct trg_event *ev)
         return;
     }
     en->ev = ev;
+    /* A record redelivered by its queue (a reclaim after a crash) has used up attempts already. */
+    en->attempts = en->invokes = ev->receive_count > 1 ? ev->receive_count - 1 : 0;
     r->held++;
     if (!filter_matches(r, ev)) {
         trg_metrics_add(trg_engine_metrics(r->engine), TRG_M_EVENTS_FILTERED, r->name, NULL, 1);
         trg_route_release(r, en, TRG_DONE_OK, NULL);
+        return;
+    }
+    if ((r->conf->max_retry_attempts >= 0 && en->attempts > r->conf->max_retry_attempts) ||
+        (ev->max_receives > 0 && ev->receive_count > ev->max_receives)) {
+        struct trg_list one;
+        trg_list_init(&one);
+        trg_list_push_back(&one, &en->link);
+        trg_warn("route", r->name, "a record was received %d times (its attempts are used up): to the DLQ",
+                 ev->receive_count);
+        trg_route_to_dlq(r, &one, 1, TRG_DLQ_RETRIES_EXHAUSTED, NULL);
         return;
     }
     struct trg_lane *l = lane_get(r, ev->order_key);

@@ -395,6 +395,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         ev_timer_init(&w->timeout, wait_timeout_cb, (double)wh->opts->sync_timeout_ms / 1000., 0.);
         w->timeout.data = w;
         w->async = wh->opts->mode != WEBHOOK_SYNC;
+        ev->no_intake = !w->async; /* a synchronous request waits for its function: not queued in Redis */
         ev->token = w;
         w->in_emit = true;
     }
@@ -531,4 +532,5 @@ const struct trg_source_ops trg_source_webhook = {
     .accepted = webhook_accepted,
     .raw = webhook_raw,
     .ready = webhook_ready,
+    .durable_intake = true,
 };
