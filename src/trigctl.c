@@ -31,6 +31,8 @@ static const char usage_text[] =
     "commands:\n"
     "  status                             the daemon, its sources, routes and functions\n"
     "  routes                             the routes\n"
+    "  schedules [--next N]               every schedule and its next N fire times (1..100, default 5),\n"
+    "                                     in its time zone and in UTC\n"
     "  invoke FUNCTION [FILE]             invoke a function with the event in FILE (default: stdin)\n"
     "         [--type RequestResponse|Event|DryRun]\n"
     "  dlq list ROUTE [--after ID] [--count N]\n"
@@ -396,6 +398,42 @@ static int cmd_routes(struct ctl *c)
     if (rc == 0 && !c->json)
         rc = print_objects(cJSON_GetObjectItemCaseSensitive(j, "routes"), route_keys, route_titles,
                            TRG_ARRAY_SIZE(route_keys));
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int cmd_schedules(struct ctl *c, int argc, char **argv)
+{
+    long next_n = 5;
+    for (int i = 0; i < argc; i++) {
+        char *end = NULL;
+        if (strcmp(argv[i], "--next") == 0 && i + 1 < argc)
+            next_n = strtol(argv[++i], &end, 10);
+        if (!end || *end || next_n < 1 || next_n > 100)
+            return usage_error("schedules: use --next N with N from 1 to 100%s", "");
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/admin/schedules?next=%ld", next_n);
+    cJSON *j = NULL;
+    int rc = get_json(c, path, &j);
+    if (rc == 0 && !c->json) {
+        static const char *const sk[] = {"name", "expression", "timezone", "last_fired", "fires",
+                                         "skipped_overlap", "inflight"};
+        static const char *const st[] = {"SCHEDULE", "EXPRESSION", "TIMEZONE", "LAST_FIRED", "FIRES",
+                                         "SKIPPED", "INFLIGHT"};
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "schedules"), *it;
+        rc = print_objects(list, sk, st, TRG_ARRAY_SIZE(sk));
+        cJSON_ArrayForEach(it, list)
+        {
+            char t1[32], t2[32], t3[32];
+            printf("\n%s:\n", cell(it, "name", t1, sizeof t1));
+            const cJSON *n;
+            cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(it, "next"))
+                printf("  %s  %s\n", cell(n, "local", t2, sizeof t2), cell(n, "utc", t3, sizeof t3));
+            if (!cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(it, "next")))
+                printf("  no more fire times\n");
+        }
+    }
     cJSON_Delete(j);
     return rc;
 }
@@ -852,6 +890,8 @@ int main(int argc, char **argv)
             rc = n ? usage_error("status takes no arguments%s", NULL) : cmd_status(&c);
         else if (strcmp(cmd, "routes") == 0)
             rc = n ? usage_error("routes takes no arguments%s", NULL) : cmd_routes(&c);
+        else if (strcmp(cmd, "schedules") == 0)
+            rc = cmd_schedules(&c, n, v);
         else if (strcmp(cmd, "invoke") == 0)
             rc = cmd_invoke(&c, n, v);
         else if (strcmp(cmd, "dlq") == 0)
