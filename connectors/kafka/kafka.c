@@ -40,6 +40,7 @@ struct kafka_opts {
     int starting_position;
     int64_t parallelization;
     int64_t commit_interval_ms;
+    int64_t max_buffered;
     struct trg_kvlist rdkafka;
 };
 
@@ -63,6 +64,10 @@ static const struct trg_opt kafka_options[] = {
      0},
     {"commit_interval_ms", TRG_OPT_INT, "1000", 100, 60000, "ms", offsetof(struct kafka_opts, commit_interval_ms),
      "How often stored offsets are committed to the group (also at revoke and at shutdown).", NULL, 0},
+    {"max_buffered", TRG_OPT_INT, "10000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
+     "Records read while the routes are full, kept in order until they have room; beyond this many the "
+     "partitions are paused (rd_kafka_pause_partitions) until the routes drain.",
+     NULL, 0},
     {"rdkafka", TRG_OPT_KVLIST, "{}", 0, 0, NULL, offsetof(struct kafka_opts, rdkafka),
      "librdkafka settings passed to rd_kafka_conf_set (SASL, TLS, tuning), e.g. "
      "{\"partition.assignment.strategy\": \"cooperative-sticky\"}.",
@@ -115,6 +120,7 @@ struct kafka {
     ev_timer commit;
     struct kpart *parts;
     struct kheld *held, *held_tail;
+    size_t n_held;
     bool started, stopping, paused_engine, paused_kafka, joined, need_commit;
     uint64_t rebalances, commits;
 };
@@ -315,6 +321,10 @@ static void update_lag(struct kafka *k)
     trg_source_set_lag(k->src, lag);
 }
 
+static void poke(struct kafka *k);
+static void set_kafka_paused(struct kafka *k, bool paused);
+static bool flush_held(struct kafka *k);
+
 static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -322,6 +332,12 @@ static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct kafka *k = w->data;
     do_commit(k, false);
     update_lag(k);
+    /* records buffered while the routes were full: normally emitted when the engine says they drained
+     * (kafka_pause), retried here too so a missed signal cannot leave them waiting */
+    if (k->held && !k->stopping && !k->paused_engine && flush_held(k) && k->paused_kafka) {
+        set_kafka_paused(k, false);
+        poke(k);
+    }
 }
 
 /* ---- pausing ----------------------------------------------------------------------------------- */
@@ -361,6 +377,7 @@ static void held_drop_all(struct kafka *k, struct kpart *only)
             *pp = h->next;
             rd_kafka_message_destroy(h->m);
             trg_free(h);
+            k->n_held--;
             continue;
         }
         k->held_tail = h;
@@ -490,7 +507,10 @@ static void hold(struct kafka *k, rd_kafka_message_t *m)
     else
         k->held = h;
     k->held_tail = h;
-    set_kafka_paused(k, true);
+    /* pausing makes librdkafka drop what it prefetched and fetch it again on resume: only worth it
+     * when the routes stay full for a while, so records are buffered up to max_buffered first */
+    if (++k->n_held >= (size_t)k->opts->max_buffered)
+        set_kafka_paused(k, true);
 }
 
 /* Emit held records in order; true when none is left. */
@@ -504,6 +524,7 @@ static bool flush_held(struct kafka *k)
         k->held = h->next;
         if (!k->held)
             k->held_tail = NULL;
+        k->n_held--;
         rd_kafka_message_destroy(h->m);
         trg_free(h);
     }
@@ -803,10 +824,12 @@ static void kafka_pause(void *inst, bool paused)
 {
     struct kafka *k = inst;
     k->paused_engine = paused;
-    if (paused || k->stopping) {
+    if (k->stopping) {
         set_kafka_paused(k, true);
         return;
     }
+    if (paused)
+        return; /* records read from now on are buffered (hold), and the partitions paused beyond max_buffered */
     if (!flush_held(k))
         return;
     set_kafka_paused(k, false);

@@ -2,7 +2,8 @@
 # kafka_crash.sh — kill -9 trigd mid-stream and start it again in the same group: every produced record
 # reaches the function at least once (offsets are stored only behind finished records); duplicates are
 # counted and bounded by what was in flight. While the second instance runs, the mock cluster injects broker
-# errors (failed Fetch and OffsetCommit requests, a broker down and up again) without losing a record.
+# errors (failed Fetch and OffsetCommit requests, a broker down and up again) without losing a record. The
+# route holds 100 events at most, so the source buffers and pauses its partitions throughout (backpressure).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -20,9 +21,9 @@ cat > "$WORK/trigd.json" << JSON
   "state_dir": "$WORK/state",
   "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 4}},
   "sources": {"k": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["c"], "group": "crash",
-                    "commit_interval_ms": 200, "rdkafka": $KAFKA_RDKAFKA}},
+                    "commit_interval_ms": 200, "max_buffered": 300, "rdkafka": $KAFKA_RDKAFKA}},
   "routes": {"r": {"source": "k", "function": "f", "batch_size": 10, "batch_window_ms": 20,
-                   "retry_base_ms": 20, "retry_max_ms": 200}}
+                   "retry_base_ms": 20, "retry_max_ms": 200, "max_queued_events": 100}}
 }
 JSON
 start_trigd "$WORK/trigd.json"
@@ -50,5 +51,6 @@ total=$(krecords | awk '$6 == 200' | wc -l)
 dups=$((total - N))
 log "every one of $N records arrived; $dups duplicate(s) after the kill -9"
 ((dups >= 0 && dups <= N)) || fail "duplicates out of bounds: $dups"
+grep -q 'paused [0-9]* partition' "$TRIGD_LOG" || fail "the full route never paused the partitions"
 stop_trigd
 log "ok"
