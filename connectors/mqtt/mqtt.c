@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../../src/invoke/invoke.h"
+#include "../../src/redis.h"
 #include "../connector.h"
 #include "mqtt_event.h"
 
@@ -128,13 +129,18 @@ struct mqtt {
     ev_idle flush;      /* emits the backlog once the routes have room */
 
     bool started, connected, subscribed, paused, connecting;
+    bool notified;      /* on_disconnect ran (and logged) during the current libmosquitto call */
+    char tls_err[256];  /* libmosquitto's first OpenSSL error of the current connection attempt */
+    char why[512];
     unsigned attempts;  /* failed connection attempts in a row */
     uint64_t rng;
     uint64_t seq;
     int64_t boot_ms;
 
-    struct trg_event **backlog; /* read from the broker while the routes were full */
+    struct trg_event **backlog; /* read from the broker while the routes were full (or Redis down) */
     size_t n_backlog, cap_backlog;
+    size_t n_requeued;          /* at the backlog's head: events the durable intake could not store */
+    struct trg_redis *redis;    /* with durable intake: resume reading when it connects again */
     uint64_t expired, lost, replies_failed;
 };
 
@@ -263,6 +269,30 @@ static void schedule_reconnect(struct mqtt *m)
     trg_debug("mqtt", m->name, "next connection attempt in %lld ms", (long long)ms);
 }
 
+/* A connection error in words; a TLS one with OpenSSL's reason and what to check. */
+static const char *why(struct mqtt *m, int rc)
+{
+    if (rc == MOSQ_ERR_ERRNO)
+        return strerror(errno);
+    if (rc != MOSQ_ERR_TLS || !m->tls_err[0])
+        return mosquitto_strerror(rc);
+    snprintf(m->why, sizeof m->why, "TLS: %s; check ca_file (the CA of the broker's certificate), the host name "
+             "in the broker's certificate, cert_file and key_file", m->tls_err);
+    return m->why;
+}
+
+static void on_log(struct mosquitto *mosq, void *arg, int level, const char *str)
+{
+    struct mqtt *m = arg;
+    const char *p;
+    (void)mosq;
+    /* libmosquitto reports OpenSSL's reasons only here ("OpenSSL Error[0]: error:...:certificate verify failed") */
+    if (level == MOSQ_LOG_ERR && !m->tls_err[0] && strncmp(str, "OpenSSL Error", 13) == 0) {
+        p = strstr(str, ": ");
+        snprintf(m->tls_err, sizeof m->tls_err, "%s", p ? p + 2 : str);
+    }
+}
+
 static const char *reason(const struct mqtt *m, int rc)
 {
     return m->opts->protocol == MQTT_V5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc);
@@ -275,14 +305,14 @@ static void do_connect(struct mqtt *m)
     int rc;
 
     m->connecting = true;
+    m->tls_err[0] = '\0';
     if (m->attempts == 0 && mosquitto_socket(m->mosq) < 0 && !m->connected)
         rc = mosquitto_connect_bind_async(m->mosq, m->host, m->port, (int)m->opts->keepalive_s, NULL);
     else
         rc = mosquitto_reconnect_async(m->mosq);
     if (rc != MOSQ_ERR_SUCCESS) {
         m->connecting = false;
-        trg_warn("mqtt", m->name, "cannot connect to %s:%d (%s); retrying", m->host, m->port,
-                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        trg_warn("mqtt", m->name, "cannot connect to %s:%d (%s); retrying", m->host, m->port, why(m, rc));
         schedule_reconnect(m);
     }
     rearm(m);
@@ -355,14 +385,13 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc, const mosqu
 
     bool was = m->connected;
     m->connected = m->subscribed = m->connecting = false;
+    m->notified = true;
     if (!m->started)
         return;
     if (was)
-        trg_warn("mqtt", m->name, "lost the connection to %s:%d (%s); reconnecting", m->host, m->port,
-                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        trg_warn("mqtt", m->name, "lost the connection to %s:%d (%s); reconnecting", m->host, m->port, why(m, rc));
     else
-        trg_warn("mqtt", m->name, "could not connect to %s:%d (%s); retrying", m->host, m->port,
-                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        trg_warn("mqtt", m->name, "could not connect to %s:%d (%s); retrying", m->host, m->port, why(m, rc));
     schedule_reconnect(m);
 }
 
@@ -401,6 +430,7 @@ static void backlog_flush(struct mqtt *m)
     }
     memmove(m->backlog, m->backlog + i, (m->n_backlog - i) * sizeof *m->backlog);
     m->n_backlog -= i;
+    m->n_requeued = m->n_requeued > i ? m->n_requeued - i : 0;
 }
 
 static struct trg_event *build_event(struct mqtt *m, const struct mosquitto_message *msg,
@@ -467,6 +497,9 @@ static struct trg_event *build_event(struct mqtt *m, const struct mosquitto_mess
     ev->item_id = trg_strdup(id);
     ev->order_key = trg_strdup(msg->topic); /* the ordering unit is the topic */
     ev->created_ms = mm.timestamp_ms;
+    /* A request whose response is published back waits for its function in memory (the durable intake
+     * would answer the source before the function has run, and nobody would publish the response). */
+    ev->no_intake = m->opts->reply && response_topic;
     if (!ev->item_id || !ev->order_key) {
         trg_event_free(ev);
         ev = NULL;
@@ -532,12 +565,11 @@ static void after_loop_call(struct mqtt *m, int rc)
 {
     if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN)
         return;
-    /* libmosquitto closed the socket and called on_disconnect unless it had not connected yet */
-    if (m->connected || m->connecting) {
-        trg_warn("mqtt", m->name, "connection to %s:%d failed (%s); reconnecting", m->host, m->port,
-                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-        m->connected = m->subscribed = m->connecting = false;
-    }
+    /* libmosquitto closed the socket; on_disconnect logged it unless it was not called (a failed handshake) */
+    if (!m->notified)
+        trg_warn("mqtt", m->name, "%s %s:%d failed (%s); %s", m->connected ? "the connection to" : "connecting to",
+                 m->host, m->port, why(m, rc), m->connected ? "reconnecting" : "retrying");
+    m->connected = m->subscribed = m->connecting = false;
     schedule_reconnect(m);
 }
 
@@ -547,6 +579,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     int rc = MOSQ_ERR_SUCCESS;
     (void)loop;
 
+    m->notified = false;
     if (revents & EV_WRITE) {
         m->connecting = false;
         rc = mosquitto_loop_write(m->mosq, 1);
@@ -569,6 +602,7 @@ static void misc_cb(struct ev_loop *loop, ev_timer *t, int revents)
     struct mqtt *m = t->data;
     (void)loop;
     (void)revents;
+    m->notified = false;
     if (mosquitto_socket(m->mosq) >= 0)
         after_loop_call(m, mosquitto_loop_misc(m->mosq));
     rearm(m);
@@ -687,13 +721,51 @@ static int mqtt_raw(void *inst, const struct trg_event *ev, struct trg_buf *out)
 static void mqtt_accepted(void *inst, struct trg_event *ev, int err)
 {
     struct mqtt *m = inst;
+    struct trg_event *copy;
 
     if (err >= 0)
         return;
+    /* The durable intake could not store it (Redis went away with the XADD in flight): keep a copy at the
+     * head of the backlog, in order, stop reading, and store it again once Redis is back. */
+    copy = trg_event_new_copy(ev->json, ev->len);
+    if (copy) {
+        copy->created_ms = ev->created_ms;
+        copy->no_intake = ev->no_intake;
+        copy->item_id = ev->item_id ? trg_strdup(ev->item_id) : NULL;
+        copy->order_key = ev->order_key ? trg_strdup(ev->order_key) : NULL;
+    }
+    if (copy && (!ev->item_id || copy->item_id) && (!ev->order_key || copy->order_key) && backlog_push(m, copy)) {
+        memmove(m->backlog + m->n_requeued + 1, m->backlog + m->n_requeued,
+                (m->n_backlog - 1 - m->n_requeued) * sizeof *m->backlog);
+        m->backlog[m->n_requeued++] = copy;
+        m->paused = true;
+        trg_warn("mqtt", m->name, "a message on %s could not be stored (%s): kept, and stored again when Redis "
+                 "is back (not reading meanwhile)", ev->order_key ? ev->order_key : "?", trg_strerror(err));
+        rearm(m);
+        return;
+    }
+    trg_event_free(copy);
     m->lost++;
     trg_error("mqtt", m->name, "a message on %s could not be stored (%s) and is lost: the broker already had "
               "its acknowledgement (%llu lost so far)", ev->order_key ? ev->order_key : "?", trg_strerror(err),
               (unsigned long long)m->lost);
+}
+
+/* Durable intake: stop reading while Redis is away (every message would be refused), resume when it is back. */
+static void on_redis_state(void *arg, bool connected)
+{
+    struct mqtt *m = arg;
+
+    if (!m->started)
+        return;
+    if (connected) {
+        ev_idle_start(m->loop, &m->flush); /* flush_cb stores the backlog and resumes reading */
+    } else {
+        m->paused = true;
+        trg_warn("mqtt", m->name, "Redis is down: not reading messages until it is back (the broker keeps the "
+                 "QoS 1/2 ones)");
+        rearm(m);
+    }
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
@@ -819,6 +891,7 @@ static int mqtt_create(struct trg_source *src, const void *opts, void **out)
     mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
     mosquitto_subscribe_v5_callback_set(m->mosq, on_subscribe);
     mosquitto_message_v5_callback_set(m->mosq, on_message);
+    mosquitto_log_callback_set(m->mosq, on_log);
 
     ev_init(&m->io, io_cb);
     m->io.data = m;
@@ -840,6 +913,9 @@ static int mqtt_start(void *inst)
     struct mqtt *m = inst;
 
     m->started = true;
+    m->redis = trg_source_redis(m->src);
+    if (m->redis)
+        trg_redis_on_state(m->redis, on_redis_state, m);
     ev_timer_start(m->loop, &m->misc);
     trg_info("mqtt", m->name, "connecting to %s:%d%s (MQTT %s, client id %s, %zu subscription%s)", m->host, m->port,
              m->tls ? " over TLS" : "", mqtt_protocols[m->opts->protocol], m->client_id, m->n_subs,
@@ -855,6 +931,8 @@ static void mqtt_stop(void *inst)
     if (!m->started)
         return;
     m->started = false;
+    if (m->redis)
+        trg_redis_on_state(m->redis, NULL, m);
     ev_timer_stop(m->loop, &m->reconnect);
     ev_idle_stop(m->loop, &m->flush);
     /* A clean DISCONNECT keeps the session (clean_start false): the broker holds what comes next. */
@@ -913,4 +991,5 @@ const struct trg_source_ops trg_source_mqtt = {
     .envelope = mqtt_envelope,
     .filter_view = mqtt_filter_view,
     .ready = mqtt_ready,
+    .durable_intake = true,
 };
