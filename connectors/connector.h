@@ -103,6 +103,9 @@ const struct trg_redis_conf *trg_source_redis_conf(struct trg_source *src);
 /* Is trigd shutting down? (Then stop only refuses new events: a webhook keeps its path and answers
  * 503, where on a reload it gives the path up for its successor.) */
 bool trg_source_shutting_down(struct trg_source *src);
+/* Count something the source saw, as trigd_source_events_total{source,event} (event: a short
+ * snake_case name such as "skipped_overlap" or "expired"). */
+void trg_source_count(struct trg_source *src, const char *event, double n);
 /* Is there room on every route of this source for one more event? */
 bool trg_source_can_accept(struct trg_source *src);
 /* Hand ev to the routes of this source. On 0 the engine takes ownership. On TRG_EFULL (a route is

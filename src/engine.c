@@ -132,6 +132,11 @@ void trg_source_set_lag(struct trg_source *src, double lag)
 }
 bool trg_source_shutting_down(struct trg_source *src) { return src->engine->stopping; }
 
+void trg_source_count(struct trg_source *src, const char *event, double n)
+{
+    trg_metrics_add(src->engine->metrics, TRG_M_SOURCE_EVENTS, src->name, event, n);
+}
+
 const struct trg_redis_conf *trg_source_redis_conf(struct trg_source *src)
 {
     return src->engine->redis ? &src->engine->redis_cfg->redis : NULL;

@@ -59,6 +59,9 @@ static const struct family families[TRG_M__COUNT] = {
     [TRG_M_INTAKE_DEPTH] = {"trigd_intake_depth",
                             "Entries in a route's durable intake stream in Redis (not yet finished).", M_GAUGE,
                             "route", NULL, NULL, 0},
+    [TRG_M_SOURCE_EVENTS] = {"trigd_source_events_total",
+                             "Things a source counted: skipped or lost schedule fires, expired messages, ...",
+                             M_COUNTER, "source", "event", NULL, 0},
 };
 
 struct sample {

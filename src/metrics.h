@@ -21,6 +21,7 @@ enum trg_metric {
     TRG_M_QUEUED,               /* gauge     {route}: events waiting in the route */
     TRG_M_REJECTED,             /* counter   {source}: events refused (full, stopping) */
     TRG_M_INTAKE_DEPTH,         /* gauge     {route}: entries in the route's durable intake stream */
+    TRG_M_SOURCE_EVENTS,        /* counter   {source,event}: what a source counted (skipped fires, ...) */
     TRG_M__COUNT
 };
 

@@ -362,9 +362,11 @@ static void claim_cb(void *arg, redisReply *reply)
         s->inflight--;
         if (reply && reply->type == REDIS_REPLY_INTEGER) {
             s->claims_lost++;
+            trg_source_count(s->src, "fired_elsewhere", 1);
             trg_debug("schedule", s->name, "%s was fired by another replica", when);
         } else {
             s->failed++;
+            trg_source_count(s->src, "not_fired", 1);
             trg_warn("schedule", s->name, "cannot claim the fire of %s in Redis (%s): not fired; check Redis",
                      when, reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
         }
@@ -386,6 +388,7 @@ static void fire(struct sched *s, int64_t tick, bool catch_up)
     format_time(tick, INT32_MIN, when);
     if (!catch_up && s->opts->overlap == OVERLAP_SKIP && s->inflight > 0) {
         s->skipped_overlap++;
+        trg_source_count(s->src, "skipped_overlap", 1);
         trg_info("schedule", s->name, "skipped the fire of %s: the previous fire is still running (overlap: skip)",
                  when);
         return;

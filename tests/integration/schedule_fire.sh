@@ -81,6 +81,8 @@ assert all(b - a >= 2000 for a, b in zip(t, t[1:])), "fires overlapped: %s" % t
 PY
 grep -q 'skipped the fire of .*the previous fire is still running (overlap: skip)' "$TRIGD_LOG" ||
     fail "no skip logged"
+skips=$(metric 'trigd_source_events_total{source="busy",event="skipped_overlap"}')
+python3 -c "import sys; sys.exit(0 if float('$skips') > 0 else 1)" || fail "skips not in /metrics: $skips"
 
 # GET /admin/schedules and trigctl schedules
 sched=$(curl -fsS "$(trigd_url '/admin/schedules?next=3')")
