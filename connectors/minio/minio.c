@@ -572,6 +572,12 @@ static void listen_drain(struct minio *m)
         m->line_done = 0;
         off += used;
     }
+    /* A full route calls minio_pause(false) when it drains; with `redis` the intake refuses while Redis is
+     * down and nothing calls back when it returns, so also retry now and then. */
+    if (m->blocked && m->running && !ev_is_active(&m->resume)) {
+        ev_timer_set(&m->resume, 1., 0.);
+        ev_timer_start(m->loop, &m->resume);
+    }
     if (off > 0) {
         memmove(m->buf.data, m->buf.data + off, m->buf.len - off);
         m->buf.len -= off;
@@ -871,4 +877,6 @@ const struct trg_source_ops trg_source_minio = {
     .envelope = minio_envelope,
     .filter_view = NULL,
     .ready = minio_ready,
+    /* webhook mode is a push source: with `redis`, 200 only once stored in the durable intake */
+    .durable_intake = true,
 };

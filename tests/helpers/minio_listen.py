@@ -12,6 +12,8 @@ its #drop). In a session, a line
   #spaces N      sends N single-space keep-alives (old MinIO), 20 ms apart, without a newline
   #wait FILE     waits until FILE exists (the test decides when the session goes on)
   #hold          keeps the connection open, sending {"Records":null} pings every second
+  #mark FILE     writes the wall-clock time in ms to FILE (once every line before it was written: a
+                 reader that stops reading makes the server block before it gets there)
   anything else  is sent as is, followed by a newline.
 A session that ends with #drop closes the connection abruptly (no chunked terminator) at that point.
 --record FILE appends one JSON line per request: path, query, authorization, signature_error.
@@ -86,6 +88,11 @@ class Handler(BaseHTTPRequestHandler):
                     path = line.split(None, 1)[1]
                     while not os.path.exists(path):
                         time.sleep(0.02)
+                elif line.startswith("#mark "):
+                    path = line.split(None, 1)[1]
+                    with open(path + ".tmp", "w") as f:
+                        f.write("%d\n" % int(time.time() * 1000))
+                    os.replace(path + ".tmp", path)
                 elif line == "#hold":
                     while True:
                         self._chunk(b'{"Records":null}\n')
