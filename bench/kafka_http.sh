@@ -32,7 +32,7 @@ run_case() { # BATCH_SIZE TOPIC RECORDS
   "state_dir": "$WORK/state-$topic",
   "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 64}},
   "sources": {"k": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["$topic"], "group": "bench-$topic",
-                    "rdkafka": {"fetch.wait.max.ms": "10"}}},
+                    "rdkafka": {"fetch.wait.max.ms": "10"${RDX:-}}}},
   "routes": {"r": {"source": "k", "function": "f", "batch_size": $batch, "batch_window_ms": $window, "max_queued_events": ${MAXQ:-10000}}}
 }
 JSON

@@ -41,6 +41,7 @@ struct kafka_opts {
     int64_t parallelization;
     int64_t commit_interval_ms;
     int64_t max_buffered;
+    int64_t max_buffered_bytes;
     struct trg_kvlist rdkafka;
 };
 
@@ -64,9 +65,13 @@ static const struct trg_opt kafka_options[] = {
      0},
     {"commit_interval_ms", TRG_OPT_INT, "1000", 100, 60000, "ms", offsetof(struct kafka_opts, commit_interval_ms),
      "How often stored offsets are committed to the group (also at revoke and at shutdown).", NULL, 0},
-    {"max_buffered", TRG_OPT_INT, "10000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
-     "Records read while the routes are full, kept in order until they have room; beyond this many the "
-     "partitions are paused (rd_kafka_pause_partitions) until the routes drain.",
+    {"max_buffered", TRG_OPT_INT, "100000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
+     "Records read while the routes are full, kept in order until they have room; beyond this many (or "
+     "max_buffered_bytes) the partitions are paused (rd_kafka_pause_partitions) until half of them are emitted.",
+     NULL, 0},
+    {"max_buffered_bytes", TRG_OPT_INT, "67108864", 1024, 4294967296, "bytes",
+     offsetof(struct kafka_opts, max_buffered_bytes),
+     "Key and value bytes of the records buffered while the routes are full, before the partitions are paused.",
      NULL, 0},
     {"rdkafka", TRG_OPT_KVLIST, "{}", 0, 0, NULL, offsetof(struct kafka_opts, rdkafka),
      "librdkafka settings passed to rd_kafka_conf_set (SASL, TLS, tuning), e.g. "
@@ -121,6 +126,7 @@ struct kafka {
     struct kpart *parts;
     struct kheld *held, *held_tail;
     size_t n_held;
+    size_t held_bytes;
     bool started, stopping, paused_engine, paused_kafka, joined, need_commit;
     uint64_t rebalances, commits;
 };
@@ -321,9 +327,7 @@ static void update_lag(struct kafka *k)
     trg_source_set_lag(k->src, lag);
 }
 
-static void poke(struct kafka *k);
-static void set_kafka_paused(struct kafka *k, bool paused);
-static bool flush_held(struct kafka *k);
+static void relieve(struct kafka *k);
 
 static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -334,10 +338,8 @@ static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
     update_lag(k);
     /* records buffered while the routes were full: normally emitted when the engine says they drained
      * (kafka_pause), retried here too so a missed signal cannot leave them waiting */
-    if (k->held && !k->stopping && !k->paused_engine && flush_held(k) && k->paused_kafka) {
-        set_kafka_paused(k, false);
-        poke(k);
-    }
+    if (!k->stopping && !k->paused_engine)
+        relieve(k);
 }
 
 /* ---- pausing ----------------------------------------------------------------------------------- */
@@ -375,9 +377,10 @@ static void held_drop_all(struct kafka *k, struct kpart *only)
     while ((h = *pp)) {
         if (!only || (h->m->partition == only->partition && !strcmp(rd_kafka_topic_name(h->m->rkt), only->topic))) {
             *pp = h->next;
+            k->n_held--;
+            k->held_bytes -= h->m->len + h->m->key_len;
             rd_kafka_message_destroy(h->m);
             trg_free(h);
-            k->n_held--;
             continue;
         }
         k->held_tail = h;
@@ -509,7 +512,8 @@ static void hold(struct kafka *k, rd_kafka_message_t *m)
     k->held_tail = h;
     /* pausing makes librdkafka drop what it prefetched and fetch it again on resume: only worth it
      * when the routes stay full for a while, so records are buffered up to max_buffered first */
-    if (++k->n_held >= (size_t)k->opts->max_buffered)
+    k->held_bytes += m->len + m->key_len;
+    if (++k->n_held >= (size_t)k->opts->max_buffered || k->held_bytes >= (size_t)k->opts->max_buffered_bytes)
         set_kafka_paused(k, true);
 }
 
@@ -525,10 +529,26 @@ static bool flush_held(struct kafka *k)
         if (!k->held)
             k->held_tail = NULL;
         k->n_held--;
+        k->held_bytes -= h->m->len + h->m->key_len;
         rd_kafka_message_destroy(h->m);
         trg_free(h);
     }
     return true;
+}
+
+/* The routes have room: emit buffered records; resume the partitions once the buffer is half empty, so
+ * that fetching again (librdkafka takes up to a second to fetch after a resume) overlaps with emitting the
+ * rest; librdkafka resumes at the record after the last one read, so the order holds. */
+static void relieve(struct kafka *k)
+{
+    bool all = flush_held(k);
+    if (k->paused_kafka && (all || (k->n_held <= (size_t)k->opts->max_buffered / 2 &&
+                                    k->held_bytes <= (size_t)k->opts->max_buffered_bytes / 2))) {
+        set_kafka_paused(k, false);
+        poke(k);
+    } else if (all) {
+        poke(k);
+    }
 }
 
 static void on_message(struct kafka *k, rd_kafka_message_t *m)
@@ -830,10 +850,7 @@ static void kafka_pause(void *inst, bool paused)
     }
     if (paused)
         return; /* records read from now on are buffered (hold), and the partitions paused beyond max_buffered */
-    if (!flush_held(k))
-        return;
-    set_kafka_paused(k, false);
-    poke(k);
+    relieve(k);
 }
 
 /* The tp of a batch: every event of a batch is of one partition (its order key). */
