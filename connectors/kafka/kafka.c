@@ -30,6 +30,8 @@
 #define KAFKA_DRAIN_MAX 2000 /* records and callbacks per loop pass, so other watchers get their turn */
 
 enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST };
+enum kafka_format { KAFKA_FORMAT_LAMBDA, KAFKA_FORMAT_MINIO };
+static const char *const kafka_formats[] = {"lambda", "minio", NULL};
 static const char *const kafka_starts[] = {"TRIM_HORIZON", "LATEST", NULL};
 
 struct kafka_opts {
@@ -39,6 +41,7 @@ struct kafka_opts {
     char *client_id;
     int starting_position;
     int64_t parallelization;
+    int format;
     int64_t commit_interval_ms;
     int64_t max_buffered;
     int64_t max_buffered_bytes;
@@ -63,6 +66,10 @@ static const struct trg_opt kafka_options[] = {
     {"parallelization", TRG_OPT_INT, "1", 1, 10, "batches", offsetof(struct kafka_opts, parallelization),
      "Batches in flight per partition (ParallelizationFactor); above 1, order is kept per record key.", NULL,
      0},
+    {"format", TRG_OPT_ENUM, "\"lambda\"", 0, 0, NULL, offsetof(struct kafka_opts, format),
+     "lambda: Lambda's self-managed Kafka event; minio: each value is a MinIO bucket notification (notify_kafka) "
+     "and the function gets the S3 Records event (other values are skipped with a warning).",
+     kafka_formats, 0},
     {"commit_interval_ms", TRG_OPT_INT, "1000", 100, 60000, "ms", offsetof(struct kafka_opts, commit_interval_ms),
      "How often stored offsets are committed to the group (also at revoke and at shutdown).", NULL, 0},
     {"max_buffered", TRG_OPT_INT, "100000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
@@ -390,7 +397,7 @@ static void held_drop_all(struct kafka *k, struct kpart *only)
 
 /* ---- records ----------------------------------------------------------------------------------- */
 
-enum { EMIT_OK, EMIT_HOLD, EMIT_DROP };
+enum { EMIT_OK, EMIT_HOLD, EMIT_DROP, EMIT_SKIP };
 
 /* Hand one record to the engine. EMIT_HOLD: the routes are full, keep m for later. */
 static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
@@ -433,8 +440,35 @@ static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
         r.headers = hdrs;
         r.n_headers = nh;
     }
-    if (trg_kafka_record_json(&r, &json) < 0)
+    if (k->opts->format == KAFKA_FORMAT_MINIO) {
+        int mrc = trg_kafka_minio_event(m->payload, m->len, &json);
+        if (mrc == TRG_EINVAL) {
+            trg_warn("kafka", k->name, "%s@%" PRId64 " is not a MinIO notification (format \"minio\"): skipped",
+                     p->tp, m->offset);
+            trg_buf_free(&json);
+            trg_free(hdrs);
+            hdrs = NULL;
+            /* final like a filtered record: its offset may be stored once the records before it are */
+            rec = trg_calloc(1, sizeof *rec);
+            if (!rec)
+                goto nomem;
+            rec->p = p;
+            rec->offset = m->offset;
+            rec->done = true;
+            if (p->tail)
+                p->tail->next = rec;
+            else
+                p->head = rec;
+            p->tail = rec;
+            p->next_offset = m->offset + 1;
+            part_advance(p);
+            return EMIT_SKIP;
+        }
+        if (mrc < 0)
+            goto nomem;
+    } else if (trg_kafka_record_json(&r, &json) < 0) {
         goto nomem;
+    }
     size_t len = json.len;
     ev = trg_event_new(trg_buf_steal(&json), len);
     rec = trg_calloc(1, sizeof *rec);
@@ -885,7 +919,8 @@ static int kafka_envelope(void *inst, struct trg_event *const *evs, size_t n, st
     } else if (n > 0 && ev_part(evs[0])) {
         tp = ev_part(evs[0])->tp;
     }
-    rc = trg_kafka_envelope(k->opts->brokers, tp, recs, lens, n, out);
+    rc = k->opts->format == KAFKA_FORMAT_MINIO ? trg_kafka_minio_merge(recs, lens, n, out)
+                                               : trg_kafka_envelope(k->opts->brokers, tp, recs, lens, n, out);
     trg_free(tpbuf);
 done:
     trg_free(recs);
@@ -896,6 +931,12 @@ done:
 /* offset and timestamp of a record object */
 static void record_pos(const struct trg_event *ev, int64_t *offset, int64_t *ts)
 {
+    const struct krec *rec = ev->token;
+    if (rec) {
+        *offset = rec->offset;
+        *ts = rec->ts;
+        return;
+    }
     cJSON *j = trg_json_parse(ev->json, ev->len, NULL);
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "offset");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
@@ -928,7 +969,9 @@ static int kafka_batch_info(void *inst, struct trg_event *const *evs, size_t n, 
 
 static cJSON *kafka_filter_view(void *inst, const struct trg_event *ev)
 {
-    (void)inst;
+    struct kafka *k = inst;
+    if (k->opts->format == KAFKA_FORMAT_MINIO)
+        return trg_json_parse(ev->json, ev->len, NULL); /* the S3 event, as for a minio source */
     return trg_kafka_filter_view(ev->json, ev->len);
 }
 

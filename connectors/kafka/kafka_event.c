@@ -3,6 +3,7 @@
 #include "kafka_event.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char *ts_type_name(int t)
@@ -239,4 +240,45 @@ unsigned trg_kafka_key_lane(const void *key, size_t len, unsigned n)
         h *= 16777619u;
     }
     return h % n;
+}
+
+int trg_kafka_minio_event(const void *value, size_t len, struct trg_buf *out)
+{
+    cJSON *doc = value ? trg_json_parse(value, len, NULL) : NULL;
+    const cJSON *records = cJSON_GetObjectItemCaseSensitive(doc, "Records");
+    char *text;
+    int rc;
+    if (!cJSON_IsArray(records) || cJSON_GetArraySize(records) == 0) {
+        cJSON_Delete(doc);
+        return TRG_EINVAL;
+    }
+    text = cJSON_PrintUnformatted(records);
+    cJSON_Delete(doc);
+    if (!text)
+        return TRG_ENOMEM;
+    rc = trg_buf_adds(out, "{\"Records\":");
+    if (!rc)
+        rc = trg_buf_adds(out, text);
+    cJSON_free(text);
+    return rc ? rc : trg_buf_addc(out, '}');
+}
+
+int trg_kafka_minio_merge(const char *const *events, const size_t *lens, size_t n, struct trg_buf *out)
+{
+    int rc = trg_buf_adds(out, "{\"Records\":[");
+    bool first = true;
+    for (size_t i = 0; i < n && !rc; i++) {
+        /* each is {"Records":[...]} as trg_kafka_minio_event wrote it: what is inside the brackets */
+        const char *s = events[i];
+        size_t l = lens[i];
+        if (l < 14 || memcmp(s, "{\"Records\":[", 12) || s[l - 1] != '}' || s[l - 2] != ']')
+            return TRG_EINVAL;
+        if (l == 14)
+            continue;
+        rc = first ? 0 : trg_buf_addc(out, ',');
+        if (!rc)
+            rc = trg_buf_add(out, s + 12, l - 14);
+        first = false;
+    }
+    return rc ? rc : trg_buf_adds(out, "]}");
 }

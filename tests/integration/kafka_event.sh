@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/kafka_lib.sh"
 require_cmd curl python3 kcat
 
-start_kafka_mock --topic ev:2
+start_kafka_mock --topic ev:2 --topic mn:1
 start_sink
 HTTP_PORT=$(free_port)
 cat > "$WORK/trigd.json" << JSON
@@ -18,10 +18,13 @@ cat > "$WORK/trigd.json" << JSON
   "state_dir": "$WORK/state",
   "functions": {"sink": {"type": "http", "url": "$SINK_URL/fn"}},
   "sources": {"k": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["ev"], "group": "g",
-                    "rdkafka": $KAFKA_RDKAFKA}},
+                    "rdkafka": $KAFKA_RDKAFKA},
+              "mn": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["mn"], "group": "gm",
+                     "format": "minio", "rdkafka": $KAFKA_RDKAFKA}},
   "routes": {"r": {"source": "k", "function": "sink", "batch_size": 4, "batch_window_ms": 5000},
              "only_blue": {"source": "k", "function": "sink", "batch_size": 1,
-                           "filters": [{"value": {"color": ["blue"]}, "key": [{"prefix": "k"}]}]}}
+                           "filters": [{"value": {"color": ["blue"]}, "key": [{"prefix": "k"}]}]},
+             "s3": {"source": "mn", "function": "sink", "batch_size": 3, "batch_window_ms": 2000}}
 }
 JSON
 start_trigd "$WORK/trigd.json"
@@ -60,5 +63,23 @@ singles = [r for r in singles if len(r) == 1]
 assert len(singles) == 1, singles
 assert base64.b64decode(singles[0][0]["key"]) == b"k1", singles
 PY
+# format "minio": MinIO notifications published to Kafka become one S3 Records event; other values are skipped
+{
+    echo '{"EventName":"s3:ObjectCreated:Put","Key":"b/a.jpg","Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"object":{"key":"a.jpg"}}}]}'
+    echo 'not a notification'
+    echo '{"EventName":"s3:ObjectRemoved:Delete","Key":"b/c.jpg","Records":[{"eventName":"s3:ObjectRemoved:Delete","s3":{"object":{"key":"c.jpg"}}}]}'
+    echo '{"EventName":"s3:ObjectCreated:Put","Key":"b/d.jpg","Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"object":{"key":"d.jpg"}}}]}'
+} | kproduce mn -p 0
+_s3() { grep -q '"Records"' "$SINK_OUT"; }
+wait_for 20 _s3
+python3 - "$SINK_OUT" << 'PY' || fail "format minio did not produce the S3 event"
+import json, sys
+ev = [json.loads(l)["body"] for l in open(sys.argv[1])]
+ev = [b for b in ev if "Records" in b]
+assert len(ev) == 1, ev
+assert [r["s3"]["object"]["key"] for r in ev[0]["Records"]] == ["a.jpg", "c.jpg", "d.jpg"], ev
+PY
+grep -q 'mn-0@1 is not a MinIO notification' "$TRIGD_LOG" || fail "the skipped value was not logged"
+log "format minio: S3 Records event, a non-notification skipped"
 stop_trigd
 log "ok"
