@@ -428,6 +428,8 @@ static void backlog_flush(struct mqtt *m)
         }
         i++;
     }
+    if (i == 0)
+        return; /* nothing taken (and the backlog may not even be allocated) */
     memmove(m->backlog, m->backlog + i, (m->n_backlog - i) * sizeof *m->backlog);
     m->n_backlog -= i;
     m->n_requeued = m->n_requeued > i ? m->n_requeued - i : 0;
