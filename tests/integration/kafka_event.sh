@@ -9,6 +9,20 @@ set -euo pipefail
 . "$(dirname "$0")/kafka_lib.sh"
 require_cmd curl python3 kcat
 
+# librdkafka settings are checked with the config, each error naming its key
+cat > "$WORK/bad.json" << 'JSON'
+{"functions": {"f": {"type": "http", "url": "http://127.0.0.1:1/"}},
+ "sources": {"k": {"type": "kafka", "brokers": "127.0.0.1:1", "topics": ["t"], "group": "g",
+                   "rdkafka": {"no.such.key": "1", "enable.auto.commit": "true", "session.timeout.ms": "abc"}}},
+ "routes": {"r": {"source": "k", "function": "f"}}}
+JSON
+rc=0
+"$TRIGD" --check-config -c "$WORK/bad.json" > "$WORK/bad.out" 2>&1 || rc=$?
+assert_eq 2 "$rc" "--check-config exit status"
+for key in no.such.key enable.auto.commit session.timeout.ms; do
+    grep -q "\$.sources.k: rdkafka.\"$key\"" "$WORK/bad.out" || fail "no error for rdkafka.$key: $(cat "$WORK/bad.out")"
+done
+
 start_kafka_mock --topic ev:2 --topic mn:1
 start_sink
 HTTP_PORT=$(free_port)
