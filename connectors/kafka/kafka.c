@@ -364,6 +364,7 @@ static void set_kafka_paused(struct kafka *k, bool paused)
     if (!k->rk || paused == k->paused_kafka)
         return;
     if (rd_kafka_assignment(k->rk, &l) == 0 && l) {
+        trg_source_count(k->src, paused ? "partitions_paused" : "partitions_resumed", l->cnt);
         if (l->cnt > 0) {
             rd_kafka_resp_err_t err = paused ? rd_kafka_pause_partitions(k->rk, l) : rd_kafka_resume_partitions(k->rk, l);
             if (err)
@@ -648,6 +649,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
     k->rebalances++;
     k->joined = true;
+    trg_source_count(k->src, err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "rebalance_assign" : "rebalance_revoke", 1);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *tp = &parts->elems[i];
@@ -723,9 +725,11 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
     struct kafka *k = opaque;
     (void)rk;
     (void)offsets;
-    if (err == 0)
+    if (err == 0) {
         k->commits++;
-    else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        trg_source_count(k->src, "commits", 1);
+    } else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        trg_source_count(k->src, "commit_errors", 1);
         trg_warn("kafka", k->name, "offset commit failed: %s (retried at the next commit)", rd_kafka_err2str(err));
         k->need_commit = true;
     }

@@ -52,5 +52,12 @@ dups=$((total - N))
 log "every one of $N records arrived; $dups duplicate(s) after the kill -9"
 ((dups >= 0 && dups <= N)) || fail "duplicates out of bounds: $dups"
 grep -q 'paused [0-9]* partition' "$TRIGD_LOG" || fail "the full route never paused the partitions"
+metrics=$(curl -fsS "$(trigd_url /metrics)")
+for ev in commits rebalance_assign partitions_paused; do
+    grep -Eq "^trigd_source_events_total\{source=\"k\",event=\"$ev\"\} [1-9]" <<< "$metrics" ||
+        fail "no $ev counted: $(grep source_events <<< "$metrics")"
+done
+_lag_zero() { [[ $(metric 'trigd_source_lag{source="k"}') == 0 ]]; }
+wait_for 5 _lag_zero
 stop_trigd
 log "ok"
