@@ -537,6 +537,7 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
     if (props && mosquitto_property_read_int32(props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, &expiry, false) &&
         expiry == 0) {
         m->expired++;
+        trg_source_count(m->src, "expired", 1);
         trg_info("mqtt", m->name, "a message on %s expired before it could be invoked (%llu so far); skipped",
                  msg->topic, (unsigned long long)m->expired);
         return;

@@ -313,6 +313,9 @@ static void emit_tick(struct sched *s, int64_t tick, const char *id)
     if (!(ev = trg_event_new(trg_buf_steal(&b), len)) || !(ev->item_id = trg_strdup(id)))
         goto oom;
     ev->created_ms = tick * 1000;
+    /* With `redis`, a fire goes through the route's durable intake (a crash of trigd does not lose it),
+     * except with overlap: skip, which needs to hear when the function is done. */
+    ev->no_intake = s->opts->overlap == OVERLAP_SKIP;
     err = trg_source_emit(s->src, ev);
     if (err < 0) {
         trg_event_free(ev);
@@ -612,6 +615,20 @@ static void sched_destroy(void *inst)
     trg_free(s);
 }
 
+/* A fire could not be stored in the durable intake (Redis went away): it is not fired; done never follows. */
+static void sched_accepted(void *inst, struct trg_event *ev, int err)
+{
+    struct sched *s = inst;
+    if (err >= 0)
+        return;
+    if (s->inflight > 0)
+        s->inflight--;
+    s->failed++;
+    trg_source_count(s->src, "not_fired", 1);
+    trg_warn("schedule", s->name, "fire %s could not be stored in the durable intake (%s): not fired; check Redis "
+             "(catch_up fires missed ticks at the next start)", ev->item_id ? ev->item_id : "?", trg_strerror(err));
+}
+
 static void sched_done(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res)
 {
     struct sched *s = inst;
@@ -668,5 +685,7 @@ const struct trg_source_ops trg_source_schedule = {
     .stop = sched_stop,
     .destroy = sched_destroy,
     .done = sched_done,
+    .accepted = sched_accepted,
+    .durable_intake = true,
     .status_json = sched_status_json,
 };
