@@ -67,35 +67,6 @@ void trg_dlq_entries_free(struct trg_dlq_entry *e, size_t n)
 
 /* --- records --------------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Append any bytes as a JSON string; invalid UTF-8 becomes U+FFFD. */
 static int add_bytes_str(struct trg_buf *b, const char *s, size_t n, const char *suffix)
 {
@@ -103,7 +74,7 @@ static int add_bytes_str(struct trg_buf *b, const char *s, size_t n, const char 
     const unsigned char *u = (const unsigned char *)s;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0;) {
-        size_t l = utf8_seq(u + i, n - i);
+        size_t l = trg_utf8_seq(u + i, n - i);
         if (l == 0) {
             rc = trg_buf_add(&clean, "\xef\xbf\xbd", 3);
             i++;

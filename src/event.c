@@ -1,6 +1,9 @@
 /* event.c — events handed over by sources. */
 #include "event.h"
 
+#include <cjson/cJSON.h>
+#include <string.h>
+
 #include "util.h"
 
 struct trg_event *trg_event_new(char *json, size_t len)
@@ -30,4 +33,47 @@ void trg_event_free(struct trg_event *ev)
     trg_free(ev->item_id);
     trg_free(ev->order_key);
     trg_free(ev);
+}
+
+int trg_event_minio_records(const void *value, size_t len, struct trg_buf *out)
+{
+    cJSON *doc = value ? trg_json_parse(value, len, NULL) : NULL;
+    const cJSON *records = cJSON_GetObjectItemCaseSensitive(doc, "Records");
+    char *text;
+    int rc;
+
+    if (!cJSON_IsArray(records) || cJSON_GetArraySize(records) == 0) {
+        cJSON_Delete(doc);
+        return TRG_EINVAL;
+    }
+    text = cJSON_PrintUnformatted(records);
+    cJSON_Delete(doc);
+    if (!text)
+        return TRG_ENOMEM;
+    rc = trg_buf_adds(out, "{\"Records\":");
+    if (!rc)
+        rc = trg_buf_adds(out, text);
+    cJSON_free(text);
+    return rc ? rc : trg_buf_addc(out, '}');
+}
+
+int trg_event_minio_merge(const char *const *events, const size_t *lens, size_t n, struct trg_buf *out)
+{
+    int rc = trg_buf_adds(out, "{\"Records\":[");
+    bool first = true;
+
+    for (size_t i = 0; i < n && !rc; i++) {
+        /* each is {"Records":[...]} as trg_event_minio_records() wrote it: take what is inside [ ] */
+        const char *s = events[i];
+        size_t l = lens[i];
+        if (l < 14 || memcmp(s, "{\"Records\":[", 12) || s[l - 1] != '}' || s[l - 2] != ']')
+            return TRG_EINVAL;
+        if (l == 14)
+            continue;
+        rc = first ? 0 : trg_buf_addc(out, ',');
+        if (!rc)
+            rc = trg_buf_add(out, s + 12, l - 14);
+        first = false;
+    }
+    return rc ? rc : trg_buf_adds(out, "]}");
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct trg_buf;
 struct trg_source;
 struct trg_rstream_msg;
 
@@ -48,5 +49,13 @@ struct trg_event *trg_event_new(char *json, size_t len);
 /* A new event with a copy of json. */
 struct trg_event *trg_event_new_copy(const char *json, size_t len);
 void trg_event_free(struct trg_event *ev);   /* NULL is a no-op */
+
+/* A MinIO bucket notification ({"EventName","Key","Records":[...]}, len bytes, read from Kafka or MQTT)
+ * as the S3 event {"Records":[...]}, appended to out. TRG_EINVAL when value (NULL too) is not JSON with
+ * a non-empty "Records" array; TRG_ENOMEM. */
+int trg_event_minio_records(const void *value, size_t len, struct trg_buf *out);
+/* n S3 events as trg_event_minio_records() wrote them merged into one {"Records":[...]}, their Records
+ * concatenated in order. TRG_EINVAL when one is not of that shape. */
+int trg_event_minio_merge(const char *const *events, const size_t *lens, size_t n, struct trg_buf *out);
 
 #endif

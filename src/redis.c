@@ -105,17 +105,6 @@ static void start_connect(struct trg_redis *r);
 
 /* --- URL ------------------------------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..n) into a new string; NULL for an empty input. */
 static int pct_decode(const char *s, size_t n, char **out)
 {
@@ -131,8 +120,8 @@ static int pct_decode(const char *s, size_t n, char **out)
             d[j++] = s[i];
             continue;
         }
-        int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+        int hi = i + 2 < n ? trg_hex_digit((unsigned char)s[i + 1]) : -1;
+        int lo = i + 2 < n ? trg_hex_digit((unsigned char)s[i + 2]) : -1;
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             trg_free(d);
             return TRG_EINVAL;

@@ -231,6 +231,46 @@ int trg_buf_add_base64(struct trg_buf *b, const void *p, size_t n)
     return 0;
 }
 
+static int base64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int trg_base64_decode(const char *s, size_t len, struct trg_buf *out)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+
+    while (len > 0 && s[len - 1] == '=')
+        len--;
+    if (len % 4 == 1)
+        return TRG_EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        int v = base64_value((unsigned char)s[i]);
+        if (v < 0)
+            return TRG_EINVAL;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (trg_buf_addc(out, (char)((acc >> bits) & 0xff)) != 0)
+                return TRG_ENOMEM;
+        }
+    }
+    /* an empty result still leaves a NUL-terminated buffer */
+    return trg_buf_add(out, "", 0);
+}
+
 void trg_buf_reset(struct trg_buf *b)
 {
     b->len = 0;
@@ -310,6 +350,46 @@ void trg_request_id(char out[40])
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
     snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
              r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+}
+
+int trg_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t trg_utf8_seq(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
 }
 
 bool trg_secure_streq(const char *a, const char *b)

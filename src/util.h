@@ -59,6 +59,11 @@ int trg_buf_vaddf(struct trg_buf *b, const char *fmt, va_list ap);
 int trg_buf_add_json_str(struct trg_buf *b, const char *s, size_t n);
 /* Append the standard base64 encoding of n bytes. */
 int trg_buf_add_base64(struct trg_buf *b, const void *p, size_t n);
+/* Append the bytes that the standard base64 text s (len bytes) encodes. Trailing '=' are optional;
+ * padding inside, characters outside the alphabet, or a length of 4k+1 after the padding is stripped
+ * give TRG_EINVAL (4k+1 before anything is appended; otherwise out may hold part of the bytes).
+ * On success out->data is NUL-terminated, also for an empty result. TRG_ENOMEM when out cannot grow. */
+int trg_base64_decode(const char *s, size_t len, struct trg_buf *out);
 void trg_buf_reset(struct trg_buf *b);    /* len = 0, memory kept */
 void trg_buf_free(struct trg_buf *b);     /* frees data; the struct is reusable */
 /* Hand the data to the caller (caller frees with trg_free()); the buffer is left empty. */
@@ -72,6 +77,14 @@ void trg_format_time_ms(int64_t ms, char out[32]);
 
 /* A random request id in the shape of a UUID v4 (37 bytes with NUL). */
 void trg_request_id(char out[40]);
+
+/* The value of the hex digit c (0-9, a-f, A-F), or -1 when c is not one. */
+int trg_hex_digit(int c);
+
+/* Length (1 to 4) of the well-formed UTF-8 sequence at the start of s (n >= 1 bytes), or 0 when there
+ * is none there: a stray continuation byte, a truncated sequence, an overlong form, a surrogate, or
+ * beyond U+10FFFF. A NUL byte is a sequence of length 1. */
+size_t trg_utf8_seq(const void *s, size_t n);
 
 /* Constant-time comparison of two strings, for tokens. */
 bool trg_secure_streq(const char *a, const char *b);

@@ -442,7 +442,7 @@ static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
         r.n_headers = nh;
     }
     if (k->opts->format == KAFKA_FORMAT_MINIO) {
-        int mrc = trg_kafka_minio_event(m->payload, m->len, &json);
+        int mrc = trg_event_minio_records(m->payload, m->len, &json);
         if (mrc == TRG_EINVAL) {
             trg_warn("kafka", k->name, "%s@%" PRId64 " is not a MinIO notification (format \"minio\"): skipped",
                      p->tp, m->offset);
@@ -923,7 +923,7 @@ static int kafka_envelope(void *inst, struct trg_event *const *evs, size_t n, st
     } else if (n > 0 && ev_part(evs[0])) {
         tp = ev_part(evs[0])->tp;
     }
-    rc = k->opts->format == KAFKA_FORMAT_MINIO ? trg_kafka_minio_merge(recs, lens, n, out)
+    rc = k->opts->format == KAFKA_FORMAT_MINIO ? trg_event_minio_merge(recs, lens, n, out)
                                                : trg_kafka_envelope(k->opts->brokers, tp, recs, lens, n, out);
     trg_free(tpbuf);
 done:

@@ -88,50 +88,12 @@ int trg_kafka_envelope(const char *bootstrap, const char *tp, const char *const 
     return rc;
 }
 
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int trg_kafka_base64_decode(const char *s, size_t len, struct trg_buf *out)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    while (len > 0 && s[len - 1] == '=')
-        len--;
-    if (trg_buf_add(out, "", 0) < 0)
-        return TRG_ENOMEM;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_val((unsigned char)s[i]);
-        if (v < 0)
-            return TRG_EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (trg_buf_addc(out, (char)((acc >> bits) & 0xff)) < 0)
-                return TRG_ENOMEM;
-        }
-    }
-    return 0;
-}
-
 /* A base64 field decoded into a cJSON string (or, for the value, parsed JSON when it is JSON). */
 static cJSON *decoded(const cJSON *field, bool try_json)
 {
     struct trg_buf b = {0};
     cJSON *v = NULL;
-    if (!cJSON_IsString(field) || trg_kafka_base64_decode(field->valuestring, strlen(field->valuestring), &b) < 0) {
+    if (!cJSON_IsString(field) || trg_base64_decode(field->valuestring, strlen(field->valuestring), &b) < 0) {
         trg_buf_free(&b);
         return NULL;
     }
@@ -240,45 +202,4 @@ unsigned trg_kafka_key_lane(const void *key, size_t len, unsigned n)
         h *= 16777619u;
     }
     return h % n;
-}
-
-int trg_kafka_minio_event(const void *value, size_t len, struct trg_buf *out)
-{
-    cJSON *doc = value ? trg_json_parse(value, len, NULL) : NULL;
-    const cJSON *records = cJSON_GetObjectItemCaseSensitive(doc, "Records");
-    char *text;
-    int rc;
-    if (!cJSON_IsArray(records) || cJSON_GetArraySize(records) == 0) {
-        cJSON_Delete(doc);
-        return TRG_EINVAL;
-    }
-    text = cJSON_PrintUnformatted(records);
-    cJSON_Delete(doc);
-    if (!text)
-        return TRG_ENOMEM;
-    rc = trg_buf_adds(out, "{\"Records\":");
-    if (!rc)
-        rc = trg_buf_adds(out, text);
-    cJSON_free(text);
-    return rc ? rc : trg_buf_addc(out, '}');
-}
-
-int trg_kafka_minio_merge(const char *const *events, const size_t *lens, size_t n, struct trg_buf *out)
-{
-    int rc = trg_buf_adds(out, "{\"Records\":[");
-    bool first = true;
-    for (size_t i = 0; i < n && !rc; i++) {
-        /* each is {"Records":[...]} as trg_kafka_minio_event wrote it: what is inside the brackets */
-        const char *s = events[i];
-        size_t l = lens[i];
-        if (l < 14 || memcmp(s, "{\"Records\":[", 12) || s[l - 1] != '}' || s[l - 2] != ']')
-            return TRG_EINVAL;
-        if (l == 14)
-            continue;
-        rc = first ? 0 : trg_buf_addc(out, ',');
-        if (!rc)
-            rc = trg_buf_add(out, s + 12, l - 14);
-        first = false;
-    }
-    return rc ? rc : trg_buf_adds(out, "]}");
 }

@@ -63,13 +63,4 @@ int trg_kafka_batch_info(const char *bootstrap, const char *tp, size_t n, size_t
 /* Which of n lanes a key goes to (parallelization): FNV-1a of the key bytes mod n; a null key is lane 0. */
 unsigned trg_kafka_key_lane(const void *key, size_t len, unsigned n);
 
-/* format "minio": the S3 event {"Records":[...]} of a MinIO notification (a record's value); TRG_EINVAL when
- * the value is not one. */
-int trg_kafka_minio_event(const void *value, size_t len, struct trg_buf *out);
-/* The Records of n such events merged into one {"Records":[...]}. */
-int trg_kafka_minio_merge(const char *const *events, const size_t *lens, size_t n, struct trg_buf *out);
-
-/* Decode standard base64 (padding optional) into out; TRG_EINVAL on a bad character. */
-int trg_kafka_base64_decode(const char *s, size_t len, struct trg_buf *out);
-
 #endif

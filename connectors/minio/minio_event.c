@@ -33,17 +33,6 @@ int trg_minio_key_escape(const char *s, size_t n, struct trg_buf *out) { return 
 
 int trg_minio_uri_escape(const char *s, struct trg_buf *out) { return escape(s, strlen(s), false, out); }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int trg_minio_key_unescape(const char *s, struct trg_buf *out)
 {
     int err = trg_buf_add(out, "", 0); /* an empty key still gives a string */
@@ -52,7 +41,7 @@ int trg_minio_key_unescape(const char *s, struct trg_buf *out)
         if (s[i] == '+') {
             err = trg_buf_addc(out, ' ');
         } else if (s[i] == '%') {
-            int hi = hexval(s[i + 1]), lo = hi < 0 ? -1 : hexval(s[i + 2]);
+            int hi = trg_hex_digit(s[i + 1]), lo = hi < 0 ? -1 : trg_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return TRG_EINVAL;
             err = trg_buf_addc(out, (char)(hi << 4 | lo));

@@ -481,7 +481,7 @@ static struct trg_event *build_event(struct mqtt *m, const struct mosquitto_mess
     mm.correlation_len = corr_len;
 
     if (m->opts->format == MQTT_FORMAT_MINIO) {
-        err = trg_mqtt_minio_event(msg->payload, (size_t)msg->payloadlen, &json);
+        err = trg_event_minio_records(msg->payload, (size_t)msg->payloadlen, &json);
         if (err == TRG_EINVAL) {
             trg_warn("mqtt", m->name, "a message on %s is not a MinIO notification (no \"Records\"); skipped",
                      msg->topic);
@@ -695,8 +695,8 @@ static int mqtt_envelope(void *inst, struct trg_event *const *evs, size_t n, str
         recs[i] = evs[i]->json;
         lens[i] = evs[i]->len;
     }
-    err = m->opts->format == MQTT_FORMAT_MINIO ? trg_mqtt_minio_merge(recs, lens, n, out)
-                                                : trg_mqtt_batch(recs, lens, n, out);
+    err = m->opts->format == MQTT_FORMAT_MINIO ? trg_event_minio_merge(recs, lens, n, out)
+                                               : trg_mqtt_batch(recs, lens, n, out);
 done:
     if (recs != stack_r)
         trg_free(recs);

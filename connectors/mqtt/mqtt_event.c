@@ -263,47 +263,6 @@ int trg_mqtt_batch(const char *const *records, const size_t *lens, size_t n, str
     return err ? err : trg_buf_adds(out, "]}");
 }
 
-int trg_mqtt_minio_event(const void *payload, size_t len, struct trg_buf *out)
-{
-    cJSON *doc = trg_json_parse(payload, len, NULL);
-    const cJSON *records = cJSON_GetObjectItemCaseSensitive(doc, "Records");
-    char *text;
-    int err;
-
-    if (!cJSON_IsArray(records) || cJSON_GetArraySize(records) == 0) {
-        cJSON_Delete(doc);
-        return TRG_EINVAL;
-    }
-    text = cJSON_PrintUnformatted(records);
-    cJSON_Delete(doc);
-    if (!text)
-        return TRG_ENOMEM;
-    err = trg_buf_adds(out, "{\"Records\":");
-    err = err ? err : trg_buf_adds(out, text);
-    cJSON_free(text);
-    return err ? err : trg_buf_addc(out, '}');
-}
-
-int trg_mqtt_minio_merge(const char *const *events, const size_t *lens, size_t n, struct trg_buf *out)
-{
-    int err = trg_buf_adds(out, "{\"Records\":[");
-    bool first = true;
-
-    for (size_t i = 0; i < n && !err; i++) {
-        /* each event is {"Records":[...]} as trg_mqtt_minio_event wrote it: take what is inside [ ] */
-        const char *s = events[i];
-        size_t l = lens[i];
-        if (l < 14 || memcmp(s, "{\"Records\":[", 12) || s[l - 1] != '}' || s[l - 2] != ']')
-            return TRG_EINVAL;
-        if (l == 14)
-            continue;
-        err = first ? 0 : trg_buf_addc(out, ',');
-        err = err ? err : trg_buf_add(out, s + 12, l - 14);
-        first = false;
-    }
-    return err ? err : trg_buf_adds(out, "]}");
-}
-
 cJSON *trg_mqtt_filter_view(const char *record, size_t len)
 {
     cJSON *doc = record_parse(record, len, NULL, NULL);
@@ -335,7 +294,7 @@ int trg_mqtt_raw(const char *record, size_t len, struct trg_buf *out)
         return TRG_EINVAL;
     payload = cJSON_GetObjectItemCaseSensitive(doc, "payload");
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "isBase64Encoded")) && cJSON_IsString(payload))
-        err = trg_mqtt_base64_decode(payload->valuestring, strlen(payload->valuestring), out);
+        err = trg_base64_decode(payload->valuestring, strlen(payload->valuestring), out);
     else
         err = trg_buf_add(out, raw, raw_len);
     cJSON_Delete(doc);
@@ -356,7 +315,7 @@ int trg_mqtt_reply_target(const char *record, size_t len, char **topic, struct t
         return TRG_ENOTFOUND;
     }
     if (cJSON_IsString(cd))
-        err = trg_mqtt_base64_decode(cd->valuestring, strlen(cd->valuestring), corr);
+        err = trg_base64_decode(cd->valuestring, strlen(cd->valuestring), corr);
     if (!err) {
         *topic = trg_strdup(rt->valuestring);
         if (!*topic)
@@ -364,45 +323,6 @@ int trg_mqtt_reply_target(const char *record, size_t len, char **topic, struct t
     }
     cJSON_Delete(doc);
     return err;
-}
-
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int trg_mqtt_base64_decode(const char *s, size_t n, struct trg_buf *out)
-{
-    uint32_t acc = 0;
-    int bits = 0, err = 0;
-
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
-        return TRG_EINVAL;
-    for (size_t i = 0; i < n && !err; i++) {
-        int v = b64_value(s[i]);
-        if (v < 0)
-            return TRG_EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            err = trg_buf_addc(out, (char)((acc >> bits) & 0xff));
-        }
-    }
-    /* an empty result still leaves a NUL-terminated buffer */
-    return err ? err : trg_buf_add(out, "", 0);
 }
 
 int64_t trg_mqtt_backoff_ms(unsigned attempt, int64_t min_ms, int64_t max_ms, uint64_t r)

@@ -52,12 +52,6 @@ int trg_mqtt_single(const char *record, size_t len, const char *const *include, 
 /* {"eventSource":"trigd:mqtt","records":[record,...]} */
 int trg_mqtt_batch(const char *const *records, const size_t *lens, size_t n, struct trg_buf *out);
 
-/* A MinIO bucket notification published over MQTT ({"EventName","Key","Records":[...]}) as the S3
- * event {"Records":[...]}. TRG_EINVAL when payload is not one. */
-int trg_mqtt_minio_event(const void *payload, size_t len, struct trg_buf *out);
-/* Several S3 events ({"Records":[...]}) as one, their Records concatenated in order. */
-int trg_mqtt_minio_merge(const char *const *events, const size_t *lens, size_t n, struct trg_buf *out);
-
 /* What filters see of a record: {"topic","qos","payload"} with payload parsed when it is JSON
  * (a base64 string otherwise). NULL when record is not a record. Caller frees with cJSON_Delete(). */
 cJSON *trg_mqtt_filter_view(const char *record, size_t len);
@@ -68,9 +62,6 @@ int trg_mqtt_raw(const char *record, size_t len, struct trg_buf *out);
 /* The reply target of a record: its v5 response topic (*topic, caller frees with trg_free()) and
  * correlation data (decoded into corr). 0 when there is one, TRG_ENOTFOUND when there is none. */
 int trg_mqtt_reply_target(const char *record, size_t len, char **topic, struct trg_buf *corr);
-
-/* Standard base64 (padding optional) into out. TRG_EINVAL on bad input. */
-int trg_mqtt_base64_decode(const char *s, size_t n, struct trg_buf *out);
 
 /* Reconnect delay for attempt n (0-based): min(max_ms, min_ms * 2^n), then jittered into
  * [delay/2, delay] by r (any 64-bit random number). */

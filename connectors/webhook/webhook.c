@@ -187,7 +187,7 @@ static bool respond_structured(struct trg_http_req *req, const cJSON *obj)
         data = body->valuestring;
         len = strlen(data);
         if (cJSON_IsTrue(b64)) {
-            if (trg_webhook_base64_decode(data, len, &decoded) < 0)
+            if (trg_base64_decode(data, len, &decoded) < 0)
                 goto done;
             data = decoded.data;
             len = decoded.len;
@@ -279,7 +279,7 @@ static int webhook_raw(void *inst, const struct trg_event *ev, struct trg_buf *o
     int rc = 0;
     if (cJSON_IsString(body)) {
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "isBase64Encoded")))
-            rc = trg_webhook_base64_decode(body->valuestring, strlen(body->valuestring), out);
+            rc = trg_base64_decode(body->valuestring, strlen(body->valuestring), out);
         else
             rc = trg_buf_adds(out, body->valuestring);
     }

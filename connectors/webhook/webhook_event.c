@@ -97,45 +97,17 @@ static void cookie_collect(void *arg, const char *name, const char *value)
     }
 }
 
+/* Well-formed UTF-8 without NUL bytes. */
 static bool utf8_valid(const unsigned char *s, size_t len)
 {
     size_t i = 0;
 
     while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp;
+        size_t n = s[i] ? trg_utf8_seq(s + i, len - i) : 0;
 
-        if (c == 0)
+        if (n == 0)
             return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        /* overlong forms, surrogates, beyond U+10FFFF */
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
+        i += n;
     }
     return true;
 }
@@ -283,46 +255,4 @@ done:
     kv_join_free(&query);
     trg_buf_free(&cookies.json);
     return err ? TRG_ENOMEM : 0;
-}
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int trg_webhook_base64_decode(const char *s, size_t len, struct trg_buf *out)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t i;
-
-    while (len > 0 && s[len - 1] == '=')
-        len--;
-    for (i = 0; i < len; i++) {
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0)
-            return TRG_EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (trg_buf_addc(out, (char)((acc >> bits) & 0xff)) < 0)
-                return TRG_ENOMEM;
-        }
-    }
-    if (len % 4 == 1)
-        return TRG_EINVAL;
-    if (!out->data && trg_buf_add(out, "", 0) < 0)
-        return TRG_ENOMEM;
-    return 0;
 }

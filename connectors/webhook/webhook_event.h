@@ -20,7 +20,4 @@ int trg_webhook_event_build(const struct trg_http_req *req, const char *request_
 /* Is the body sent as text (valid UTF-8 without NUL, and a textual content type)? For tests. */
 bool trg_webhook_body_is_text(const char *content_type, const char *body, size_t len);
 
-/* Decode standard base64 (padding optional, whitespace refused) into out. TRG_EINVAL on bad input. */
-int trg_webhook_base64_decode(const char *s, size_t len, struct trg_buf *out);
-
 #endif

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "connectors/kafka/kafka_event.h"
+#include "src/event.h"
 
 static void test_record_json(void **state)
 {
@@ -98,30 +99,19 @@ static void test_key_lane(void **state)
         assert_true(seen[i] > 0);
 }
 
-static void test_base64(void **state)
-{
-    (void)state;
-    struct trg_buf b = {0};
-    assert_int_equal(trg_kafka_base64_decode("aGk=", 4, &b), 0);
-    assert_string_equal(b.data, "hi");
-    trg_buf_free(&b);
-    assert_int_equal(trg_kafka_base64_decode("a$", 2, &b), TRG_EINVAL);
-    trg_buf_free(&b);
-}
-
 static void test_minio(void **state)
 {
     (void)state;
     const char *n1 = "{\"EventName\":\"s3:ObjectCreated:Put\",\"Records\":[{\"k\":1}]}";
     struct trg_buf a = {0}, b = {0}, m = {0};
-    assert_int_equal(trg_kafka_minio_event(n1, strlen(n1), &a), 0);
+    assert_int_equal(trg_event_minio_records(n1, strlen(n1), &a), 0);
     assert_string_equal(a.data, "{\"Records\":[{\"k\":1}]}");
-    assert_int_equal(trg_kafka_minio_event("{\"Records\":[]}", 14, &b), TRG_EINVAL);
-    assert_int_equal(trg_kafka_minio_event("nope", 4, &b), TRG_EINVAL);
-    assert_int_equal(trg_kafka_minio_event(NULL, 0, &b), TRG_EINVAL);
+    assert_int_equal(trg_event_minio_records("{\"Records\":[]}", 14, &b), TRG_EINVAL);
+    assert_int_equal(trg_event_minio_records("nope", 4, &b), TRG_EINVAL);
+    assert_int_equal(trg_event_minio_records(NULL, 0, &b), TRG_EINVAL);
     const char *evs[] = {a.data, a.data};
     size_t lens[] = {a.len, a.len};
-    assert_int_equal(trg_kafka_minio_merge(evs, lens, 2, &m), 0);
+    assert_int_equal(trg_event_minio_merge(evs, lens, 2, &m), 0);
     assert_string_equal(m.data, "{\"Records\":[{\"k\":1},{\"k\":1}]}");
     trg_buf_free(&a);
     trg_buf_free(&b);
@@ -132,9 +122,9 @@ int main(void)
 {
     trg_json_init_hooks();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_record_json), cmocka_unit_test(test_envelope), cmocka_unit_test(test_filter_view),
-        cmocka_unit_test(test_batch_info),  cmocka_unit_test(test_key_lane), cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_minio),
+        cmocka_unit_test(test_record_json), cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_filter_view), cmocka_unit_test(test_batch_info),
+        cmocka_unit_test(test_key_lane),    cmocka_unit_test(test_minio),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* test_mqtt_event.c — the pure parts of the MQTT source: URLs, records (JSON and binary payloads, v5
  * properties, repeated user properties), the IoT-rule single form with include, batch and MinIO
- * envelopes, filter views, raw payloads, reply targets, base64 and the reconnect backoff. */
+ * envelopes, filter views, raw payloads, reply targets and the reconnect backoff. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "connectors/mqtt/mqtt_event.h"
+#include "src/event.h"
 
 static char *record_of(const struct trg_mqtt_msg *m)
 {
@@ -192,36 +193,26 @@ static void test_minio(void **state)
     struct trg_buf e1 = {0}, e2 = {0}, b = {0};
     (void)state;
 
-    assert_int_equal(trg_mqtt_minio_event(note, strlen(note), &e1), 0);
+    assert_int_equal(trg_event_minio_records(note, strlen(note), &e1), 0);
     assert_string_equal(e1.data, "{\"Records\":[{\"eventName\":\"s3:ObjectCreated:Put\",\"s3\":{\"object\":"
                                  "{\"key\":\"k\"}}}]}");
-    assert_int_equal(trg_mqtt_minio_event(note, strlen(note), &e2), 0);
+    assert_int_equal(trg_event_minio_records(note, strlen(note), &e2), 0);
     const char *evs[] = {e1.data, e2.data};
     size_t lens[] = {e1.len, e2.len};
-    assert_int_equal(trg_mqtt_minio_merge(evs, lens, 2, &b), 0);
+    assert_int_equal(trg_event_minio_merge(evs, lens, 2, &b), 0);
     cJSON *doc = cJSON_Parse(b.data);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "Records")), 2);
     cJSON_Delete(doc);
-    assert_int_equal(trg_mqtt_minio_event("{\"a\":1}", 7, &b), TRG_EINVAL);
-    assert_int_equal(trg_mqtt_minio_event("nope", 4, &b), TRG_EINVAL);
+    assert_int_equal(trg_event_minio_records("{\"a\":1}", 7, &b), TRG_EINVAL);
+    assert_int_equal(trg_event_minio_records("nope", 4, &b), TRG_EINVAL);
     trg_buf_free(&e1);
     trg_buf_free(&e2);
     trg_buf_free(&b);
 }
 
-static void test_base64_and_backoff(void **state)
+static void test_backoff(void **state)
 {
-    struct trg_buf b = {0};
     (void)state;
-
-    assert_int_equal(trg_mqtt_base64_decode("aGVsbG8", 7, &b), 0);
-    assert_string_equal(b.data, "hello");
-    trg_buf_reset(&b);
-    assert_int_equal(trg_mqtt_base64_decode("", 0, &b), 0);
-    assert_int_equal(b.len, 0);
-    assert_int_equal(trg_mqtt_base64_decode("a*==", 4, &b), TRG_EINVAL);
-    assert_int_equal(trg_mqtt_base64_decode("a", 1, &b), TRG_EINVAL);
-    trg_buf_free(&b);
 
     for (uint64_t r = 0; r < 1000; r += 37) {
         int64_t d0 = trg_mqtt_backoff_ms(0, 500, 30000, r);
@@ -244,7 +235,7 @@ int main(void)
         cmocka_unit_test(test_single),
         cmocka_unit_test(test_batch_and_view),
         cmocka_unit_test(test_minio),
-        cmocka_unit_test(test_base64_and_backoff),
+        cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

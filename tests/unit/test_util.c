@@ -1,5 +1,6 @@
-/* test_util.c — buffers, JSON string escaping, base64, time formatting, request ids, constant-time
- * comparison, asprintf, and allocation failure injection. Tables first: one line per case. */
+/* test_util.c — buffers, JSON string escaping, base64 both ways, hex digits, UTF-8 sequences, time
+ * formatting, request ids, constant-time comparison, asprintf, and allocation failure injection.
+ * Tables first: one line per case. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -266,6 +267,144 @@ static void test_base64_roundtrip(void **state)
     free(in);
 }
 
+/* Decoding: every vector above, padded and not, appended to what the buffer holds. */
+static void test_base64_decode_vectors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(b64_cases); i++) {
+        const struct b64case *c = &b64_cases[i];
+        size_t elen = strlen(c->out), plain = elen;
+        while (plain > 0 && c->out[plain - 1] == '=')
+            plain--;
+        for (int pad = 0; pad < 2; pad++) {
+            struct trg_buf b = {0};
+            assert_int_equal(trg_buf_adds(&b, "p:"), 0);
+            if (trg_base64_decode(c->out, pad ? elen : plain, &b) != 0)
+                fail_msg("case %zu (%s): decoding failed", i, pad ? "padded" : "unpadded");
+            assert_int_equal(b.len, 2 + c->len);
+            if (c->len)
+                assert_memory_equal(b.data + 2, c->in, c->len);
+            assert_int_equal(b.data[b.len], '\0');
+            trg_buf_free(&b);
+        }
+    }
+}
+
+struct b64bad {
+    const char *in;
+    int rc;
+};
+
+static const struct b64bad b64_bad_cases[] = {
+    {"aGk=", 0},  /* "hi" */
+    {"aGk", 0},   /* padding is optional */
+    {"aGk==", 0}, /* extra trailing '=' are dropped */
+    {"a$", TRG_EINVAL},
+    {"a!==", TRG_EINVAL},
+    {"a*==", TRG_EINVAL},
+    {"a", TRG_EINVAL}, /* 4k+1 characters cannot be base64 */
+    {"aGVsbA", 0},
+    {"aGVsbAx", 0},
+    {"aGVsbAxyz", TRG_EINVAL}, /* 9 = 4*2+1 */
+    {"aG=k", TRG_EINVAL},      /* padding inside */
+    {"aG k", TRG_EINVAL},      /* white space is refused */
+    {"aGk\n", TRG_EINVAL},
+    {"\xc3\xa9\x41\x41", TRG_EINVAL}, /* high bytes, then "AA" */
+    {"=", 0},                         /* only padding: empty */
+};
+
+static void test_base64_decode_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(b64_bad_cases); i++) {
+        const struct b64bad *c = &b64_bad_cases[i];
+        struct trg_buf b = {0};
+        int rc = trg_base64_decode(c->in, strlen(c->in), &b);
+        if (rc != c->rc)
+            fail_msg("case %zu \"%s\": got %d, want %d", i, c->in, rc, c->rc);
+        trg_buf_free(&b);
+    }
+    /* an empty result is still a NUL-terminated string; 4k+1 leaves the buffer untouched */
+    struct trg_buf b = {0};
+    assert_int_equal(trg_base64_decode("", 0, &b), 0);
+    assert_non_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, "");
+    assert_int_equal(trg_base64_decode("aGVsbG8hx", 9, &b), TRG_EINVAL);
+    assert_int_equal(b.len, 0);
+    /* the decoded bytes follow the encoder's */
+    assert_int_equal(trg_base64_decode("aGVsbG8", 7, &b), 0);
+    assert_string_equal(b.data, "hello");
+    trg_buf_free(&b);
+    /* allocation failure is TRG_ENOMEM */
+    trg_alloc_fail_after(0);
+    assert_int_equal(trg_base64_decode("aGVsbG8=", 8, &b), TRG_ENOMEM);
+    trg_alloc_fail_after(-1);
+    trg_buf_free(&b);
+}
+
+/* --- hex digits, UTF-8 -------------------------------------------------------------------------- */
+
+static void test_hex_digit(void **state)
+{
+    (void)state;
+    for (int c = -1; c < 256; c++) {
+        int want = c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+        if (trg_hex_digit(c) != want)
+            fail_msg("%d: got %d, want %d", c, trg_hex_digit(c), want);
+    }
+    assert_int_equal(trg_hex_digit((char)0xe9), -1); /* a negative char */
+}
+
+struct u8case {
+    const char *s;
+    size_t n;
+    size_t want;
+};
+
+static const struct u8case utf8_cases[] = {
+    {"a", 1, 1},
+    {"\0", 1, 1},
+    {"\x7f", 1, 1},
+    {"\xc3\xa9", 2, 2},         /* é */
+    {"\xe2\x82\xac", 3, 3},     /* € */
+    {"\xf0\x9f\x98\x80", 4, 4}, /* U+1F600 */
+    {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+    {"\xc3\xa9x", 3, 2},        /* only the first sequence */
+    {"\xc3", 1, 0},             /* truncated */
+    {"\xe2\x82", 2, 0},
+    {"\xf0\x9f\x98", 3, 0},
+    {"\x80", 1, 0}, /* stray continuation */
+    {"\xbf", 1, 0},
+    {"\xc0\x80", 2, 0}, /* overlong */
+    {"\xc1\xbf", 2, 0},
+    {"\xe0\x9f\xbf", 3, 0},
+    {"\xf0\x8f\xbf\xbf", 4, 0},
+    {"\xed\xa0\x80", 3, 0}, /* surrogate */
+    {"\xed\xbf\xbf", 3, 0},
+    {"\xed\x9f\xbf", 3, 3},     /* U+D7FF */
+    {"\xf4\x90\x80\x80", 4, 0}, /* beyond U+10FFFF */
+    {"\xf5\x80\x80\x80", 4, 0},
+    {"\xf8\x88\x80\x80", 4, 0},
+    {"\xff", 1, 0},
+    {"\xc3x", 2, 0}, /* not a continuation */
+    {"\xe2\x82x", 3, 0},
+};
+
+static void test_utf8_seq(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(utf8_cases); i++) {
+        const struct u8case *c = &utf8_cases[i];
+        size_t got = trg_utf8_seq(c->s, c->n);
+        if (got != c->want)
+            fail_msg("case %zu: got %zu, want %zu", i, got, c->want);
+    }
+}
+
 /* --- time --------------------------------------------------------------------------------------- */
 
 struct tcase {
@@ -522,6 +661,10 @@ int main(void)
         cmocka_unit_test_teardown(test_json_str_roundtrip, teardown),
         cmocka_unit_test_teardown(test_base64_vectors, teardown),
         cmocka_unit_test_teardown(test_base64_roundtrip, teardown),
+        cmocka_unit_test_teardown(test_base64_decode_vectors, teardown),
+        cmocka_unit_test_teardown(test_base64_decode_errors, teardown),
+        cmocka_unit_test_teardown(test_hex_digit, teardown),
+        cmocka_unit_test_teardown(test_utf8_seq, teardown),
         cmocka_unit_test_teardown(test_format_time, teardown),
         cmocka_unit_test_teardown(test_clocks, teardown),
         cmocka_unit_test_teardown(test_request_id, teardown),

@@ -1,6 +1,6 @@
 /* test_webhook_event.c — the payload-2.0 request event for real requests (captured from trigd's
  * HTTP server on a private loop, sent by curl): query strings, repeated headers, cookies, binary
- * bodies in base64, empty bodies, UTF-8 text; plus the text/binary rule and base64 decoding. */
+ * bodies in base64, empty bodies, UTF-8 text; plus the text/binary rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,30 +237,6 @@ static void test_body_is_text(void **state)
     assert_false(trg_webhook_body_is_text("text/plain", "\xed\xa0\x80", 3));     /* surrogate */
     assert_false(trg_webhook_body_is_text("text/plain", "\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     assert_false(trg_webhook_body_is_text("text/plain", "\x80", 1));
-}
-
-static void test_base64_decode(void **state)
-{
-    struct trg_buf b = {0};
-
-    (void)state;
-    assert_int_equal(trg_webhook_base64_decode("aGVsbG8=", 8, &b), 0);
-    assert_int_equal(b.len, 5);
-    assert_memory_equal(b.data, "hello", 5);
-    trg_buf_reset(&b);
-    assert_int_equal(trg_webhook_base64_decode("aGVsbG8", 7, &b), 0);
-    assert_memory_equal(b.data, "hello", 5);
-    trg_buf_reset(&b);
-    assert_int_equal(trg_webhook_base64_decode("iVBORw0KGgoAAAAN", 16, &b), 0);
-    assert_int_equal(b.len, 12);
-    assert_int_equal((unsigned char)b.data[0], 0x89);
-    trg_buf_reset(&b);
-    assert_int_equal(trg_webhook_base64_decode("", 0, &b), 0);
-    assert_int_equal(b.len, 0);
-    assert_int_equal(trg_webhook_base64_decode("a!==", 4, &b), TRG_EINVAL);
-    trg_buf_reset(&b);
-    assert_int_equal(trg_webhook_base64_decode("a", 1, &b), TRG_EINVAL);
-    trg_buf_free(&b);
 }
 
 /* ---- the connector itself, against a fake engine ------------------------------------------------ */
@@ -515,7 +491,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_form_and_text_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_body, setup, teardown),
         cmocka_unit_test(test_body_is_text),
-        cmocka_unit_test(test_base64_decode),
         cmocka_unit_test_setup_teardown(test_webhook_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_sync, setup, teardown),
