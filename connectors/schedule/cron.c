@@ -22,17 +22,6 @@ static const char *const month_names[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JU
                                           "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
 static const char *const day_names[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int days_in_month(int64_t y, int m)
 {
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -98,7 +87,7 @@ static int field_fail(struct parser *ps, const struct field_def *d, const char *
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    seterr(ps->err, ps->errlen, "%s: %s", d->name, why);
+    trg_tz_seterr(ps->err, ps->errlen, "%s: %s", d->name, why);
     return TRG_EINVAL;
 }
 
@@ -243,10 +232,10 @@ static int parse_fields(struct parser *ps, char *text)
         fields[n++] = t;
     }
     if (n != want) {
-        seterr(ps->err, ps->errlen, "%zu fields, expected %zu (%s)", n, want,
-               ps->eb ? "minutes hours day-of-month month day-of-week year"
-               : c->seconds ? "second minute hour day-of-month month day-of-week"
-                            : "minute hour day-of-month month day-of-week");
+        trg_tz_seterr(ps->err, ps->errlen, "%zu fields, expected %zu (%s)", n, want,
+                      ps->eb       ? "minutes hours day-of-month month day-of-week year"
+                      : c->seconds ? "second minute hour day-of-month month day-of-week"
+                                   : "minute hour day-of-month month day-of-week");
         return TRG_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -261,11 +250,13 @@ static int parse_fields(struct parser *ps, char *text)
     if (ps->eb) {
         bool dom_q = c->dom_star, dow_q = c->dow_star;
         if (!dom_q && !dow_q) {
-            seterr(ps->err, ps->errlen, "day-of-month and day-of-week cannot both be set; use ? in one");
+            trg_tz_seterr(ps->err, ps->errlen,
+                          "day-of-month and day-of-week cannot both be set; use ? in one");
             return TRG_EINVAL;
         }
         if (dom_q && dow_q) {
-            seterr(ps->err, ps->errlen, "day-of-month and day-of-week cannot both be ?; set one of them");
+            trg_tz_seterr(ps->err, ps->errlen,
+                          "day-of-month and day-of-week cannot both be ?; set one of them");
             return TRG_EINVAL;
         }
     }
@@ -280,13 +271,13 @@ static int parse_rate(struct parser *ps, const char *body)
     size_t ul = 0;
 
     if (!isdigit((unsigned char)*p)) {
-        seterr(ps->err, ps->errlen, "rate: expected rate(N minutes|hours|days), got rate(%s)", body);
+        trg_tz_seterr(ps->err, ps->errlen, "rate: expected rate(N minutes|hours|days), got rate(%s)", body);
         return TRG_EINVAL;
     }
     while (isdigit((unsigned char)*p) && n <= 10000000)
         n = n * 10 + (*p++ - '0');
     if (n < 1 || n > 1000000) {
-        seterr(ps->err, ps->errlen, "rate: the value must be 1-1000000");
+        trg_tz_seterr(ps->err, ps->errlen, "rate: the value must be 1-1000000");
         return TRG_EINVAL;
     }
     if (*p++ != ' ')
@@ -304,12 +295,13 @@ static int parse_rate(struct parser *ps, const char *body)
         if (strcmp(unit, units[i].one) == 0 || strcmp(unit, units[i].many) == 0) {
             bool plural = strcmp(unit, units[i].many) == 0;
             if (n == 1 && plural) {
-                seterr(ps->err, ps->errlen, "rate: use the singular unit with 1: rate(1 %s)", units[i].one);
+                trg_tz_seterr(ps->err, ps->errlen, "rate: use the singular unit with 1: rate(1 %s)",
+                              units[i].one);
                 return TRG_EINVAL;
             }
             if (n != 1 && !plural) {
-                seterr(ps->err, ps->errlen, "rate: use the plural unit with %ld: rate(%ld %s)", n, n,
-                       units[i].many);
+                trg_tz_seterr(ps->err, ps->errlen, "rate: use the plural unit with %ld: rate(%ld %s)", n, n,
+                              units[i].many);
                 return TRG_EINVAL;
             }
             ps->c->kind = TRG_CRON_RATE;
@@ -318,7 +310,8 @@ static int parse_rate(struct parser *ps, const char *body)
         }
     }
 bad:
-    seterr(ps->err, ps->errlen, "rate: expected rate(N minute|minutes|hour|hours|day|days), got rate(%s)", body);
+    trg_tz_seterr(ps->err, ps->errlen,
+                  "rate: expected rate(N minute|minutes|hour|hours|day|days), got rate(%s)", body);
     return TRG_EINVAL;
 }
 
@@ -376,19 +369,20 @@ int trg_cron_parse(const char *expr, unsigned flags, struct trg_cron *c, char *e
     memset(c, 0, sizeof *c);
     c->kind = TRG_CRON_FIELDS;
     if (!expr || !*expr) {
-        seterr(err, errlen, "empty expression");
+        trg_tz_seterr(err, errlen, "empty expression");
         return TRG_EINVAL;
     }
     len = strlen(expr);
     if (len >= sizeof buf) {
-        seterr(err, errlen, "expression longer than %d characters", MAX_EXPR - 1);
+        trg_tz_seterr(err, errlen, "expression longer than %d characters", MAX_EXPR - 1);
         return TRG_EINVAL;
     }
     memcpy(buf, expr, len + 1);
     if (flags & TRG_CRON_SECONDS) {
         if (!isdigit((unsigned char)buf[0]) && buf[0] != '*') {
-            seterr(err, errlen, "with \"seconds\": true the expression is 6 fields: second minute hour "
-                                "day-of-month month day-of-week (test-only)");
+            trg_tz_seterr(err, errlen,
+                          "with \"seconds\": true the expression is 6 fields: second minute hour "
+                          "day-of-month month day-of-week (test-only)");
             return TRG_EINVAL;
         }
         c->seconds = true;
@@ -400,15 +394,16 @@ int trg_cron_parse(const char *expr, unsigned flags, struct trg_cron *c, char *e
                 memcpy(buf, macros[i].fields, strlen(macros[i].fields) + 1);
                 return parse_fields(&ps, buf);
             }
-        seterr(err, errlen, "unknown macro %s (use @yearly @annually @monthly @weekly @daily @midnight @hourly)",
-               buf);
+        trg_tz_seterr(err, errlen,
+                      "unknown macro %s (use @yearly @annually @monthly @weekly @daily @midnight @hourly)",
+                      buf);
         return TRG_EINVAL;
     }
     const char *open = strchr(buf, '(');
     if (open) {
         size_t kw = (size_t)(open - buf);
         if (buf[len - 1] != ')') {
-            seterr(err, errlen, "missing ')' at the end");
+            trg_tz_seterr(err, errlen, "missing ')' at the end");
             return TRG_EINVAL;
         }
         buf[len - 1] = 0;
@@ -422,14 +417,16 @@ int trg_cron_parse(const char *expr, unsigned flags, struct trg_cron *c, char *e
         if (kw == 2 && strncmp(buf, "at", 2) == 0) {
             bool zoned;
             if (trg_cron_parse_time(body, &c->at_local, &zoned) < 0 || zoned) {
-                seterr(err, errlen, "at: expected at(yyyy-mm-ddThh:mm:ss), a valid local time in %d-%d, got at(%s)",
-                       TRG_CRON_YEAR_MIN, TRG_CRON_YEAR_MAX, body);
+                trg_tz_seterr(err, errlen,
+                              "at: expected at(yyyy-mm-ddThh:mm:ss), a valid local time in %d-%d, got at(%s)",
+                              TRG_CRON_YEAR_MIN, TRG_CRON_YEAR_MAX, body);
                 return TRG_EINVAL;
             }
             c->kind = TRG_CRON_AT;
             return 0;
         }
-        seterr(err, errlen, "unknown form %.*s(...): use cron(...), rate(...) or at(...)", (int)kw, buf);
+        trg_tz_seterr(err, errlen, "unknown form %.*s(...): use cron(...), rate(...) or at(...)", (int)kw,
+                      buf);
         return TRG_EINVAL;
     }
     return parse_fields(&ps, buf);

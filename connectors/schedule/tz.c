@@ -34,8 +34,7 @@ struct trg_tz {
     struct tz_rule rule;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
+void trg_tz_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     if (!err || !errlen)
@@ -244,7 +243,7 @@ int trg_tz_parse(const unsigned char *data, size_t len, struct trg_tz **out, cha
 
     *out = NULL;
     if (len < 44 || memcmp(p, "TZif", 4) != 0) {
-        seterr(err, errlen, "not a TZif file");
+        trg_tz_seterr(err, errlen, "not a TZif file");
         return TRG_EINVAL;
     }
     version = p[4];
@@ -320,11 +319,11 @@ int trg_tz_parse(const unsigned char *data, size_t len, struct trg_tz **out, cha
     *out = tz;
     return 0;
 bad:
-    seterr(err, errlen, "malformed TZif data");
+    trg_tz_seterr(err, errlen, "malformed TZif data");
     trg_tz_free(tz);
     return TRG_EINVAL;
 oom:
-    seterr(err, errlen, "out of memory");
+    trg_tz_seterr(err, errlen, "out of memory");
     trg_tz_free(tz);
     return TRG_ENOMEM;
 }
@@ -334,11 +333,11 @@ int trg_tz_posix(const char *rule, struct trg_tz **out, char *err, size_t errlen
     struct trg_tz *tz = trg_calloc(1, sizeof *tz);
     *out = NULL;
     if (!tz) {
-        seterr(err, errlen, "out of memory");
+        trg_tz_seterr(err, errlen, "out of memory");
         return TRG_ENOMEM;
     }
     if (parse_rule(rule, &tz->rule) < 0) {
-        seterr(err, errlen, "not a POSIX TZ rule: %s", rule);
+        trg_tz_seterr(err, errlen, "not a POSIX TZ rule: %s", rule);
         trg_free(tz);
         return TRG_EINVAL;
     }
@@ -359,28 +358,29 @@ int trg_tz_load(const char *name, struct trg_tz **out, char *err, size_t errlen)
 
     *out = NULL;
     if (!name || !*name || name[0] == '/' || strstr(name, "..") || strlen(name) > 200) {
-        seterr(err, errlen, "\"%s\" is not an IANA time zone name (like \"Europe/Berlin\" or \"UTC\")",
-               name ? name : "");
+        trg_tz_seterr(err, errlen, "\"%s\" is not an IANA time zone name (like \"Europe/Berlin\" or \"UTC\")",
+                      name ? name : "");
         return TRG_EINVAL;
     }
     path = trg_asprintf("%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
     buf = trg_malloc(TZ_MAX_FILE);
     if (!path || !buf) {
-        seterr(err, errlen, "out of memory");
+        trg_tz_seterr(err, errlen, "out of memory");
         rc = TRG_ENOMEM;
         goto done;
     }
     f = fopen(path, "rb"); /* at config load, before the loop runs */
     if (!f) {
-        seterr(err, errlen, "unknown time zone \"%s\": cannot read %s (%s); install tzdata or check the name",
-               name, path, strerror(errno));
+        trg_tz_seterr(err, errlen,
+                      "unknown time zone \"%s\": cannot read %s (%s); install tzdata or check the name", name,
+                      path, strerror(errno));
         rc = TRG_ENOTFOUND;
         goto done;
     }
     len = fread(buf, 1, TZ_MAX_FILE, f);
     rc = trg_tz_parse(buf, len, out, err, errlen);
     if (rc == TRG_EINVAL)
-        seterr(err, errlen, "time zone \"%s\": %s is not a valid TZif file", name, path);
+        trg_tz_seterr(err, errlen, "time zone \"%s\": %s is not a valid TZif file", name, path);
 done:
     if (f)
         fclose(f);

@@ -34,4 +34,8 @@ int trg_tz_to_utc(const struct trg_tz *tz, int64_t local, int64_t *utc);
 int64_t trg_days_from_civil(int64_t y, int m, int d);
 void trg_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
 
+/* printf why into err (errlen bytes, truncated); nothing when err is NULL or errlen 0. For the
+ * err/errlen pairs of this folder (tz.c, cron.c). */
+void trg_tz_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
