@@ -834,3 +834,36 @@ void trg_http_respond_error(struct trg_http_req *r, int status, const char *msg)
         trg_http_respond(r, status, "application/json", "{\"error\":\"out of memory\"}", 25, NULL);
     trg_buf_free(&b);
 }
+
+void trg_http_respond_json(struct trg_http_req *r, int status, const char *json, const char *const *headers)
+{
+    trg_http_respond(r, status, "application/json", json, strlen(json), headers);
+}
+
+void trg_http_respond_retry(struct trg_http_req *r, int status, const char *why)
+{
+    const char *retry[] = {"Retry-After", "1", NULL};
+    struct trg_buf b = {0};
+
+    if (trg_buf_adds(&b, "{\"error\":") == 0 && trg_buf_add_json_str(&b, why, strlen(why)) == 0 &&
+        trg_buf_addc(&b, '}') == 0)
+        trg_http_respond(r, status, "application/json", b.data, b.len, retry);
+    else
+        trg_http_respond_json(r, status, "{}", retry);
+    trg_buf_free(&b);
+}
+
+bool trg_http_req_bearer_ok(const struct trg_http_req *r, const char *token)
+{
+    const char *auth;
+
+    if (!token || !*token)
+        return true;
+    auth = trg_http_req_header(r, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7))
+        return false;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return trg_secure_streq(auth, token);
+}

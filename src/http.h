@@ -51,6 +51,10 @@ void trg_http_req_each_query(const struct trg_http_req *r,
 /* Arbitrary per-request pointer for the handler. */
 void trg_http_req_set_data(struct trg_http_req *r, void *data);
 void *trg_http_req_data(const struct trg_http_req *r);
+/* Does the request carry "Authorization: Bearer <token>"? The scheme is matched case-insensitively,
+ * spaces after it are skipped, and the token is compared in constant time. true when token is NULL
+ * or "" (no token configured). */
+bool trg_http_req_bearer_ok(const struct trg_http_req *r, const char *token);
 /* Has the client gone away? (then respond soon; the answer is dropped). A suspended request
  * notices a peer that closed its connection while it waits; the request stays valid all the same. */
 bool trg_http_req_closed(const struct trg_http_req *r);
@@ -62,5 +66,10 @@ void trg_http_respond(struct trg_http_req *r, int status, const char *content_ty
                       const char *body, size_t len, const char *const *headers);
 /* Answer {"error": msg} as application/json. */
 void trg_http_respond_error(struct trg_http_req *r, int status, const char *msg);
+/* Answer json (a NUL-terminated JSON text) as application/json; headers as for trg_http_respond(). */
+void trg_http_respond_json(struct trg_http_req *r, int status, const char *json, const char *const *headers);
+/* Refuse for now: {"error": why} as application/json with "Retry-After: 1" (status 503 or 429); when
+ * that cannot be built (out of memory), {} with the same status and header. */
+void trg_http_respond_retry(struct trg_http_req *r, int status, const char *why);
 
 #endif

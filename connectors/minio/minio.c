@@ -206,24 +206,6 @@ static int minio_create(struct trg_source *src, const void *opts, void **out)
 
 /* ---- webhook mode ---------------------------------------------------------------------------- */
 
-static void respond_json(struct trg_http_req *req, int status, const char *json, const char *const *headers)
-{
-    trg_http_respond(req, status, "application/json", json, strlen(json), headers);
-}
-
-static void refuse_busy(struct trg_http_req *req, const char *why)
-{
-    const char *retry[] = {"Retry-After", "1", NULL};
-    struct trg_buf b = {0};
-
-    if (trg_buf_adds(&b, "{\"error\":") == 0 && trg_buf_add_json_str(&b, why, strlen(why)) == 0 &&
-        trg_buf_addc(&b, '}') == 0)
-        trg_http_respond(req, 503, "application/json", b.data, b.len, retry);
-    else
-        respond_json(req, 503, "{}", retry);
-    trg_buf_free(&b);
-}
-
 static void mreq_free(struct minio_req *r)
 {
     if (r->prev)
@@ -242,10 +224,11 @@ static void mreq_finish(struct minio_req *r)
 
     if (r->req) {
         if (r->failed) {
-            refuse_busy(r->req, "the event could not be queued (route full or storage down); retry later");
+            trg_http_respond_retry(r->req, 503,
+                                   "the event could not be queued (route full or storage down); retry later");
         } else {
             snprintf(answer, sizeof answer, "{\"accepted\":%u}", r->accepted);
-            respond_json(r->req, 200, answer, NULL);
+            trg_http_respond_json(r->req, 200, answer, NULL);
         }
         r->req = NULL;
     }
@@ -287,21 +270,6 @@ static void minio_done(void *inst, struct trg_event *ev, int status, const struc
     ev->token = NULL; /* answered in minio_accepted(); MinIO needs nothing more */
 }
 
-static bool authorized(const struct minio *m, const struct trg_http_req *req)
-{
-    const char *auth;
-
-    if (!m->opts->auth_token || !*m->opts->auth_token)
-        return true;
-    auth = trg_http_req_header(req, "Authorization");
-    if (!auth || strncasecmp(auth, "Bearer ", 7))
-        return false;
-    auth += 7;
-    while (*auth == ' ')
-        auth++;
-    return trg_secure_streq(auth, m->opts->auth_token);
-}
-
 static void bad_request(struct minio *m, struct trg_http_req *req, const char *why)
 {
     struct trg_buf b = {0};
@@ -313,7 +281,7 @@ static void bad_request(struct minio *m, struct trg_http_req *req, const char *w
         trg_buf_addc(&b, '}') == 0)
         trg_http_respond(req, 400, "application/json", b.data, b.len, NULL);
     else
-        respond_json(req, 400, "{\"error\":\"not a MinIO event\"}", NULL);
+        trg_http_respond_json(req, 400, "{\"error\":\"not a MinIO event\"}", NULL);
     trg_buf_free(&b);
 }
 
@@ -365,16 +333,16 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     }
     if (strcmp(method, "POST")) {
         const char *allow[] = {"Allow", "POST, HEAD", NULL};
-        respond_json(req, 405, "{\"error\":\"use POST\"}", allow);
+        trg_http_respond_json(req, 405, "{\"error\":\"use POST\"}", allow);
         return;
     }
-    if (!authorized(m, req)) {
+    if (!trg_http_req_bearer_ok(req, m->opts->auth_token)) {
         const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
         trg_warn("minio", m->name,
                  "refused a POST from %s: missing or wrong bearer token (check auth_token in MinIO's "
                  "notify_webhook config against auth_token_env)",
                  trg_http_req_remote(req));
-        respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
+        trg_http_respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
         return;
     }
     body = trg_http_req_body(req, &len);
@@ -401,7 +369,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     doc = NULL;
     if (!trg_source_can_accept(m->src)) {
         trg_debug("minio", m->name, "a route is full: answered 503 (MinIO retries)");
-        refuse_busy(req, "the routes of this source are full; retry later");
+        trg_http_respond_retry(req, 503, "the routes of this source are full; retry later");
         goto out;
     }
     r = trg_calloc(1, sizeof *r);
@@ -434,7 +402,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     goto out;
 oom:
     trg_error("minio", m->name, "out of memory handling an event; answered 503");
-    refuse_busy(req, "out of memory; retry later");
+    trg_http_respond_retry(req, 503, "out of memory; retry later");
 out:
     cJSON_Delete(doc);
     if (evs)
@@ -829,7 +797,7 @@ static void minio_destroy(void *inst)
     while (m->reqs) {
         struct minio_req *r = m->reqs;
         if (r->req)
-            refuse_busy(r->req, "trigd is stopping; retry later");
+            trg_http_respond_retry(r->req, 503, "trigd is stopping; retry later");
         r->req = NULL;
         mreq_free(r);
     }

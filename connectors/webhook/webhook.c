@@ -136,11 +136,6 @@ static void wait_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
     /* w itself lives until the event's done callback */
 }
 
-static void respond_json(struct trg_http_req *req, int status, const char *json, const char *const *headers)
-{
-    trg_http_respond(req, status, "application/json", json, strlen(json), headers);
-}
-
 /* ---- answering with the function's response --------------------------------------------------- */
 
 /* {"statusCode":..., "headers":{...}, "cookies":[...], "body":"...", "isBase64Encoded":...} */
@@ -209,7 +204,7 @@ static void respond_result(struct webhook *wh, struct trg_http_req *req, int sta
     char msg[160];
 
     if (status == TRG_DONE_ABANDONED) {
-        respond_json(req, 503, "{\"error\":\"trigd is stopping; retry later\"}", retry);
+        trg_http_respond_json(req, 503, "{\"error\":\"trigd is stopping; retry later\"}", retry);
         return;
     }
     if (!res) {
@@ -239,8 +234,6 @@ static void respond_result(struct webhook *wh, struct trg_http_req *req, int sta
     (void)wh;
 }
 
-static void refuse_busy(struct trg_http_req *req, const char *why);
-
 /* The engine has the event safely (in memory, or in Redis with durable intake): async mode answers
  * 202 now; a failure to store it is a 503 in both modes (the sender retries). */
 static void webhook_accepted(void *inst, struct trg_event *ev, int err)
@@ -252,7 +245,7 @@ static void webhook_accepted(void *inst, struct trg_event *ev, int err)
     if (err < 0) {
         ev->token = NULL;
         if (w->req)
-            refuse_busy(w->req, "the event could not be stored; retry later");
+            trg_http_respond_retry(w->req, 503, "the event could not be stored; retry later");
         w->req = NULL;
         wait_free(w);
         trg_warn("webhook", wh->name, "an event could not be stored (%s): answered 503", trg_strerror(err));
@@ -306,34 +299,6 @@ static void webhook_done(void *inst, struct trg_event *ev, int status, const str
 
 /* ---- requests -------------------------------------------------------------------------------- */
 
-static bool authorized(const struct webhook *wh, const struct trg_http_req *req)
-{
-    const char *auth;
-
-    if (!wh->opts->auth_token || !*wh->opts->auth_token)
-        return true;
-    auth = trg_http_req_header(req, "Authorization");
-    if (!auth || strncasecmp(auth, "Bearer ", 7))
-        return false;
-    auth += 7;
-    while (*auth == ' ')
-        auth++;
-    return trg_secure_streq(auth, wh->opts->auth_token);
-}
-
-static void refuse_busy(struct trg_http_req *req, const char *why)
-{
-    const char *retry[] = {"Retry-After", "1", NULL};
-    struct trg_buf b = {0};
-
-    if (trg_buf_adds(&b, "{\"error\":") == 0 && trg_buf_add_json_str(&b, why, strlen(why)) == 0 &&
-        trg_buf_addc(&b, '}') == 0)
-        trg_http_respond(req, 503, "application/json", b.data, b.len, retry);
-    else
-        respond_json(req, 503, "{}", retry);
-    trg_buf_free(&b);
-}
-
 static void webhook_request(void *arg, struct trg_http_req *req)
 {
     struct webhook *wh = arg;
@@ -347,19 +312,21 @@ static void webhook_request(void *arg, struct trg_http_req *req)
 
     if (strcmp(trg_http_req_method(req), "POST")) {
         const char *allow[] = {"Allow", "POST", NULL};
-        respond_json(req, 405, "{\"error\":\"use POST\"}", allow);
+        trg_http_respond_json(req, 405, "{\"error\":\"use POST\"}", allow);
         return;
     }
-    if (!authorized(wh, req)) {
+    if (!trg_http_req_bearer_ok(req, wh->opts->auth_token)) {
         const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
         trg_info("webhook", wh->name, "refused a request from %s: missing or wrong bearer token",
                  trg_http_req_remote(req));
-        respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
+        trg_http_respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
         return;
     }
     if (!trg_source_can_accept(wh->src)) {
-        refuse_busy(req, trg_source_shutting_down(wh->src) ? "trigd is stopping; retry later"
-                                                           : "the routes of this webhook are full; retry later");
+        trg_http_respond_retry(req, 503,
+                               trg_source_shutting_down(wh->src)
+                                   ? "trigd is stopping; retry later"
+                                   : "the routes of this webhook are full; retry later");
         return;
     }
     trg_request_id(id);
@@ -404,9 +371,10 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         trg_event_free(ev);
         wait_free(w);
         trg_debug("webhook", wh->name, "event refused by the engine (%s); answered 503", trg_strerror(err));
-        refuse_busy(req, err == TRG_ESTATE ? "trigd is stopping; retry later"
-                                           : "the routes of this webhook "
-                                             "are full; retry later");
+        trg_http_respond_retry(req, 503,
+                               err == TRG_ESTATE ? "trigd is stopping; retry later"
+                                                 : "the routes of this webhook "
+                                                   "are full; retry later");
         return;
     }
     w->in_emit = false;
@@ -421,7 +389,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
 oom:
     trg_buf_free(&json);
     trg_error("webhook", wh->name, "out of memory building an event; answered 503");
-    refuse_busy(req, "out of memory; retry later");
+    trg_http_respond_retry(req, 503, "out of memory; retry later");
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
@@ -475,7 +443,7 @@ static void webhook_destroy(void *inst)
     while (wh->waits) {
         struct webhook_wait *w = wh->waits;
         if (w->req)
-            refuse_busy(w->req, "trigd is stopping; retry later");
+            trg_http_respond_retry(w->req, 503, "trigd is stopping; retry later");
         wait_free(w);
     }
     trg_free(wh);

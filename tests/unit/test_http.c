@@ -340,6 +340,60 @@ static void test_headers_and_query(void **state)
     trg_buf_free(&s.log);
 }
 
+/* The bearer check and the two JSON answers connectors build on: 401 for a wrong token, else the
+ * 503 + Retry-After refusal. arg is the configured token. */
+static void auth_handler(void *arg, struct trg_http_req *req)
+{
+    const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
+
+    if (!trg_http_req_bearer_ok(req, arg))
+        trg_http_respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
+    else
+        trg_http_respond_retry(req, 503, "full \"now\"; retry later");
+}
+
+static void test_bearer_and_retry(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *token;  /* configured */
+        const char *header; /* sent, NULL = none */
+        int status;
+    } cases[] = {
+        {"s3cret", "Authorization: Bearer s3cret", 503},
+        {"s3cret", "Authorization: bearer   s3cret", 503}, /* scheme in any case, spaces skipped */
+        {"s3cret", "Authorization: Bearer s3cre", 401},
+        {"s3cret", "Authorization: Bearer s3crett", 401},
+        {"s3cret", "Authorization: Basic s3cret", 401},
+        {"s3cret", "Authorization: Bearers3cret", 401},
+        {"s3cret", NULL, 401},
+        {"", NULL, 503}, /* no token configured: anyone */
+        {NULL, "Authorization: Bearer x", 503},
+    };
+    char v[64];
+
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(cases); i++) {
+        const char *args[] = {"-H", cases[i].header, NULL};
+        assert_int_equal(trg_http_route(f->h, "GET", "/auth", 100, auth_handler, (void *)cases[i].token), 0);
+        int status = th_curl(f->loop, &f->c, url(f, "/auth"), NULL, 0, cases[i].header ? args : NULL);
+        if (status != cases[i].status)
+            fail_msg("case %zu: got %d, want %d", i, status, cases[i].status);
+        assert_true(th_header(&f->c, "Content-Type", v, sizeof v));
+        assert_string_equal(v, "application/json");
+        if (status == 401) {
+            assert_string_equal(f->c.body, "{\"error\":\"unauthorized\"}");
+            assert_true(th_header(&f->c, "WWW-Authenticate", v, sizeof v));
+            assert_string_equal(v, "Bearer");
+        } else {
+            assert_string_equal(f->c.body, "{\"error\":\"full \\\"now\\\"; retry later\"}");
+            assert_true(th_header(&f->c, "Retry-After", v, sizeof v));
+            assert_string_equal(v, "1");
+        }
+        th_client_clear(f->loop, &f->c);
+        trg_http_unroute(f->h, (void *)cases[i].token);
+    }
+}
+
 static void test_keepalive_many(void **state)
 {
     struct fixture *f = *state;
@@ -366,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_accepting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_headers_and_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bearer_and_retry, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
