@@ -601,14 +601,7 @@ int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, si
         return src->conf->ops->envelope(src->inst, evs, n, out);
     if (n == 1)
         return trg_buf_add(out, evs[0]->json, evs[0]->len);
-    int rc = trg_buf_adds(out, "{\"records\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            rc |= trg_buf_addc(out, ',');
-        rc |= trg_buf_add(out, evs[i]->json, evs[i]->len);
-    }
-    rc |= trg_buf_adds(out, "]}");
-    return rc ? TRG_ENOMEM : 0;
+    return trg_event_join(out, "{\"records\":[", evs, n, "]}");
 }
 
 int trg_engine_batch_info(struct trg_source *src, struct trg_event *const *evs, size_t n, size_t payload_size,

@@ -57,6 +57,17 @@ int trg_event_minio_records(const void *value, size_t len, struct trg_buf *out)
     return rc ? rc : trg_buf_addc(out, '}');
 }
 
+int trg_event_join(struct trg_buf *out, const char *prefix, struct trg_event *const *evs, size_t n,
+                   const char *suffix)
+{
+    int rc = trg_buf_adds(out, prefix);
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = i ? trg_buf_addc(out, ',') : 0;
+        rc = rc ? rc : trg_buf_add(out, evs[i]->json, evs[i]->len);
+    }
+    return rc ? rc : trg_buf_adds(out, suffix);
+}
+
 int trg_event_minio_merge(const char *const *events, const size_t *lens, size_t n, struct trg_buf *out)
 {
     int rc = trg_buf_adds(out, "{\"Records\":[");

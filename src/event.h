@@ -43,6 +43,11 @@ struct trg_event {
     struct trg_rstream_msg *intake_msg;
 };
 
+/* Append prefix, the json of the n events separated by commas, and suffix to out (a batch envelope such as
+ * {"Records":[...]}). Returns 0 or TRG_ENOMEM. */
+int trg_event_join(struct trg_buf *out, const char *prefix, struct trg_event *const *evs, size_t n,
+                   const char *suffix);
+
 /* A new event that takes ownership of json (len bytes, NUL-terminated). NULL on ENOMEM, and then
  * json is freed too. created_ms defaults to now. */
 struct trg_event *trg_event_new(char *json, size_t len);

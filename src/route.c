@@ -270,7 +270,8 @@ static void window_cb(struct ev_loop *loop, ev_timer *w, int revents)
     trg_route_pump(w->data);
 }
 
-void trg_route_batch_finished(struct trg_batch *b)
+/* Unlink a batch from its route, lane, timer and function queue, and free it (its entries are gone). */
+static void batch_free(struct trg_batch *b)
 {
     struct trg_route *r = b->route;
     ev_timer_stop(trg_engine_loop(r->engine), &b->retry);
@@ -281,6 +282,12 @@ void trg_route_batch_finished(struct trg_batch *b)
     trg_free(b->last_body);
     trg_free(b->payload);
     trg_free(b);
+}
+
+void trg_route_batch_finished(struct trg_batch *b)
+{
+    struct trg_route *r = b->route;
+    batch_free(b);
     trg_route_pump(r);
 }
 
@@ -520,15 +527,8 @@ void trg_route_abandon(struct trg_route *r)
     trg_list_each(pos, tmp, &r->batches)
     {
         struct trg_batch *b = trg_list_entry(pos, struct trg_batch, link);
-        ev_timer_stop(loop, &b->retry);
-        trg_dispatch_unqueue(r->fn, &b->job);
         release_all(r, &b->entries);
-        trg_list_remove(&b->link);
-        b->lane->unfinished--;
-        trg_free(b->last_error);
-        trg_free(b->last_body);
-        trg_free(b->payload);
-        trg_free(b);
+        batch_free(b);
     }
     trg_list_each(pos, tmp, &r->lanes) release_all(r, &trg_list_entry(pos, struct trg_lane, link)->queue);
     trg_list_each(pos, tmp, &r->dlq_jobs)

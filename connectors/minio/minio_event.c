@@ -255,12 +255,5 @@ void trg_minio_record_free(struct trg_minio_record *r)
 
 int trg_minio_envelope(struct trg_event *const *evs, size_t n, struct trg_buf *out)
 {
-    int err = trg_buf_adds(out, "{\"Records\":[");
-
-    for (size_t i = 0; i < n && !err; i++) {
-        if (i > 0)
-            err = trg_buf_addc(out, ',');
-        err = err ? err : trg_buf_add(out, evs[i]->json, evs[i]->len);
-    }
-    return err ? err : trg_buf_adds(out, "]}");
+    return trg_event_join(out, "{\"Records\":[", evs, n, "]}");
 }

@@ -201,14 +201,7 @@ static bool rs_ready(void *inst)
 static int rs_envelope(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out)
 {
     (void)inst;
-    int rc = trg_buf_adds(out, "{\"Records\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            rc |= trg_buf_addc(out, ',');
-        rc |= trg_buf_add(out, evs[i]->json, evs[i]->len);
-    }
-    rc |= trg_buf_adds(out, "]}");
-    return rc ? TRG_ENOMEM : 0;
+    return trg_event_join(out, "{\"Records\":[", evs, n, "]}");
 }
 
 /* The body alone, for routes with "envelope": "raw". */

@@ -454,17 +454,10 @@ static bool webhook_ready(void *inst) { return ((struct webhook *)inst)->routed;
 /* One event as is; several as {"eventSource":"trigd:webhook","records":[...]}. */
 static int webhook_envelope(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out)
 {
-    int err;
-
+    (void)inst;
     if (n == 1)
         return trg_buf_add(out, evs[0]->json, evs[0]->len);
-    err = trg_buf_adds(out, "{\"eventSource\":\"trigd:webhook\",\"records\":[");
-    for (size_t i = 0; i < n && !err; i++) {
-        if (i > 0)
-            err = trg_buf_addc(out, ',');
-        err = err ? err : trg_buf_add(out, evs[i]->json, evs[i]->len);
-    }
-    return err ? err : trg_buf_adds(out, "]}");
+    return trg_event_join(out, "{\"eventSource\":\"trigd:webhook\",\"records\":[", evs, n, "]}");
 }
 
 /* Filters see the request event with its body parsed when the body is JSON (docs/FILTERS.md). */
