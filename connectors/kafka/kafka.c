@@ -29,10 +29,10 @@
 
 #define KAFKA_DRAIN_MAX 2000 /* records and callbacks per loop pass, so other watchers get their turn */
 
-enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST };
+enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST, KAFKA_AT_TIMESTAMP };
 enum kafka_format { KAFKA_FORMAT_LAMBDA, KAFKA_FORMAT_MINIO };
 static const char *const kafka_formats[] = {"lambda", "minio", NULL};
-static const char *const kafka_starts[] = {"TRIM_HORIZON", "LATEST", NULL};
+static const char *const kafka_starts[] = {"TRIM_HORIZON", "LATEST", "AT_TIMESTAMP", NULL};
 
 struct kafka_opts {
     char *brokers;
@@ -40,6 +40,7 @@ struct kafka_opts {
     char *group;
     char *client_id;
     int starting_position;
+    int64_t starting_timestamp;
     int64_t parallelization;
     int format;
     int64_t commit_interval_ms;
@@ -61,8 +62,13 @@ static const struct trg_opt kafka_options[] = {
      "Client id sent to the brokers (client.id).", NULL, 0},
     {"starting_position", TRG_OPT_ENUM, "\"TRIM_HORIZON\"", 0, 0, NULL,
      offsetof(struct kafka_opts, starting_position),
-     "Where a partition without a committed offset starts: TRIM_HORIZON (oldest) or LATEST (new records).",
+     "Where a partition without a committed offset starts: TRIM_HORIZON (oldest), LATEST (new records) or "
+     "AT_TIMESTAMP (the first record whose timestamp is at least starting_timestamp).",
      kafka_starts, 0},
+    {"starting_timestamp", TRG_OPT_INT, NULL, 1, INT64_MAX, "ms", offsetof(struct kafka_opts, starting_timestamp),
+     "With starting_position AT_TIMESTAMP (and only then): the time to start at, in ms since the epoch "
+     "(StartingPositionTimestamp, in ms). Records before it are read from the oldest and skipped, not invoked.",
+     NULL, 0},
     {"parallelization", TRG_OPT_INT, "1", 1, 10, "batches", offsetof(struct kafka_opts, parallelization),
      "Batches in flight per partition (ParallelizationFactor); above 1, order is kept per record key.", NULL,
      0},
@@ -109,6 +115,8 @@ struct kpart {
     bool assigned;
     bool stuck;            /* an abandoned record: store nothing past it */
     bool dirty;            /* store_next changed and is not stored yet */
+    bool skip_ts;          /* AT_TIMESTAMP without a committed offset: skipping records before the timestamp */
+    bool reset;            /* AT_TIMESTAMP without a committed offset: to restart at the oldest record */
     int64_t store_next;    /* the offset to store (first record not done) */
     int64_t next_offset;   /* the offset after the last record handed to the engine */
 };
@@ -134,7 +142,7 @@ struct kafka {
     struct kheld *held, *held_tail;
     size_t n_held;
     size_t held_bytes;
-    bool started, stopping, paused_engine, paused_kafka, joined, need_commit;
+    bool started, stopping, paused_engine, paused_kafka, joined, need_commit, need_reset;
     uint64_t rebalances, commits;
 };
 
@@ -166,7 +174,11 @@ static rd_kafka_conf_t *build_conf(const struct kafka_opts *o, const char *path,
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"enable.partition.eof", "false"},
-        {"auto.offset.reset", o->starting_position == KAFKA_LATEST ? "latest" : "earliest"},
+        /* AT_TIMESTAMP: "error" tells trigd (an __AUTO_OFFSET_RESET consumer error) which partitions have no
+         * committed offset; it seeks those to the beginning and skips to the timestamp (skip_ts) */
+        {"auto.offset.reset", o->starting_position == KAFKA_LATEST         ? "latest"
+                              : o->starting_position == KAFKA_AT_TIMESTAMP ? "error"
+                                                                           : "earliest"},
         {"log.queue", "true"},
     };
     for (size_t i = 0; i < TRG_ARRAY_SIZE(fixed); i++)
@@ -194,6 +206,11 @@ static void kafka_check(const void *opts, const char *path, struct trg_errs *err
                              "stored only behind finished records)", owned[j]);
     if (o->topics.n == 0)
         trg_errs_add(errs, path, "topics: name at least one topic");
+    if (o->starting_position == KAFKA_AT_TIMESTAMP && o->starting_timestamp <= 0)
+        trg_errs_add(errs, path, "starting_timestamp: required with starting_position AT_TIMESTAMP (ms since the "
+                     "epoch)");
+    else if (o->starting_position != KAFKA_AT_TIMESTAMP && o->starting_timestamp > 0)
+        trg_errs_add(errs, path, "starting_timestamp: only with starting_position AT_TIMESTAMP");
     rd_kafka_conf_t *conf = build_conf(o, path, errs);
     if (conf)
         rd_kafka_conf_destroy(conf);
@@ -400,6 +417,26 @@ static void held_drop_all(struct kafka *k, struct kpart *only)
 
 enum { EMIT_OK, EMIT_HOLD, EMIT_DROP, EMIT_SKIP };
 
+/* A record that is final without being emitted (a skipped MinIO value, a record before starting_timestamp):
+ * like a filtered record, its offset may be stored once the records before it are. false: out of memory. */
+static bool skip_record(struct kpart *p, int64_t offset)
+{
+    struct krec *rec = trg_calloc(1, sizeof *rec);
+    if (!rec)
+        return false;
+    rec->p = p;
+    rec->offset = offset;
+    rec->done = true;
+    if (p->tail)
+        p->tail->next = rec;
+    else
+        p->head = rec;
+    p->tail = rec;
+    p->next_offset = offset + 1;
+    part_advance(p);
+    return true;
+}
+
 /* Hand one record to the engine. EMIT_HOLD: the routes are full, keep m for later. */
 static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
 {
@@ -416,6 +453,15 @@ static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
 
     if (!p)
         return EMIT_DROP; /* revoked since it was fetched */
+    if (p->skip_ts) {
+        if (rd_kafka_message_timestamp(m, NULL) < k->opts->starting_timestamp) {
+            trg_source_count(k->src, "skipped_before_timestamp", 1);
+            return skip_record(p, m->offset) ? EMIT_SKIP : EMIT_HOLD;
+        }
+        p->skip_ts = false;
+        trg_info("kafka", k->name, "%s starts at offset %" PRId64 " (the first record at or after "
+                 "starting_timestamp)", p->tp, m->offset);
+    }
     if (!trg_source_can_accept(k->src))
         return EMIT_HOLD;
     struct trg_kafka_record r = {
@@ -449,21 +495,7 @@ static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
             trg_buf_free(&json);
             trg_free(hdrs);
             hdrs = NULL;
-            /* final like a filtered record: its offset may be stored once the records before it are */
-            rec = trg_calloc(1, sizeof *rec);
-            if (!rec)
-                goto nomem;
-            rec->p = p;
-            rec->offset = m->offset;
-            rec->done = true;
-            if (p->tail)
-                p->tail->next = rec;
-            else
-                p->head = rec;
-            p->tail = rec;
-            p->next_offset = m->offset + 1;
-            part_advance(p);
-            return EMIT_SKIP;
+            return skip_record(p, m->offset) ? EMIT_SKIP : EMIT_HOLD;
         }
         if (mrc < 0)
             goto nomem;
@@ -586,8 +618,76 @@ static void relieve(struct kafka *k)
     }
 }
 
+/* AT_TIMESTAMP: the partition has no committed offset (auto.offset.reset "error" said so, and left it
+ * stopped). It is read from the oldest record, skipping the ones before starting_timestamp (librdkafka 2.0's
+ * offsets-for-times blocks, so it is not used on the loop): marked here, re-assigned after the drain. */
+static void start_at_timestamp(struct kafka *k, const char *topic, int32_t partition)
+{
+    struct kpart *p = part_find(k, topic, partition);
+    if (!p)
+        return;
+    p->skip_ts = true;
+    p->reset = true;
+    k->need_reset = true;
+    trg_info("kafka", k->name, "%s has no committed offset: reading it from the oldest record and skipping to "
+             "starting_timestamp %" PRId64, p->tp, k->opts->starting_timestamp);
+}
+
+/* Restart the partitions marked by start_at_timestamp at their oldest record (asynchronous calls only).
+ * Cooperative: unassign and assign them again. Eager (assign() replaces the whole assignment): every other
+ * partition is assigned again at its position (the record after the last one polled) or, when none was
+ * polled yet, at its committed offset. */
+static void reset_partitions(struct kafka *k)
+{
+    rd_kafka_topic_partition_list_t *cur = NULL, *mine = NULL;
+    bool coop = !strcmp(rd_kafka_rebalance_protocol(k->rk), "COOPERATIVE");
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = 0;
+    k->need_reset = false;
+    if (k->stopping || rd_kafka_assignment(k->rk, &cur) != 0 || !cur)
+        return;
+    if (!(mine = rd_kafka_topic_partition_list_new(cur->cnt)))
+        goto out;
+    if (!coop)
+        rd_kafka_position(k->rk, cur);
+    for (int i = 0; i < cur->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &cur->elems[i];
+        struct kpart *p = part_find(k, tp->topic, tp->partition);
+        if (p && p->reset) {
+            p->reset = false;
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+            rd_kafka_topic_partition_list_add(mine, tp->topic, tp->partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        }
+    }
+    if (mine->cnt == 0)
+        goto out;
+    if (coop) {
+        if (!(error = rd_kafka_incremental_unassign(k->rk, mine)))
+            error = rd_kafka_incremental_assign(k->rk, mine);
+    } else {
+        aerr = rd_kafka_assign(k->rk, cur);
+    }
+    if (error || aerr)
+        trg_warn("kafka", k->name, "cannot restart %d partition(s) at their oldest record: %s", mine->cnt,
+                 error ? rd_kafka_error_string(error) : rd_kafka_err2str(aerr));
+    else if (k->paused_kafka)
+        rd_kafka_pause_partitions(k->rk, coop ? mine : cur);
+    if (error)
+        rd_kafka_error_destroy(error);
+out:
+    if (mine)
+        rd_kafka_topic_partition_list_destroy(mine);
+    rd_kafka_topic_partition_list_destroy(cur);
+}
+
 static void on_message(struct kafka *k, rd_kafka_message_t *m)
 {
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt &&
+        k->opts->starting_position == KAFKA_AT_TIMESTAMP) {
+        start_at_timestamp(k, rd_kafka_topic_name(m->rkt), m->partition);
+        rd_kafka_message_destroy(m);
+        return;
+    }
     if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             trg_warn("kafka", k->name, "consumer error%s%s: %s", m->rkt ? " on " : "",
@@ -617,11 +717,15 @@ static void drain(struct kafka *k)
     for (int i = 0; i < KAFKA_DRAIN_MAX; i++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 0);
         if (!m) {
+            if (k->need_reset)
+                reset_partitions(k);
             if (rd_kafka_queue_length(k->queue) == 0)
                 return;
             continue; /* a callback was served */
         }
         on_message(k, m);
+        if (k->need_reset)
+            reset_partitions(k);
     }
     poke(k);
 }
