@@ -114,6 +114,13 @@ bool trg_source_can_accept(struct trg_source *src);
 int trg_source_emit(struct trg_source *src, struct trg_event *ev);
 /* How many records the source holds that trigd has not read yet (trigd_source_lag{source}). */
 void trg_source_set_lag(struct trg_source *src, double lag);
+/* Gauges a source sets beyond the lag (label: what the gauge's second label takes, or NULL). */
+enum trg_source_gauge {
+    TRG_GAUGE_PARTITION_LAG,    /* trigd_source_partition_lag{source,partition=label}: records not read yet */
+    TRG_GAUGE_PAUSED_PARTITIONS /* trigd_source_paused_partitions{source}: partitions paused now (label NULL) */
+};
+/* Set gauge which of this source to v; v < 0 removes the sample (a partition given up). */
+void trg_source_set_gauge(struct trg_source *src, enum trg_source_gauge which, const char *label, double v);
 
 extern const struct trg_source_ops trg_source_webhook;
 extern const struct trg_source_ops trg_source_redis_stream;

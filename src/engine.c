@@ -130,6 +130,15 @@ void trg_source_set_lag(struct trg_source *src, double lag)
 {
     trg_metrics_set(src->engine->metrics, TRG_M_SOURCE_LAG, src->name, NULL, lag);
 }
+void trg_source_set_gauge(struct trg_source *src, enum trg_source_gauge which, const char *label, double v)
+{
+    enum trg_metric f = which == TRG_GAUGE_PARTITION_LAG ? TRG_M_PARTITION_LAG : TRG_M_PAUSED_PARTITIONS;
+    const char *l2 = which == TRG_GAUGE_PARTITION_LAG ? label : NULL;
+    if (v < 0)
+        trg_metrics_remove(src->engine->metrics, f, src->name, l2);
+    else
+        trg_metrics_set(src->engine->metrics, f, src->name, l2, v);
+}
 bool trg_source_shutting_down(struct trg_source *src) { return src->engine->stopping; }
 
 void trg_source_count(struct trg_source *src, const char *event, double n)

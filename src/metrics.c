@@ -62,6 +62,13 @@ static const struct family families[TRG_M__COUNT] = {
     [TRG_M_SOURCE_EVENTS] = {"trigd_source_events_total",
                              "Things a source counted: skipped or lost schedule fires, expired messages, ...",
                              M_COUNTER, "source", "event", NULL, 0},
+    [TRG_M_PARTITION_LAG] = {"trigd_source_partition_lag",
+                             "Records of one partition past the last one trigd read (high watermark minus the next "
+                             "offset).",
+                             M_GAUGE, "source", "partition", NULL, 0},
+    [TRG_M_PAUSED_PARTITIONS] = {"trigd_source_paused_partitions",
+                                 "Partitions the source has paused right now (backpressure or stopping).", M_GAUGE,
+                                 "source", NULL, NULL, 0},
 };
 
 struct sample {
@@ -180,6 +187,22 @@ static void grow(struct trg_metrics *m)
     trg_free(m->table);
     m->table = table;
     m->n_slots = n_slots;
+}
+
+void trg_metrics_remove(struct trg_metrics *m, enum trg_metric f, const char *l1, const char *l2)
+{
+    if (!m || !labels(f, &l1, &l2))
+        return;
+    uint32_t hash = sample_hash(f, l1, l2);
+    for (struct sample **pp = &m->table[hash & (m->n_slots - 1)]; *pp; pp = &(*pp)->next) {
+        struct sample *s = *pp;
+        if (s->hash == hash && s->f == f && !strcmp(s->l1, l1) && (!l2 || !strcmp(s->l2, l2))) {
+            *pp = s->next;
+            m->n--;
+            sample_free(s);
+            return;
+        }
+    }
 }
 
 /* Find or create the sample; NULL on a bad family or ENOMEM. */

@@ -22,6 +22,8 @@ enum trg_metric {
     TRG_M_REJECTED,             /* counter   {source}: events refused (full, stopping) */
     TRG_M_INTAKE_DEPTH,         /* gauge     {route}: entries in the route's durable intake stream */
     TRG_M_SOURCE_EVENTS,        /* counter   {source,event}: what a source counted (skipped fires, ...) */
+    TRG_M_PARTITION_LAG,        /* gauge     {source,partition}: records not read yet, per partition (kafka) */
+    TRG_M_PAUSED_PARTITIONS,    /* gauge     {source}: partitions paused right now (backpressure) */
     TRG_M__COUNT
 };
 
@@ -34,6 +36,8 @@ void trg_metrics_destroy(struct trg_metrics *m);  /* NULL is a no-op */
 void trg_metrics_add(struct trg_metrics *m, enum trg_metric f, const char *l1, const char *l2, double v);
 void trg_metrics_set(struct trg_metrics *m, enum trg_metric f, const char *l1, const char *l2, double v);
 void trg_metrics_observe(struct trg_metrics *m, enum trg_metric f, const char *l1, double v);
+/* Remove a sample (a gauge of something that is gone, e.g. a revoked partition); absent is a no-op. */
+void trg_metrics_remove(struct trg_metrics *m, enum trg_metric f, const char *l1, const char *l2);
 /* Current value of a counter or gauge sample (0 when absent); for tests and trigctl status. */
 double trg_metrics_get(const struct trg_metrics *m, enum trg_metric f, const char *l1, const char *l2);
 

@@ -338,17 +338,27 @@ static void do_commit(struct kafka *k, bool sync)
         k->need_commit = false;
 }
 
+/* trigd_source_lag (summed) and trigd_source_partition_lag (per "topic-partition"), from the cached high
+ * watermarks (no request); trigd_source_paused_partitions. */
 static void update_lag(struct kafka *k)
 {
     double lag = 0;
+    int n = 0;
     for (struct kpart *p = k->parts; p; p = p->next) {
         int64_t lo = 0, hi = 0;
-        if (!p->assigned || p->next_offset < 0)
+        if (!p->assigned)
             continue;
-        if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) == 0 && hi > p->next_offset)
-            lag += (double)(hi - p->next_offset);
+        n++;
+        if (p->next_offset < 0)
+            continue;
+        if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) == 0) {
+            double plag = hi > p->next_offset ? (double)(hi - p->next_offset) : 0;
+            lag += plag;
+            trg_source_set_gauge(k->src, TRG_GAUGE_PARTITION_LAG, p->tp, plag);
+        }
     }
     trg_source_set_lag(k->src, lag);
+    trg_source_set_gauge(k->src, TRG_GAUGE_PAUSED_PARTITIONS, NULL, k->paused_kafka ? n : 0);
 }
 
 static void relieve(struct kafka *k);
@@ -388,6 +398,7 @@ static void set_kafka_paused(struct kafka *k, bool paused)
                 trg_warn("kafka", k->name, "cannot %s partitions: %s", paused ? "pause" : "resume",
                          rd_kafka_err2str(err));
         }
+        trg_source_set_gauge(k->src, TRG_GAUGE_PAUSED_PARTITIONS, NULL, paused ? l->cnt : 0);
         trg_info("kafka", k->name, "%s %d partition(s)%s", paused ? "paused" : "resumed", l->cnt,
                  !paused ? "" : k->stopping ? ": stopping" : ": the routes are full; resumed when they drain");
         rd_kafka_topic_partition_list_destroy(l);
@@ -778,6 +789,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
                 continue;
             held_drop_all(k, p);
             p->assigned = false;
+            trg_source_set_gauge(k->src, TRG_GAUGE_PARTITION_LAG, p->tp, -1);
             if (!p->head) {
                 part_unlink(k, p);
                 part_free(p);
