@@ -32,6 +32,17 @@ enum trg_done_status {
     TRG_DONE_ABANDONED = 1, /* not final (shutdown, route removed): do not acknowledge; let it be redelivered */
 };
 
+/* A route's on_failure target other than "dlq" (ops->on_failure): what went wrong with the events. */
+struct trg_failure_info {
+    const char *route;
+    const char *function;
+    const char *condition;  /* RetryAttemptsExhausted | EventAgeExceeded | MaximumPayloadSizeExceeded | Rejected */
+    const char *error;      /* the last error: the function's error type, "HTTP 500", or the condition */
+    const char *request_id; /* of the last invocation */
+};
+/* Outcome of ops->on_failure: err 0 once the target has the events for good (id: what to log), else < 0. */
+typedef void (*trg_failure_cb)(void *arg, int err, const char *id);
+
 struct trg_source_ops {
     const char *name;               /* the source "type" in the config */
     /* Defaults for the options of routes fed by this source, as a JSON object, overriding the
@@ -89,6 +100,16 @@ struct trg_source_ops {
      * Returns 0 with nothing appended when there is none. NULL = none. */
     int (*batch_info)(void *inst, struct trg_event *const *evs, size_t n, size_t payload_size, const char **key,
                       struct trg_buf *out);
+    /* Optional: routes of this source may set on_failure to "<failure_scheme>NAME" (kafka: "kafka://TOPIC")
+     * instead of "dlq"; the config refuses other values. */
+    const char *failure_scheme;
+    /* Deliver n events of one batch that finally failed to target (the route's on_failure), instead of the
+     * DLQ; the events are borrowed until done is called. done(arg, 0, id) once the target has them for good:
+     * then they are final (done with TRG_DONE_OK). done(arg, err < 0, NULL): the engine keeps them, pauses the
+     * source and calls on_failure again later, as for a failed DLQ write. A negative return means done is not
+     * called (same handling). done is never called from inside on_failure. */
+    int (*on_failure)(void *inst, const char *target, struct trg_event *const *evs, size_t n,
+                      const struct trg_failure_info *info, trg_failure_cb done, void *arg);
 };
 
 /* Services for connectors. */

@@ -107,7 +107,9 @@ static const struct trg_opt route_options[] = {
     {"envelope", TRG_OPT_ENUM, "\"lambda\"", 0, 0, NULL, RT(envelope),
      "`lambda`: the event as the matching AWS service sends it; `raw`: the payload alone.", envelopes, 0},
     {"on_failure", TRG_OPT_STRING, "\"dlq\"", 0, 0, NULL, RT(on_failure),
-     "Where events that finally failed go (DestinationConfig.OnFailure): `dlq`.", NULL, 0},
+     "Where events that finally failed go (DestinationConfig.OnFailure): `dlq`, or for a kafka source "
+     "`kafka://TOPIC` (produced to TOPIC with their key and headers plus x-trigd-condition, x-trigd-function, "
+     "x-trigd-error and x-trigd-request-id headers).", NULL, 0},
     {"filters", TRG_OPT_JSON, NULL, 0, 0, NULL, RT(filters),
      "Up to 5 EventBridge patterns, OR'd (FilterCriteria); non-matching events are dropped and "
      "acknowledged. See docs/FILTERS.md.",
@@ -431,9 +433,16 @@ static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs 
             trg_free(p);
         }
         if (r->on_failure && strcmp(r->on_failure, "dlq") != 0) {
-            char *p = sub_path(path, "on_failure");
-            trg_errs_add(errs, p, "must be \"dlq\"");
-            trg_free(p);
+            const char *scheme = src && src->ops ? src->ops->failure_scheme : NULL;
+            size_t sl = scheme ? strlen(scheme) : 0;
+            if (!scheme || strncmp(r->on_failure, scheme, sl) != 0 || !r->on_failure[sl]) {
+                char *p = sub_path(path, "on_failure");
+                if (scheme)
+                    trg_errs_add(errs, p, "must be \"dlq\" or \"%sNAME\"", scheme);
+                else
+                    trg_errs_add(errs, p, "must be \"dlq\"");
+                trg_free(p);
+            }
         }
         if (r->filters) {
             char *p = sub_path(path, "filters");

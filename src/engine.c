@@ -613,6 +613,14 @@ int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, si
     return trg_event_join(out, "{\"records\":[", evs, n, "]}");
 }
 
+int trg_engine_on_failure(struct trg_source *src, const char *target, struct trg_event *const *evs, size_t n,
+                          const struct trg_failure_info *info, void (*done)(void *, int, const char *), void *arg)
+{
+    if (!src || !src->conf->ops->on_failure)
+        return TRG_ESTATE;
+    return src->conf->ops->on_failure(src->inst, target, evs, n, info, done, arg);
+}
+
 int trg_engine_batch_info(struct trg_source *src, struct trg_event *const *evs, size_t n, size_t payload_size,
                           const char **key, struct trg_buf *out)
 {

@@ -94,6 +94,11 @@ cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev
 int trg_engine_raw(struct trg_source *src, const struct trg_event *ev, struct trg_buf *out);
 /* The source's envelope for a batch (or the default one). */
 int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out);
+struct trg_failure_info;
+/* Hand failed events to the source's on_failure target (ops->on_failure): TRG_ESTATE when the source (none for
+ * redriven events) has no such op; else as ops->on_failure. */
+int trg_engine_on_failure(struct trg_source *src, const char *target, struct trg_event *const *evs, size_t n,
+                          const struct trg_failure_info *info, void (*done)(void *, int, const char *), void *arg);
 /* The source's batch info for a DLQ record (ops->batch_info); *key stays NULL when there is none. */
 int trg_engine_batch_info(struct trg_source *src, struct trg_event *const *evs, size_t n, size_t payload_size,
                           const char **key, struct trg_buf *out);

@@ -2,6 +2,7 @@
 #include "route.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -22,6 +23,9 @@ struct dlq_job {
     char *record;
     size_t len;
     bool writing;
+    /* on_failure other than "dlq" (ops->on_failure) */
+    char request_id[40];
+    char *error;
 };
 
 static void window_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -339,10 +343,14 @@ static void dlq_job_free(struct dlq_job *j)
 {
     trg_list_remove(&j->link);
     trg_free(j->record);
+    trg_free(j->error);
     trg_free(j);
 }
 
 static void dlq_put(struct dlq_job *j);
+
+/* The route's on_failure is not "dlq" (kafka://TOPIC): the source delivers the events there. */
+static bool to_target(const struct trg_route *r) { return r->conf->on_failure && strcmp(r->conf->on_failure, "dlq"); }
 
 static void dlq_done(void *arg, int err, const char *id)
 {
@@ -356,9 +364,9 @@ static void dlq_done(void *arg, int err, const char *id)
     if (err != 0) {
         if (!r->dlq_blocked)
             trg_error("route", r->name,
-                      "cannot write %zu event(s) to the DLQ (%s): pausing the route's source and retrying; "
+                      "cannot write %zu event(s) to %s (%s): pausing the route's source and retrying; "
                       "check the DLQ backend (Redis connection, disk space, state_dir permissions)",
-                      j->n, trg_strerror(err));
+                      j->n, to_target(r) && r->source ? r->conf->on_failure : "the DLQ", trg_strerror(err));
         r->dlq_blocked = true;
         trg_engine_route_changed(r->engine, r);
         if (!ev_is_active(&r->dlq_retry)) {
@@ -367,8 +375,9 @@ static void dlq_done(void *arg, int err, const char *id)
         }
         return;
     }
-    trg_warn("route", r->name, "%zu event(s) written to the DLQ as %s (entry %s)", j->n,
-             trg_dlq_condition_name(j->cond), id ? id : "?");
+    trg_warn("route", r->name, "%zu event(s) written to %s as %s (entry %s)", j->n,
+             to_target(r) && r->source ? r->conf->on_failure : "the DLQ", trg_dlq_condition_name(j->cond),
+             id ? id : "?");
     trg_metrics_add(trg_engine_metrics(r->engine), TRG_M_DLQ_EVENTS, r->name, trg_dlq_condition_name(j->cond),
                     (double)j->n);
     struct trg_list *pos, *tmp;
@@ -388,10 +397,39 @@ static void dlq_done(void *arg, int err, const char *id)
     }
 }
 
+static int target_put(struct dlq_job *j)
+{
+    struct trg_route *r = j->route;
+    struct trg_event **evs = trg_calloc(j->n ? j->n : 1, sizeof *evs);
+    size_t k = 0;
+    struct trg_list *pos, *tmp;
+    if (!evs)
+        return TRG_ENOMEM;
+    trg_list_each(pos, tmp, &j->entries) evs[k++] = trg_list_entry(pos, struct trg_entry, link)->ev;
+    struct trg_failure_info info = {
+        .route = r->name,
+        .function = r->fn->name,
+        .condition = trg_dlq_condition_name(j->cond),
+        .error = j->error ? j->error : trg_dlq_condition_name(j->cond),
+        .request_id = j->request_id,
+    };
+    int rc = trg_engine_on_failure(r->source, r->conf->on_failure, evs, k, &info, dlq_done, j);
+    trg_free(evs);
+    return rc;
+}
+
 static void dlq_put(struct dlq_job *j)
 {
     struct trg_route *r = j->route;
     j->writing = true;
+    if (to_target(r) && r->source) {
+        int rc = target_put(j);
+        if (rc != 0) {
+            j->writing = false;
+            dlq_done(j, rc, NULL);
+        }
+        return;
+    }
     int rc = trg_dlq_put(trg_engine_dlq(r->engine), r->name, j->record, j->len, dlq_done, j);
     if (rc != 0) {
         j->writing = false;
@@ -487,6 +525,11 @@ void trg_route_to_dlq(struct trg_route *r, struct trg_list *list, size_t n, enum
     j->cond = cond;
     j->len = rec.len;
     j->record = trg_buf_steal(&rec);
+    snprintf(j->request_id, sizeof j->request_id, "%s", info.request_id);
+    if (b && b->last_error)
+        j->error = trg_strdup(b->last_error);
+    else if (b && b->last_status > 0)
+        j->error = trg_asprintf("HTTP %d", b->last_status);
     trg_list_push_back(&r->dlq_jobs, &j->link);
     trg_buf_free(&payload);
     trg_free(records);
