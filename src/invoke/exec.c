@@ -8,9 +8,10 @@
  * which reaps every child itself; trigd runs on ev_loop_new()). The child sees only fds 0-2
  * (posix_spawn_file_actions_addclosefrom_np(3)) and default signal dispositions.
  *
- * memory_mb is applied as RLIMIT_AS with prlimit(2) right after posix_spawn returns. glibc's
- * posix_spawn returns once the child has exec'd, so the program's first instructions run before
- * the limit is set: its image and early start-up are not limited, every later allocation is.
+ * memory_mb is applied as RLIMIT_AS before the function's program starts: the child runs util-linux's
+ * prlimit(1) (Debian's util-linux is Essential), which sets the limit on itself and execs the program,
+ * so the pid, pidfd and rusage are the program's. Where prlimit(1) is missing, the limit is set with
+ * prlimit(2) right after posix_spawn returns, which leaves the program's first instructions unlimited.
  *
  * On the deadline the process group gets SIGTERM, then SIGKILL after kill_grace_ms; the outcome
  * is error "Timeout". Exit 0 = success (stdout is the body); another exit code = error
@@ -616,6 +617,35 @@ static void exec_limit(struct exec_call *c)
                  c->request_id, (long long)mb, strerror(errno));
 }
 
+/* Run the program under prlimit(1) so RLIMIT_AS holds from its first instruction: *prog becomes
+ * prlimit's path and *argv {"prlimit", "--as=BYTES", "--", PROG, ARGS...}. Returns 0, or -1 (nothing
+ * changed) when prlimit(1) is not installed or memory runs out. The program's path and the --as text
+ * move to *keep[0] and *keep[1], for the caller to free with the new argv. */
+static int limit_argv(const struct exec_opts *o, char **prog, char ***argv, char *keep[2])
+{
+    char *tool = exec_resolve("prlimit", "/usr/bin:/bin");
+    char *as = trg_asprintf("--as=%lld", (long long)o->memory_mb << 20);
+    char **v = trg_calloc(o->command.n + 4, sizeof(*v));
+    if (!tool || !as || !v) {
+        trg_free(tool);
+        trg_free(as);
+        trg_free(v);
+        return -1;
+    }
+    v[0] = (char *)"prlimit";
+    v[1] = as;
+    v[2] = (char *)"--";
+    v[3] = *prog;
+    for (size_t i = 1; i < o->command.n; i++)
+        v[3 + i] = o->command.v[i];
+    trg_free(*argv);
+    keep[0] = *prog;
+    keep[1] = as;
+    *argv = v;
+    *prog = tool;
+    return 0;
+}
+
 /* The spawn failed (err is an errno): report it from a 0-timer, never from inside invoke(). */
 static void exec_defer_failure(struct exec_call *c, const char *prog, int err)
 {
@@ -636,6 +666,7 @@ static int exec_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke
     struct envv env = {0};
     char *prog = NULL;
     char **argv = NULL;
+    char *keep[2] = {NULL, NULL}; /* strings argv points to when it runs under prlimit(1) */
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     int rc = TRG_ENOMEM;
     struct exec_call *c = trg_calloc(1, sizeof(*c));
@@ -679,6 +710,9 @@ static int exec_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke
         goto fail_pipes;
     }
     memcpy(argv, o->command.v, o->command.n * sizeof(*argv));
+    bool limited = false;
+    if (o->memory_mb > 0 && limit_argv(o, &prog, &argv, keep) == 0)
+        limited = true;
     int e = exec_spawn(c, prog, argv, env.v, in[0], out[1], err[1]);
     close_fd(&in[0]);
     close_fd(&out[1]);
@@ -695,7 +729,8 @@ static int exec_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke
         exec_defer_failure(c, prog, e);
         goto started;
     }
-    exec_limit(c);
+    if (!limited)
+        exec_limit(c);
     c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
     if (c->pidfd < 0) {
         trg_error("exec", inst->name, "%s pidfd_open: %s; trigd needs Linux 5.3 or later", c->request_id,
@@ -733,6 +768,8 @@ started:
     envv_free(&env);
     trg_free(prog);
     trg_free(argv);
+    trg_free(keep[0]);
+    trg_free(keep[1]);
     return 0;
 fail_pipes:
     for (int i = 0; i < 2; i++) {
@@ -744,6 +781,8 @@ fail:
     envv_free(&env);
     trg_free(prog);
     trg_free(argv);
+    trg_free(keep[0]);
+    trg_free(keep[1]);
     call_free(c);
     return rc;
 }
