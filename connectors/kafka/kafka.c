@@ -79,9 +79,10 @@ static const struct trg_opt kafka_options[] = {
      kafka_formats, 0},
     {"commit_interval_ms", TRG_OPT_INT, "1000", 100, 60000, "ms", offsetof(struct kafka_opts, commit_interval_ms),
      "How often stored offsets are committed to the group (also at revoke and at shutdown).", NULL, 0},
-    {"max_buffered", TRG_OPT_INT, "100000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
+    {"max_buffered", TRG_OPT_INT, "300000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
      "Records read while the routes are full, kept in order until they have room; beyond this many (or "
-     "max_buffered_bytes) the partitions are paused (rd_kafka_pause_partitions) until half of them are emitted.",
+     "max_buffered_bytes) the partitions are paused (rd_kafka_pause_partitions) until half of them are emitted. "
+     "librdkafka fetches again only up to a second after a resume, so the half left should cover that second.",
      NULL, 0},
     {"max_buffered_bytes", TRG_OPT_INT, "67108864", 1024, 4294967296, "bytes",
      offsetof(struct kafka_opts, max_buffered_bytes),
