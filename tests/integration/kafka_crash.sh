@@ -38,6 +38,11 @@ log "killed trigd after $before records reached the function"
 
 start_trigd "$WORK/trigd.json"
 wait_kafka_ready 30
+# The group gives the new member partitions only after the killed member's session has timed out; inject
+# the broker errors once records flow again (a broker taken down before that may be the group coordinator,
+# and then nothing could be assigned until it is back).
+_flowing() { (($(krecords | wc -l) > before)); }
+wait_for 60 _flowing
 kafka_ctl "err 1 5 6"     # five Fetch requests: NOT_LEADER_OR_FOLLOWER
 kafka_ctl "err 8 3 15"    # three OffsetCommit requests: COORDINATOR_NOT_AVAILABLE
 kafka_ctl "down 2"
