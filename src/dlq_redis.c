@@ -204,20 +204,33 @@ static char *stream_key(struct rdlq *b, const char *route)
     return trg_asprintf("%sdlq:%s", trg_redis_prefix(b->redis), route);
 }
 
+/* The stream key and the request of one operation (the caller sets the request's callback). Returns 0,
+ * TRG_ESTATE while Redis is unreachable or the backend closing, or TRG_ENOMEM (then nothing is left). */
+static int start_req(struct rdlq *b, enum rop_kind kind, const char *route, void *arg, char **key,
+                     struct rreq **q)
+{
+    if (b->closing || !trg_redis_connected(b->redis))
+        return TRG_ESTATE;
+    *key = stream_key(b, route);
+    *q = req_new(kind, route, arg);
+    if (!*key || !*q) {
+        trg_free(*key);
+        if (*q)
+            req_free(*q);
+        return TRG_ENOMEM;
+    }
+    return 0;
+}
+
 static int r_put(struct trg_dlq_backend *be, const char *route, const char *record, size_t len,
                  trg_dlq_put_cb cb, void *arg)
 {
     struct rdlq *b = (struct rdlq *)be;
-    if (b->closing || !trg_redis_connected(b->redis))
-        return TRG_ESTATE;
-    char *key = stream_key(b, route);
-    struct rreq *q = req_new(ROP_PUT, route, arg);
-    if (!key || !q) {
-        trg_free(key);
-        if (q)
-            req_free(q);
-        return TRG_ENOMEM;
-    }
+    char *key = NULL;
+    struct rreq *q = NULL;
+    int rc = start_req(b, ROP_PUT, route, arg, &key, &q);
+    if (rc < 0)
+        return rc;
     q->put_cb = cb;
     char maxlen[24];
     snprintf(maxlen, sizeof(maxlen), "%" PRId64, b->max_len);
@@ -237,7 +250,7 @@ static int r_put(struct trg_dlq_backend *be, const char *route, const char *reco
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     lens[argc - 1] = len;
-    int rc = send_cmd(b, q, argc, argv, lens);
+    rc = send_cmd(b, q, argc, argv, lens);
     trg_free(key);
     return rc;
 }
@@ -245,21 +258,16 @@ static int r_put(struct trg_dlq_backend *be, const char *route, const char *reco
 static int r_range(struct rdlq *b, enum rop_kind kind, const char *route, const char *start, const char *end,
                    size_t count, trg_dlq_list_cb cb, void *arg)
 {
-    if (b->closing || !trg_redis_connected(b->redis))
-        return TRG_ESTATE;
-    char *key = stream_key(b, route);
-    struct rreq *q = req_new(kind, route, arg);
-    if (!key || !q) {
-        trg_free(key);
-        if (q)
-            req_free(q);
-        return TRG_ENOMEM;
-    }
+    char *key = NULL;
+    struct rreq *q = NULL;
+    int rc = start_req(b, kind, route, arg, &key, &q);
+    if (rc < 0)
+        return rc;
     q->list_cb = cb;
     char cnt[24];
     snprintf(cnt, sizeof(cnt), "%zu", count);
     const char *argv[6] = {"XRANGE", key, start, end, "COUNT", cnt};
-    int rc = send_cmd(b, q, 6, argv, NULL);
+    rc = send_cmd(b, q, 6, argv, NULL);
     trg_free(key);
     return rc;
 }
@@ -280,32 +288,15 @@ static int r_get(struct trg_dlq_backend *be, const char *route, const char *id, 
     return r_range((struct rdlq *)be, ROP_GET, route, id, id, 1, cb, arg);
 }
 
-/* The key and request of a delete or purge. */
-static int done_req(struct rdlq *b, const char *route, trg_dlq_done_cb cb, void *arg, char **key,
-                    struct rreq **q)
-{
-    if (b->closing || !trg_redis_connected(b->redis))
-        return TRG_ESTATE;
-    *key = stream_key(b, route);
-    *q = req_new(ROP_DONE, route, arg);
-    if (!*key || !*q) {
-        trg_free(*key);
-        if (*q)
-            req_free(*q);
-        return TRG_ENOMEM;
-    }
-    (*q)->done_cb = cb;
-    return 0;
-}
-
 static int r_del(struct trg_dlq_backend *be, const char *route, const char *id, trg_dlq_done_cb cb, void *arg)
 {
     struct rdlq *b = (struct rdlq *)be;
     char *key = NULL;
     struct rreq *q = NULL;
-    int rc = done_req(b, route, cb, arg, &key, &q);
+    int rc = start_req(b, ROP_DONE, route, arg, &key, &q);
     if (rc < 0)
         return rc;
+    q->done_cb = cb;
     const char *argv[3] = {"XDEL", key, id};
     rc = send_cmd(b, q, 3, argv, NULL);
     trg_free(key);
@@ -317,9 +308,10 @@ static int r_purge(struct trg_dlq_backend *be, const char *route, trg_dlq_done_c
     struct rdlq *b = (struct rdlq *)be;
     char *key = NULL;
     struct rreq *q = NULL;
-    int rc = done_req(b, route, cb, arg, &key, &q);
+    int rc = start_req(b, ROP_DONE, route, arg, &key, &q);
     if (rc < 0)
         return rc;
+    q->done_cb = cb;
     const char *argv[4] = {"EVAL", PURGE_SCRIPT, "1", key};
     rc = send_cmd(b, q, 4, argv, NULL);
     trg_free(key);
