@@ -41,6 +41,15 @@ static void respond_json(struct trg_http_req *req, int status, const struct trg_
 }
 
 static void respond_oom(struct trg_http_req *req) { trg_http_respond_error(req, 500, "out of memory"); }
+/* Answer 200 with the JSON built in b, or 500 when building it failed (rc != 0); frees b. */
+static void respond_built(struct trg_http_req *req, int rc, struct trg_buf *b)
+{
+    if (rc != 0)
+        respond_oom(req);
+    else
+        respond_json(req, 200, b);
+    trg_buf_free(b);
+}
 
 /* The token in force: the running config's, so that a reload that changes it takes effect. */
 static const char *current_token(const struct trg_engine *e)
@@ -139,13 +148,7 @@ static void on_status(void *arg, struct trg_http_req *req)
     if (!authorized(e, req))
         return;
     struct trg_buf b = {0};
-    if (trg_engine_status_json(e, &b) != 0) {
-        trg_buf_free(&b);
-        respond_oom(req);
-        return;
-    }
-    respond_json(req, 200, &b);
-    trg_buf_free(&b);
+    respond_built(req, trg_engine_status_json(e, &b), &b);
 }
 
 /* {"schedules":[...]}: every schedule source with its next N fire times (?next=N, 1-100, default 5),
@@ -166,14 +169,10 @@ static void on_schedules(void *arg, struct trg_http_req *req)
         }
     }
     struct trg_buf b = {0};
-    if (trg_buf_adds(&b, "{\"schedules\":") != 0 ||
-        trg_engine_sources_status_json(e, "schedule", (int)next_n, &b) != 0 || trg_buf_addc(&b, '}') != 0) {
-        trg_buf_free(&b);
-        respond_oom(req);
-        return;
-    }
-    respond_json(req, 200, &b);
-    trg_buf_free(&b);
+    int rc = trg_buf_adds(&b, "{\"schedules\":");
+    rc = rc ? rc : trg_engine_sources_status_json(e, "schedule", (int)next_n, &b);
+    rc = rc ? rc : trg_buf_addc(&b, '}');
+    respond_built(req, rc, &b);
 }
 
 /* {"routes":[...]}: the routes part of the status. */
@@ -183,26 +182,10 @@ static void on_routes(void *arg, struct trg_http_req *req)
     if (!authorized(e, req))
         return;
     struct trg_buf b = {0};
-    cJSON *status = NULL, *out = NULL;
-    char *text = NULL;
-    if (trg_engine_status_json(e, &b) == 0 && (status = cJSON_ParseWithLength(b.data, b.len)) != NULL &&
-        (out = cJSON_CreateObject()) != NULL) {
-        cJSON *routes = cJSON_DetachItemFromObjectCaseSensitive(status, "routes");
-        if (!routes)
-            routes = cJSON_CreateArray();
-        if (routes && cJSON_AddItemToObject(out, "routes", routes))
-            text = cJSON_PrintUnformatted(out);
-        else
-            cJSON_Delete(routes);
-    }
-    if (text)
-        trg_http_respond(req, 200, "application/json", text, strlen(text), NULL);
-    else
-        respond_oom(req);
-    cJSON_free(text);
-    cJSON_Delete(out);
-    cJSON_Delete(status);
-    trg_buf_free(&b);
+    int rc = trg_buf_adds(&b, "{\"routes\":");
+    rc = rc ? rc : trg_engine_routes_json(e, &b);
+    rc = rc ? rc : trg_buf_addc(&b, '}');
+    respond_built(req, rc, &b);
 }
 
 /* Anything else under /admin/: 404 (after the token check, so that nothing leaks without one). */

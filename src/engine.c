@@ -939,27 +939,11 @@ int trg_engine_sources_status_json(struct trg_engine *e, const char *type, int n
     return rc ? rc : trg_buf_addc(out, ']');
 }
 
-int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
+int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out)
 {
-    int rc = trg_buf_addf(out, "{\"version\":\"%s\",\"uptime_s\":%lld,\"ready\":%s,\"config\":", PACKAGE_VERSION,
-                          (long long)((trg_mono_ms() - e->started_ms) / 1000), trg_engine_ready(e) ? "true" : "false");
-    rc |= trg_buf_add_json_str(out, e->cfg->path, strlen(e->cfg->path));
-    rc |= trg_buf_adds(out, ",\"sources\":[");
+    int rc = trg_buf_addc(out, '[');
     bool first = true;
     struct trg_list *p;
-    for (p = e->sources.next; p != &e->sources; p = p->next) {
-        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-        if (s->retired)
-            continue;
-        rc |= trg_buf_addf(out, "%s{\"name\":", first ? "" : ",");
-        rc |= trg_buf_add_json_str(out, s->name, strlen(s->name));
-        rc |= trg_buf_addf(out, ",\"type\":\"%s\",\"ready\":%s,\"paused\":%s,\"outstanding\":%zu}", s->conf->type,
-                           (!s->conf->ops->ready || s->conf->ops->ready(s->inst)) ? "true" : "false",
-                           s->paused ? "true" : "false", s->outstanding);
-        first = false;
-    }
-    rc |= trg_buf_adds(out, "],\"routes\":[");
-    first = true;
     for (p = e->routes.next; p != &e->routes; p = p->next) {
         struct trg_route *r = trg_list_entry(p, struct trg_route, link);
         if (r->retired)
@@ -979,7 +963,32 @@ int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
                            (long long)r->conf->max_record_age_s);
         first = false;
     }
-    rc |= trg_buf_adds(out, "],\"functions\":[");
+    rc |= trg_buf_addc(out, ']');
+    return rc ? TRG_ENOMEM : 0;
+}
+
+int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
+{
+    int rc = trg_buf_addf(out, "{\"version\":\"%s\",\"uptime_s\":%lld,\"ready\":%s,\"config\":", PACKAGE_VERSION,
+                          (long long)((trg_mono_ms() - e->started_ms) / 1000), trg_engine_ready(e) ? "true" : "false");
+    rc |= trg_buf_add_json_str(out, e->cfg->path, strlen(e->cfg->path));
+    rc |= trg_buf_adds(out, ",\"sources\":[");
+    bool first = true;
+    struct trg_list *p;
+    for (p = e->sources.next; p != &e->sources; p = p->next) {
+        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
+        if (s->retired)
+            continue;
+        rc |= trg_buf_addf(out, "%s{\"name\":", first ? "" : ",");
+        rc |= trg_buf_add_json_str(out, s->name, strlen(s->name));
+        rc |= trg_buf_addf(out, ",\"type\":\"%s\",\"ready\":%s,\"paused\":%s,\"outstanding\":%zu}", s->conf->type,
+                           (!s->conf->ops->ready || s->conf->ops->ready(s->inst)) ? "true" : "false",
+                           s->paused ? "true" : "false", s->outstanding);
+        first = false;
+    }
+    rc |= trg_buf_adds(out, "],\"routes\":");
+    rc |= trg_engine_routes_json(e, out);
+    rc |= trg_buf_adds(out, ",\"functions\":[");
     first = true;
     for (p = e->functions.next; p != &e->functions; p = p->next) {
         struct trg_function *fn = trg_list_entry(p, struct trg_function, link);

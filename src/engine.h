@@ -54,6 +54,8 @@ bool trg_engine_ready(const struct trg_engine *e);
 
 /* The admin API's view: {"version", "uptime_s", "ready", "sources":[...], "routes":[...], "functions":[...]}. */
 int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out);
+/* Append the "routes" array of that view: [{"name","source","function","enabled","held",...}, ...]. */
+int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out);
 
 /* A JSON array with the status_json op's object of every active source of type `type` that has one
  * (GET /admin/schedules: type "schedule", next_n fire times each). */
