@@ -143,16 +143,39 @@ int trg_buf_addc(struct trg_buf *b, char c) { return trg_buf_add(b, &c, 1); }
 
 int trg_buf_vaddf(struct trg_buf *b, const char *fmt, va_list ap)
 {
+    /* print into the spare room first: a second pass only when it did not fit */
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
-    if (n < 0 || buf_reserve(b, (size_t)n) != 0)
+    if (n < 0)
         return TRG_ENOMEM;
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    if ((size_t)n >= room) {
+        if (buf_reserve(b, (size_t)n) != 0) {
+            if (b->data)
+                b->data[b->len] = '\0';
+            return TRG_ENOMEM;
+        }
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
     b->len += (size_t)n;
     return 0;
 }
+
+int trg_buf_add_int(struct trg_buf *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return trg_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+int trg_buf_reserve(struct trg_buf *b, size_t extra) { return buf_reserve(b, extra); }
 
 int trg_buf_addf(struct trg_buf *b, const char *fmt, ...)
 {

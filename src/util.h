@@ -55,6 +55,10 @@ int trg_buf_adds(struct trg_buf *b, const char *s);
 int trg_buf_addc(struct trg_buf *b, char c);
 int trg_buf_addf(struct trg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int trg_buf_vaddf(struct trg_buf *b, const char *fmt, va_list ap);
+/* Append v in decimal (what "%" PRId64 prints, without printf's cost). */
+int trg_buf_add_int(struct trg_buf *b, int64_t v);
+/* Make room for extra more bytes (and the NUL) in one allocation, so that a known-size build grows once. */
+int trg_buf_reserve(struct trg_buf *b, size_t extra);
 /* Append s (n bytes) as a JSON string literal, quotes included. */
 int trg_buf_add_json_str(struct trg_buf *b, const char *s, size_t n);
 /* Append the standard base64 encoding of n bytes. */

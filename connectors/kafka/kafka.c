@@ -22,6 +22,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,10 +80,10 @@ static const struct trg_opt kafka_options[] = {
      kafka_formats, 0},
     {"commit_interval_ms", TRG_OPT_INT, "1000", 100, 60000, "ms", offsetof(struct kafka_opts, commit_interval_ms),
      "How often stored offsets are committed to the group (also at revoke and at shutdown).", NULL, 0},
-    {"max_buffered", TRG_OPT_INT, "300000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
+    {"max_buffered", TRG_OPT_INT, "100000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
      "Records read while the routes are full, kept in order until they have room; beyond this many (or "
      "max_buffered_bytes) the partitions are paused (rd_kafka_pause_partitions) until half of them are emitted. "
-     "librdkafka fetches again only up to a second after a resume, so the half left should cover that second.",
+     "Each pause drops what librdkafka prefetched, so a small buffer costs refetching.",
      NULL, 0},
     {"max_buffered_bytes", TRG_OPT_INT, "67108864", 1024, 4294967296, "bytes",
      offsetof(struct kafka_opts, max_buffered_bytes),
@@ -121,6 +122,7 @@ struct kpart {
     bool reset;            /* AT_TIMESTAMP without a committed offset: to restart at the oldest record */
     int64_t store_next;    /* the offset to store (first record not done) */
     int64_t next_offset;   /* the offset after the last record handed to the engine */
+    int64_t fetch_next;    /* the offset after the last record polled (emitted, held or dropped), -1 unknown */
 };
 
 /* A record refused by the engine (routes full), waiting for them to drain. */
@@ -165,6 +167,8 @@ struct kafka {
     struct kfail *fails;
     bool destroying;
     uint64_t rebalances, commits;
+    int64_t queued_min; /* librdkafka's queued.min.messages */
+    bool fetch_idle;    /* the consumer queue reached queued.min.messages: librdkafka stopped fetching */
 };
 
 /* ---- configuration ----------------------------------------------------------------------------- */
@@ -279,6 +283,7 @@ static struct kpart *part_add(struct kafka *k, const char *topic, int32_t partit
     p->tp = trg_asprintf("%s-%" PRId32, topic, partition);
     p->store_next = -1;
     p->next_offset = -1;
+    p->fetch_next = -1;
     p->assigned = true;
     if (!p->topic || !p->tp) {
         part_free(p);
@@ -404,6 +409,31 @@ static void poke(struct kafka *k)
     /* the queue's io event fires on new ops only: wake our own watcher to drain what is left */
     ssize_t n = write(k->pipe_wr, "1", 1);
     (void)n;
+}
+
+/* librdkafka 2.0 decides again whether to fetch a partition it stopped fetching (paused, or its queue at
+ * queued.min.messages) only on its broker thread's one-second tick; 2.4 made that fetch.queue.backoff.ms.
+ * A seek wakes that thread at once: each assigned partition is sought to the record after the last one
+ * polled. Called with the consumer queue empty, so the seek discards nothing; records of a fetch already on
+ * its way when the seek lands are delivered again and dropped by on_message (offset < fetch_next). */
+static void wake_fetcher(struct kafka *k)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_error_t *error;
+    k->fetch_idle = false;
+    if (!l)
+        return;
+    for (struct kpart *p = k->parts; p; p = p->next)
+        if (p->assigned && !p->reset && p->fetch_next >= 0)
+            rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->fetch_next;
+    if (l->cnt > 0) {
+        trg_source_count(k->src, "fetch_restarts", 1);
+        if ((error = rd_kafka_seek_partitions(k->rk, l, 0))) {
+            trg_debug("kafka", k->name, "cannot restart fetching: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void set_kafka_paused(struct kafka *k, bool paused)
@@ -539,7 +569,10 @@ static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
     rec = trg_calloc(1, sizeof *rec);
     if (!ev || !rec)
         goto nomem;
-    ev->item_id = trg_asprintf("%s@%" PRId64, p->tp, m->offset);
+    struct trg_buf id = {0};
+    if (trg_buf_adds(&id, p->tp) == 0 && trg_buf_addc(&id, '@') == 0 && trg_buf_add_int(&id, m->offset) == 0)
+        ev->item_id = trg_buf_steal(&id);
+    trg_buf_free(&id);
     if (k->opts->parallelization > 1)
         ev->order_key = trg_asprintf("%s/%u", p->tp,
                                      trg_kafka_key_lane(m->key, m->key_len, (unsigned)k->opts->parallelization));
@@ -644,6 +677,7 @@ static void relieve(struct kafka *k)
     if (k->paused_kafka && (all || (k->n_held <= (size_t)k->opts->max_buffered / 2 &&
                                     k->held_bytes <= (size_t)k->opts->max_buffered_bytes / 2))) {
         set_kafka_paused(k, false);
+        wake_fetcher(k); /* pausing purged the partitions' queued records: the consumer queue is empty */
         poke(k);
     } else if (all) {
         poke(k);
@@ -685,8 +719,11 @@ static void reset_partitions(struct kafka *k)
     for (int i = 0; i < cur->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &cur->elems[i];
         struct kpart *p = part_find(k, tp->topic, tp->partition);
+        if (p && !p->reset && p->fetch_next >= 0)
+            tp->offset = p->fetch_next; /* rd_kafka_position knows nothing after a seek */
         if (p && p->reset) {
             p->reset = false;
+            p->fetch_next = -1;
             tp->offset = RD_KAFKA_OFFSET_BEGINNING;
             rd_kafka_topic_partition_list_add(mine, tp->topic, tp->partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
         }
@@ -727,6 +764,14 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
+    struct kpart *p = m->rkt ? part_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
+    if (p) {
+        if (m->offset < p->fetch_next) {
+            rd_kafka_message_destroy(m); /* fetched again after wake_fetcher's seek: already polled */
+            return;
+        }
+        p->fetch_next = m->offset + 1;
+    }
     if (k->stopping) {
         rd_kafka_message_destroy(m); /* not emitted, not stored: the next owner reads it again */
         return;
@@ -746,14 +791,18 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
 
 static void drain(struct kafka *k)
 {
+    if ((int64_t)rd_kafka_queue_length(k->queue) >= k->queued_min)
+        k->fetch_idle = true;
     for (int i = 0; i < KAFKA_DRAIN_MAX; i++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 0);
         if (!m) {
             if (k->need_reset)
                 reset_partitions(k);
-            if (rd_kafka_queue_length(k->queue) == 0)
-                return;
-            continue; /* a callback was served */
+            if (rd_kafka_queue_length(k->queue) > 0)
+                continue; /* a callback was served */
+            if (k->fetch_idle && !k->paused_kafka && !k->stopping)
+                wake_fetcher(k);
+            return;
         }
         on_message(k, m);
         if (k->need_reset)
@@ -789,7 +838,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *tp = &parts->elems[i];
-            if (!part_find(k, tp->topic, tp->partition) && !part_add(k, tp->topic, tp->partition))
+            struct kpart *p = part_find(k, tp->topic, tp->partition);
+            if (p)
+                p->fetch_next = -1; /* fetching starts again at the committed offset */
+            else if (!part_add(k, tp->topic, tp->partition))
                 trg_error("kafka", k->name, "out of memory tracking %s [%" PRId32 "]", tp->topic, tp->partition);
         }
         if (coop)
@@ -1129,6 +1181,11 @@ static int kafka_start(void *inst)
     }
     k->pipe_rd = fds[0];
     k->pipe_wr = fds[1];
+    char qmin[32];
+    size_t qlen = sizeof qmin;
+    k->queued_min = 100000;
+    if (rd_kafka_conf_get(rd_kafka_conf(k->rk), "queued.min.messages", qmin, &qlen) == RD_KAFKA_CONF_OK)
+        k->queued_min = strtoll(qmin, NULL, 10);
     rd_kafka_queue_io_event_enable(k->queue, k->pipe_wr, "1", 1);
     ev_io_init(&k->io, io_cb, k->pipe_rd, EV_READ);
     k->io.data = k;

@@ -25,13 +25,31 @@ static int add_byte_array(struct trg_buf *out, const unsigned char *p, size_t n)
 
 int trg_kafka_record_json(const struct trg_kafka_record *r, struct trg_buf *out)
 {
-    int rc = trg_buf_adds(out, "{\"topic\":");
+    /* one allocation for the usual record: the fixed text, the topic, base64 of key and value */
+    size_t topic_len = strlen(r->topic);
+    int rc = trg_buf_reserve(out, 160 + topic_len + (r->key_len + 2) / 3 * 4 + (r->value_len + 2) / 3 * 4);
     if (!rc)
-        rc = trg_buf_add_json_str(out, r->topic, strlen(r->topic));
+        rc = trg_buf_adds(out, "{\"topic\":");
     if (!rc)
-        rc = trg_buf_addf(out, ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"timestamp\":%" PRId64
-                          ",\"timestampType\":\"%s\"",
-                          r->partition, r->offset, r->timestamp, ts_type_name(r->ts_type));
+        rc = trg_buf_add_json_str(out, r->topic, topic_len);
+    if (!rc)
+        rc = trg_buf_adds(out, ",\"partition\":");
+    if (!rc)
+        rc = trg_buf_add_int(out, r->partition);
+    if (!rc)
+        rc = trg_buf_adds(out, ",\"offset\":");
+    if (!rc)
+        rc = trg_buf_add_int(out, r->offset);
+    if (!rc)
+        rc = trg_buf_adds(out, ",\"timestamp\":");
+    if (!rc)
+        rc = trg_buf_add_int(out, r->timestamp);
+    if (!rc)
+        rc = trg_buf_adds(out, ",\"timestampType\":\"");
+    if (!rc)
+        rc = trg_buf_adds(out, ts_type_name(r->ts_type));
+    if (!rc)
+        rc = trg_buf_addc(out, '"');
     if (!rc && r->key) {
         rc = trg_buf_adds(out, ",\"key\":\"");
         if (!rc)

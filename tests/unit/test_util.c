@@ -1,5 +1,5 @@
 /* test_util.c — buffers, JSON string escaping, base64 both ways, hex digits, UTF-8 sequences, time
- * formatting, request ids, constant-time comparison, asprintf, and allocation failure injection.
+ * formatting, decimal integers, request ids, constant-time comparison, asprintf, and allocation failure injection.
  * Tables first: one line per case. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,6 +101,56 @@ static void test_buf_addf_long(void **state)
     assert_int_equal(b.data[0], '<');
     assert_string_equal(b.data + b.len - 3, ">42");
     trg_buf_free(&b);
+}
+
+/* addf prints into the spare room when the text fits, and grows otherwise: both give the same bytes. */
+static void test_buf_addf_fit_and_grow(void **state)
+{
+    (void)state;
+    struct trg_buf b = {0};
+    assert_int_equal(trg_buf_reserve(&b, 100), 0);
+    size_t cap = b.cap;
+    assert_true(cap >= 101);
+    assert_int_equal(trg_buf_addf(&b, "a%db", 1), 0); /* fits */
+    assert_int_equal(b.cap, cap);
+    assert_int_equal(trg_buf_addf(&b, "%0*d", 200, 7), 0); /* does not fit: grows once, prints again */
+    assert_int_equal(b.len, 3 + 200);
+    assert_string_equal(b.data + b.len - 2, "07");
+    assert_int_equal(memcmp(b.data, "a1b000", 6), 0);
+    assert_int_equal(trg_buf_addf(&b, "%s", ""), 0);
+    assert_int_equal(b.len, 203);
+    trg_buf_free(&b);
+}
+
+static void test_buf_add_int(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t v;
+        const char *text;
+    } cases[] = {
+        {0, "0"},
+        {7, "7"},
+        {-7, "-7"},
+        {10, "10"},
+        {1545084650987, "1545084650987"},
+        {INT64_MAX, "9223372036854775807"},
+        {INT64_MIN, "-9223372036854775808"},
+        {-1, "-1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct trg_buf b = {0};
+        assert_int_equal(trg_buf_adds(&b, "x="), 0);
+        assert_int_equal(trg_buf_add_int(&b, cases[i].v), 0);
+        assert_string_equal(b.data + 2, cases[i].text);
+        trg_buf_free(&b);
+    }
+    struct trg_buf b = {0};
+    trg_alloc_fail_after(0);
+    assert_int_equal(trg_buf_add_int(&b, 12), TRG_ENOMEM);
+    assert_int_equal(trg_buf_reserve(&b, 1), TRG_ENOMEM);
+    trg_alloc_fail_after(-1);
+    assert_null(b.data);
 }
 
 /* --- JSON strings ------------------------------------------------------------------------------- */
@@ -657,6 +707,8 @@ int main(void)
         cmocka_unit_test_teardown(test_buf_growth, teardown),
         cmocka_unit_test_teardown(test_buf_add_variants, teardown),
         cmocka_unit_test_teardown(test_buf_addf_long, teardown),
+        cmocka_unit_test_teardown(test_buf_addf_fit_and_grow, teardown),
+        cmocka_unit_test_teardown(test_buf_add_int, teardown),
         cmocka_unit_test_teardown(test_json_str_table, teardown),
         cmocka_unit_test_teardown(test_json_str_roundtrip, teardown),
         cmocka_unit_test_teardown(test_base64_vectors, teardown),
