@@ -83,6 +83,12 @@ post_json "$SINK_URL/" '{"nothing":1}' > /dev/null
 wait_sink_lines 2 5
 assert_eq 1234 "$(json_get "$(sink_line 1)" 'j["sent_ms"]')" "count-only sent_ms"
 assert_eq None "$(json_get "$(sink_line 2)" 'str(j["sent_ms"])')" "count-only without sent_ms"
+# --sent-key and --count: the first number after another key, and how often a text occurs.
+start_sink --count-only --sent-key '"timestamp":' --count '"offset":'
+post_json "$SINK_URL/" '{"records":{"t-0":[{"offset":1,"timestamp":77},{"offset":2,"timestamp":78}]}}' > /dev/null
+wait_sink_lines 1 5
+assert_eq 77 "$(json_get "$(sink_line 1)" 'j["sent_ms"]')" "--sent-key"
+assert_eq 2 "$(json_get "$(sink_line 1)" 'j["count"]')" "--count"
 
 # start_trigd/stop_trigd against a stand-in daemon that serves /healthz and exits 0 on SIGTERM.
 cat > "$WORK/fake-trigd" << 'EOF'
