@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kafka_start.sh — starting_position AT_TIMESTAMP: a partition without a committed offset is read from the
-# oldest record and the records before starting_timestamp are skipped (their offsets stored, never invoked);
-# once the group has committed offsets, they win over the timestamp.
+# oldest record and the records before starting_timestamp are skipped (their offsets stored, never invoked),
+# under the eager and the cooperative rebalance protocol; once the group has committed offsets, they win over
+# the timestamp.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -21,15 +22,15 @@ wait_for 5 _clock_past
 printf 'new0\nnew1\n' | kproduce ts -p 0
 printf 'new2\n' | kproduce ts -p 1
 
-config() { # config STARTING_TIMESTAMP
+config() { # config STARTING_TIMESTAMP [GROUP [RDKAFKA]]
     cat << JSON
 {
   "http": {"listen": "127.0.0.1:$HTTP_PORT"},
   "state_dir": "$WORK/state",
   "functions": {"f": {"type": "http", "url": "$SINK_URL/fn"}},
-  "sources": {"k": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["ts"], "group": "gt",
+  "sources": {"k": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["ts"], "group": "${2:-gt}",
                     "starting_position": "AT_TIMESTAMP", "starting_timestamp": $1,
-                    "commit_interval_ms": 200, "rdkafka": $KAFKA_RDKAFKA}},
+                    "commit_interval_ms": 200, "rdkafka": ${3:-$KAFKA_RDKAFKA}}},
   "routes": {"r": {"source": "k", "function": "f", "batch_size": 10, "batch_window_ms": 50}}
 }
 JSON
@@ -76,5 +77,22 @@ printf 'later\n' | kproduce ts -p 1
 _later() { krecords | grep -q '^ts-1 2 - later '; }
 wait_for 20 _later
 [[ $(krecords | wc -l) == 4 ]] || fail "records replayed or lost after the restart: $(krecords)"
+stop_trigd
+log "a committed offset won over the timestamp"
+
+# cooperative: a new group (no committed offsets) restarts its partitions with incremental unassign/assign
+start_sink
+config "$TS" gc "${KAFKA_RDKAFKA%\}}, \"partition.assignment.strategy\": \"cooperative-sticky\"}" > "$WORK/trigd3.json"
+start_trigd "$WORK/trigd3.json"
+wait_kafka_ready 30
+_four() { (($(krecords | wc -l) >= 4)); }
+wait_for 20 _four
+grep -q 'partition(s) (cooperative rebalance)' "$TRIGD_LOG" || fail "the group is not cooperative"
+restarted=$(grep -o 'ts-[01] has no committed offset' "$TRIGD_LOG" | sort -u | wc -l)
+assert_eq 2 "$restarted" "partitions restarted at their oldest record"
+wait_for 10 _lag_zero
+got=$(krecords | awk '{ print $1, $2, $4 }' | sort)
+assert_eq $'ts-0 3 new0\nts-0 4 new1\nts-1 1 new2\nts-1 2 later' "$got" \
+    "cooperative: only the records from starting_timestamp on arrive"
 stop_trigd
 log "ok"
