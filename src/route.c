@@ -362,11 +362,13 @@ static void dlq_done(void *arg, int err, const char *id)
         return;
     }
     if (err != 0) {
+        bool target = to_target(r) && r->source;
         if (!r->dlq_blocked)
             trg_error("route", r->name,
-                      "cannot write %zu event(s) to %s (%s): pausing the route's source and retrying; "
-                      "check the DLQ backend (Redis connection, disk space, state_dir permissions)",
-                      j->n, to_target(r) && r->source ? r->conf->on_failure : "the DLQ", trg_strerror(err));
+                      "cannot write %zu event(s) to %s (%s): pausing the route's source and retrying; %s", j->n,
+                      target ? r->conf->on_failure : "the DLQ", trg_strerror(err),
+                      target ? "the source logged why"
+                             : "check the DLQ backend (Redis connection, disk space, state_dir permissions)");
         r->dlq_blocked = true;
         trg_engine_route_changed(r->engine, r);
         if (!ev_is_active(&r->dlq_retry)) {
