@@ -499,11 +499,11 @@ static bool skip_record(struct kpart *p, int64_t offset)
     return true;
 }
 
-/* Hand one record to the engine. EMIT_HOLD: the routes are full, keep m for later. */
-static int emit_record(struct kafka *k, const rd_kafka_message_t *m)
+/* Hand one record of partition p (part_find's answer: NULL when revoked) to the engine. EMIT_HOLD: the
+ * routes are full, keep m for later. */
+static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
-    struct kpart *p = part_find(k, topic, m->partition);
     struct trg_kafka_header *hdrs = NULL;
     struct trg_buf json = {0};
     rd_kafka_headers_t *rh = NULL;
@@ -654,7 +654,7 @@ static bool flush_held(struct kafka *k)
 {
     struct kheld *h;
     while ((h = k->held)) {
-        int rc = emit_record(k, h->m);
+        int rc = emit_record(k, part_find(k, rd_kafka_topic_name(h->m->rkt), h->m->partition), h->m);
         if (rc == EMIT_HOLD)
             return false;
         k->held = h->next;
@@ -780,7 +780,7 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         hold(k, m);
         return;
     }
-    switch (emit_record(k, m)) {
+    switch (emit_record(k, p, m)) {
     case EMIT_HOLD:
         hold(k, m);
         return;
