@@ -125,6 +125,36 @@ static inline bool run_until(struct ev_loop *loop, const int *counter, int targe
     return *counter >= target;
 }
 
+/* One invoker instance on a loop of its own, created from JSON options, and what its callbacks got. */
+struct fixture {
+    struct ev_loop *loop;
+    const struct trg_invoker_ops *ops;
+    void *opts;
+    void *inst;
+    struct got got;
+};
+
+static inline struct fixture *fixture_new(const struct trg_invoker_ops *ops, const char *name, const char *json)
+{
+    struct fixture *f = trg_calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->ops = ops;
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    assert_non_null(f->loop);
+    f->opts = opts_from_json(ops, json);
+    assert_int_equal(ops->create(f->loop, name, f->opts, &f->inst), 0);
+    return f;
+}
+
+static inline void fixture_free(struct fixture *f)
+{
+    f->ops->destroy(f->inst);
+    opts_free(f->ops, f->opts);
+    got_clear(&f->got);
+    ev_loop_destroy(f->loop);
+    trg_free(f);
+}
+
 /* Capture log output in a temporary file. */
 static inline FILE *log_capture(void)
 {

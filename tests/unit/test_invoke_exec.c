@@ -9,31 +9,11 @@
 
 static const struct trg_invoker_ops *ops = &trg_invoke_exec;
 
-struct fixture {
-    struct ev_loop *loop;
-    void *opts;
-    void *inst;
-    struct got got;
-};
-
-static struct fixture *fx_new(const char *json)
-{
-    struct fixture *f = trg_calloc(1, sizeof(*f));
-    assert_non_null(f);
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    assert_non_null(f->loop);
-    f->opts = opts_from_json(ops, json);
-    assert_int_equal(ops->create(f->loop, "t", f->opts, &f->inst), 0);
-    return f;
-}
+static struct fixture *fx_new(const char *json) { return fixture_new(ops, "t", json); }
 
 static void fx_free(struct fixture *f)
 {
-    ops->destroy(f->inst);
-    opts_free(ops, f->opts);
-    got_clear(&f->got);
-    ev_loop_destroy(f->loop);
-    trg_free(f);
+    fixture_free(f);
     /* every child was reaped */
     assert_true(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
 }

@@ -138,34 +138,16 @@ static int server_down(void **state)
     return 0;
 }
 
-struct fixture {
-    struct ev_loop *loop;
-    void *opts;
-    void *inst;
-    struct got got;
-};
-
 static struct fixture *fx_new(const char *path, const char *extra)
 {
-    struct fixture *f = trg_calloc(1, sizeof(*f));
     char *json = trg_asprintf("{\"url\": \"http://127.0.0.1:%u%s\"%s}", port_, path, extra ? extra : "");
-    assert_non_null(f);
     assert_non_null(json);
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    f->opts = opts_from_json(ops, json);
+    struct fixture *f = fixture_new(ops, "t", json);
     trg_free(json);
-    assert_int_equal(ops->create(f->loop, "t", f->opts, &f->inst), 0);
     return f;
 }
 
-static void fx_free(struct fixture *f)
-{
-    ops->destroy(f->inst);
-    opts_free(ops, f->opts);
-    got_clear(&f->got);
-    ev_loop_destroy(f->loop);
-    trg_free(f);
-}
+static void fx_free(struct fixture *f) { fixture_free(f); }
 
 static void invoke(struct fixture *f, const char *payload, int64_t timeout_ms, const char *id)
 {

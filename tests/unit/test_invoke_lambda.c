@@ -77,35 +77,17 @@ static char *read_record(const struct server *s)
     return text;
 }
 
-struct fixture {
-    struct ev_loop *loop;
-    void *opts;
-    void *inst;
-    struct got got;
-};
-
 static struct fixture *fx_new(const struct server *s, const char *extra)
 {
-    struct fixture *f = trg_calloc(1, sizeof(*f));
     char *json = trg_asprintf("{\"endpoint\": \"http://127.0.0.1:%u/\", \"function_name\": \"my-func\", "
                               "\"region\": \"eu-west-1\"%s}", s->port, extra ? extra : "");
-    assert_non_null(f);
     assert_non_null(json);
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    f->opts = opts_from_json(ops, json);
+    struct fixture *f = fixture_new(ops, "fn", json);
     trg_free(json);
-    assert_int_equal(ops->create(f->loop, "fn", f->opts, &f->inst), 0);
     return f;
 }
 
-static void fx_free(struct fixture *f)
-{
-    ops->destroy(f->inst);
-    opts_free(ops, f->opts);
-    got_clear(&f->got);
-    ev_loop_destroy(f->loop);
-    trg_free(f);
-}
+static void fx_free(struct fixture *f) { fixture_free(f); }
 
 static void invoke(struct fixture *f, const char *payload, const char *id)
 {
@@ -218,11 +200,9 @@ static void test_unknown_function(void **state)
     struct server s;
     server_start(&s, "echo", false);
     char *json = trg_asprintf("{\"endpoint\": \"http://127.0.0.1:%u\", \"function_name\": \"other fn\"}", s.port);
-    struct fixture *f = trg_calloc(1, sizeof(*f));
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    f->opts = opts_from_json(ops, json);
+    assert_non_null(json);
+    struct fixture *f = fixture_new(ops, "fn", json);
     trg_free(json);
-    assert_int_equal(ops->create(f->loop, "fn", f->opts, &f->inst), 0);
 
     invoke(f, "{}", "req-404");
     assert_int_equal(f->got.outcome, TRG_OUT_ERROR);
