@@ -272,11 +272,14 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
         trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
         return TRG_ESTATE;
     }
+    int64_t now = trg_wall_ms();
+    if (!ev->created_ms)
+        ev->created_ms = now;
     if (durable(src) && !ev->no_intake)
         return intake_emit(src, ev);
     ev->src = src;
     ev->seq = ++e->seq;
-    ev->received_ms = trg_wall_ms();
+    ev->received_ms = now;
     ev->status = TRG_DONE_OK;
     ev->refs = 1; /* held by this call until every route has it */
     src->outstanding++;

@@ -25,10 +25,40 @@ struct trg_event *trg_event_new_copy(const char *json, size_t len)
     return copy ? trg_event_new(copy, len) : NULL;
 }
 
+struct trg_event *trg_event_new_packed(const char *json, size_t len, const char *item_id, const char *order_key,
+                                       size_t token_size)
+{
+    const size_t head = (sizeof(struct trg_event) + 15) & ~(size_t)15; /* the token keeps max alignment */
+    size_t id_len = item_id ? strlen(item_id) + 1 : 0, key_len = order_key ? strlen(order_key) + 1 : 0;
+    token_size = (token_size + 15) & ~(size_t)15;
+    struct trg_event *ev = trg_malloc(head + token_size + len + 1 + id_len + key_len);
+    if (!ev)
+        return NULL;
+    memset(ev, 0, head + token_size);
+    char *p = (char *)ev + head;
+    ev->token = token_size ? p : NULL;
+    p += token_size;
+    ev->json = p;
+    if (len)
+        memcpy(p, json, len);
+    p[len] = '\0';
+    ev->len = len;
+    p += len + 1;
+    ev->item_id = item_id ? memcpy(p, item_id, id_len) : NULL;
+    p += id_len;
+    ev->order_key = order_key ? memcpy(p, order_key, key_len) : NULL;
+    ev->packed = true;
+    return ev;
+}
+
 void trg_event_free(struct trg_event *ev)
 {
     if (!ev)
         return;
+    if (ev->packed) {
+        trg_free(ev);
+        return;
+    }
     trg_free(ev->json);
     trg_free(ev->item_id);
     trg_free(ev->order_key);

@@ -29,6 +29,7 @@ struct trg_event {
     int max_receives;    /* > 0: the record goes to the DLQ once it was received more often than this, or
                           * failed this many times (the source's max_receive_count) */
     bool no_intake;      /* with durable intake: do not queue this one in Redis (a synchronous request) */
+    bool packed;         /* made by trg_event_new_packed: the strings live in the event's own block */
 
     /* Engine-private below. */
     struct trg_source *src;
@@ -51,6 +52,12 @@ int trg_event_join(struct trg_buf *out, const char *prefix, struct trg_event *co
 /* A new event that takes ownership of json (len bytes, NUL-terminated). NULL on ENOMEM, and then
  * json is freed too. created_ms defaults to now. */
 struct trg_event *trg_event_new(char *json, size_t len);
+/* A new event in one allocation, for a source's hot path: copies of json (len bytes), item_id and
+ * order_key (each may be NULL) are kept in the event's own block, followed by token_size zeroed bytes
+ * that ev->token points to (NULL when 0). The strings must not be freed or replaced. created_ms is 0:
+ * set it, or trg_source_emit() sets it to the time of emit. NULL on ENOMEM. */
+struct trg_event *trg_event_new_packed(const char *json, size_t len, const char *item_id, const char *order_key,
+                                       size_t token_size);
 /* A new event with a copy of json. */
 struct trg_event *trg_event_new_copy(const char *json, size_t len);
 void trg_event_free(struct trg_event *ev);   /* NULL is a no-op */

@@ -35,6 +35,51 @@ void *trg_realloc(void *p, size_t n) { return alloc_allowed() ? realloc(p, n ? n
 
 void trg_free(void *p) { free(p); }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_KEEPS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOL_KEEPS 0
+#endif
+#endif
+#ifndef POOL_KEEPS
+#define POOL_KEEPS 1
+#endif
+
+void *trg_pool_get(struct trg_pool *p)
+{
+    void *obj = p->free;
+    if (!obj)
+        return trg_calloc(1, p->size);
+    memcpy(&p->free, obj, sizeof p->free);
+    p->n--;
+    memset(obj, 0, p->size);
+    return obj;
+}
+
+void trg_pool_put(struct trg_pool *p, void *obj)
+{
+    if (!obj)
+        return;
+    if (!POOL_KEEPS || p->n >= p->keep) {
+        trg_free(obj);
+        return;
+    }
+    memcpy(obj, &p->free, sizeof p->free);
+    p->free = obj;
+    p->n++;
+}
+
+void trg_pool_clear(struct trg_pool *p)
+{
+    while (p->free) {
+        void *obj = p->free;
+        memcpy(&p->free, obj, sizeof p->free);
+        trg_free(obj);
+    }
+    p->n = 0;
+}
+
 char *trg_strndup(const char *s, size_t n)
 {
     if (!s)

@@ -34,6 +34,21 @@ void trg_free(void *p);
 /* printf into a new string; caller frees with trg_free(). NULL on failure. */
 char *trg_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A free list of same-size objects for the hot path (a route's entry per event, a Kafka record's
+ * tracker): trg_pool_get() returns a zeroed object, taken from the list or else trg_calloc'd (NULL on
+ * ENOMEM); trg_pool_put() keeps it for the next get, up to `keep` objects, and frees it beyond that. One
+ * thread only. Under AddressSanitizer nothing is kept, so a use after put is still caught. */
+struct trg_pool {
+    size_t size;   /* bytes per object (at least a pointer) */
+    size_t keep;   /* objects kept at most */
+    size_t n;      /* objects kept now */
+    void *free;    /* the kept objects, linked through their first bytes */
+};
+#define TRG_POOL_INIT(type, keep) {sizeof(type) > sizeof(void *) ? sizeof(type) : sizeof(void *), (keep), 0, NULL}
+void *trg_pool_get(struct trg_pool *p);
+void trg_pool_put(struct trg_pool *p, void *obj); /* NULL is a no-op */
+void trg_pool_clear(struct trg_pool *p);          /* frees the kept objects */
+
 /* Test hook: after N more successful allocations, every allocation fails (-1 = never). */
 void trg_alloc_fail_after(long n);
 

@@ -1,4 +1,4 @@
-/* test_util.c — buffers, JSON string escaping, base64 both ways, hex digits, UTF-8 sequences, time
+/* test_util.c — buffers, object pools, packed events, JSON string escaping, base64 both ways, hex digits, UTF-8 sequences, time
  * formatting, decimal integers, request ids, constant-time comparison, asprintf, and allocation failure injection.
  * Tables first: one line per case. */
 #include <setjmp.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "util.h"
 
 static int teardown(void **state)
@@ -19,6 +20,76 @@ static int teardown(void **state)
     (void)state;
     trg_alloc_fail_after(-1);
     return 0;
+}
+
+/* --- pools and packed events ------------------------------------------------------------------- */
+
+struct pooled {
+    int a;
+    char s[20];
+};
+
+static void test_pool(void **state)
+{
+    (void)state;
+    struct trg_pool pool = TRG_POOL_INIT(struct pooled, 2);
+    struct pooled *v[3];
+    for (int i = 0; i < 3; i++) {
+        v[i] = trg_pool_get(&pool);
+        assert_non_null(v[i]);
+        v[i]->a = i + 1;
+        strcpy(v[i]->s, "dirty");
+    }
+    for (int i = 0; i < 3; i++)
+        trg_pool_put(&pool, v[i]);
+    assert_true(pool.n <= 2); /* beyond keep they are freed (and under ASan nothing is kept) */
+    for (int i = 0; i < 3; i++) {
+        v[i] = trg_pool_get(&pool);
+        assert_non_null(v[i]);
+        assert_int_equal(v[i]->a, 0); /* zeroed, reused or not */
+        assert_string_equal(v[i]->s, "");
+    }
+    assert_int_equal(pool.n, 0);
+    trg_pool_put(&pool, NULL);
+    trg_alloc_fail_after(0); /* an empty pool allocates, and says so */
+    assert_null(trg_pool_get(&pool));
+    trg_alloc_fail_after(-1);
+    for (int i = 0; i < 3; i++)
+        trg_pool_put(&pool, v[i]);
+    trg_pool_clear(&pool);
+    assert_int_equal(pool.n, 0);
+    assert_null(pool.free);
+}
+
+static void test_event_packed(void **state)
+{
+    (void)state;
+    struct trg_event *ev = trg_event_new_packed("{\"a\":1}", 7, "t-0@5", "t-0", 24);
+    assert_non_null(ev);
+    assert_true(ev->packed);
+    assert_int_equal(ev->len, 7);
+    assert_string_equal(ev->json, "{\"a\":1}");
+    assert_string_equal(ev->item_id, "t-0@5");
+    assert_string_equal(ev->order_key, "t-0");
+    assert_int_equal(ev->created_ms, 0);
+    assert_non_null(ev->token);
+    assert_int_equal((uintptr_t)ev->token % 16, 0);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal(((unsigned char *)ev->token)[i], 0);
+    memset(ev->token, 0xff, 24); /* the token's room is its own: the strings stay intact */
+    assert_string_equal(ev->json, "{\"a\":1}");
+    trg_event_free(ev);
+
+    ev = trg_event_new_packed("", 0, NULL, NULL, 0); /* nothing optional */
+    assert_non_null(ev);
+    assert_string_equal(ev->json, "");
+    assert_null(ev->item_id);
+    assert_null(ev->order_key);
+    assert_null(ev->token);
+    trg_event_free(ev);
+
+    trg_alloc_fail_after(0);
+    assert_null(trg_event_new_packed("{}", 2, "x", "y", 8));
 }
 
 /* --- buffers ------------------------------------------------------------------------------------ */
@@ -704,6 +775,8 @@ static void test_alloc_fail_sweep(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_pool, teardown),
+        cmocka_unit_test_teardown(test_event_packed, teardown),
         cmocka_unit_test_teardown(test_buf_growth, teardown),
         cmocka_unit_test_teardown(test_buf_add_variants, teardown),
         cmocka_unit_test_teardown(test_buf_addf_long, teardown),
