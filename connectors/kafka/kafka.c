@@ -125,12 +125,6 @@ struct kpart {
     int64_t fetch_next;    /* the offset after the last record polled (emitted, held or dropped), -1 unknown */
 };
 
-/* A record refused by the engine (routes full), waiting for them to drain. */
-struct kheld {
-    struct kheld *next;
-    rd_kafka_message_t *m;
-};
-
 /* Events of one failed batch being produced to an on_failure topic: done once every delivery report is in. */
 struct kfail {
     struct kfail *next;
@@ -154,9 +148,13 @@ struct kafka {
     ev_prepare store;
     ev_timer commit;
     struct kpart *parts;
-    struct kheld *held, *held_tail;
-    size_t n_held;
+    /* records refused by the engine (routes full), oldest first, waiting for them to drain: a ring of
+     * held_cap (a power of two) slots from held_head */
+    rd_kafka_message_t **held;
+    size_t held_cap, held_head, n_held;
     size_t held_bytes;
+    struct trg_pool recs;       /* struct krec */
+    struct trg_buf scratch, scratch_id, scratch_key; /* a record's json, item id and order key being built */
     bool started, stopping, paused_engine, paused_kafka, joined, need_commit, need_reset;
     /* the producer for on_failure "kafka://TOPIC", created at the first failure; its main queue (delivery
      * reports, logs, errors) signals pprd/ppwr, drained with rd_kafka_poll(prk, 0) on the loop */
@@ -256,7 +254,7 @@ static void part_free(struct kpart *p)
     struct krec *r, *n;
     for (r = p->head; r; r = n) {
         n = r->next;
-        trg_free(r);
+        trg_pool_put(&p->k->recs, r);
     }
     trg_free(p->topic);
     trg_free(p->tp);
@@ -340,7 +338,7 @@ static void part_advance(struct kpart *p)
             p->store_next = r->offset + 1;
             p->dirty = true;
         }
-        trg_free(r);
+        trg_pool_put(&k->recs, r);
     }
     if (p->dirty && p->assigned)
         ev_prepare_start(k->loop, &k->store);
@@ -457,22 +455,55 @@ static void set_kafka_paused(struct kafka *k, bool paused)
     k->paused_kafka = paused;
 }
 
+static rd_kafka_message_t **held_at(struct kafka *k, size_t i)
+{
+    return &k->held[(k->held_head + i) & (k->held_cap - 1)];
+}
+
+/* Append m to the held records; false: out of memory. */
+static bool held_push(struct kafka *k, rd_kafka_message_t *m)
+{
+    if (k->n_held == k->held_cap) {
+        size_t cap = k->held_cap ? k->held_cap * 2 : 1024;
+        rd_kafka_message_t **v = trg_malloc(cap * sizeof *v);
+        if (!v)
+            return false;
+        for (size_t i = 0; i < k->n_held; i++)
+            v[i] = *held_at(k, i);
+        trg_free(k->held);
+        k->held = v;
+        k->held_cap = cap;
+        k->held_head = 0;
+    }
+    *held_at(k, k->n_held++) = m;
+    k->held_bytes += m->len + m->key_len;
+    return true;
+}
+
+/* Take the oldest held record off the ring. */
+static void held_pop(struct kafka *k)
+{
+    rd_kafka_message_t *m = *held_at(k, 0);
+    k->held_head = (k->held_head + 1) & (k->held_cap - 1);
+    k->n_held--;
+    k->held_bytes -= m->len + m->key_len;
+}
+
+/* Drop the held records of partition `only` (NULL: all of them), keeping the others in order. */
 static void held_drop_all(struct kafka *k, struct kpart *only)
 {
-    struct kheld **pp = &k->held, *h;
-    k->held_tail = NULL;
-    while ((h = *pp)) {
-        if (!only || (h->m->partition == only->partition && !strcmp(rd_kafka_topic_name(h->m->rkt), only->topic))) {
-            *pp = h->next;
-            k->n_held--;
-            k->held_bytes -= h->m->len + h->m->key_len;
-            rd_kafka_message_destroy(h->m);
-            trg_free(h);
+    size_t n = k->n_held, kept = 0;
+    k->held_bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = *held_at(k, i);
+        if (!only || (m->partition == only->partition && !strcmp(rd_kafka_topic_name(m->rkt), only->topic))) {
+            rd_kafka_message_destroy(m);
             continue;
         }
-        k->held_tail = h;
-        pp = &h->next;
+        *held_at(k, kept++) = m;
+        k->held_bytes += m->len + m->key_len;
     }
+    k->n_held = kept;
 }
 
 /* ---- records ----------------------------------------------------------------------------------- */
@@ -483,7 +514,7 @@ enum { EMIT_OK, EMIT_HOLD, EMIT_DROP, EMIT_SKIP };
  * like a filtered record, its offset may be stored once the records before it are. false: out of memory. */
 static bool skip_record(struct kpart *p, int64_t offset)
 {
-    struct krec *rec = trg_calloc(1, sizeof *rec);
+    struct krec *rec = trg_pool_get(&p->k->recs);
     if (!rec)
         return false;
     rec->p = p;
@@ -505,7 +536,6 @@ static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     struct trg_kafka_header *hdrs = NULL;
-    struct trg_buf json = {0};
     rd_kafka_headers_t *rh = NULL;
     rd_kafka_timestamp_type_t tstype;
     struct trg_event *ev = NULL;
@@ -549,36 +579,32 @@ static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_
         r.headers = hdrs;
         r.n_headers = nh;
     }
+    struct trg_buf *json = &k->scratch, *id = &k->scratch_id, *key = &k->scratch_key;
+    trg_buf_reset(json);
+    trg_buf_reset(id);
+    trg_buf_reset(key);
     if (k->opts->format == KAFKA_FORMAT_MINIO) {
-        int mrc = trg_event_minio_records(m->payload, m->len, &json);
+        int mrc = trg_event_minio_records(m->payload, m->len, json);
         if (mrc == TRG_EINVAL) {
             trg_warn("kafka", k->name, "%s@%" PRId64 " is not a MinIO notification (format \"minio\"): skipped",
                      p->tp, m->offset);
-            trg_buf_free(&json);
             trg_free(hdrs);
-            hdrs = NULL;
             return skip_record(p, m->offset) ? EMIT_SKIP : EMIT_HOLD;
         }
         if (mrc < 0)
             goto nomem;
-    } else if (trg_kafka_record_json(&r, &json) < 0) {
+    } else if (trg_kafka_record_json(&r, json) < 0) {
         goto nomem;
     }
-    size_t len = json.len;
-    ev = trg_event_new(trg_buf_steal(&json), len);
-    rec = trg_calloc(1, sizeof *rec);
-    if (!ev || !rec)
+    if (trg_buf_adds(id, p->tp) || trg_buf_addc(id, '@') || trg_buf_add_int(id, m->offset))
         goto nomem;
-    struct trg_buf id = {0};
-    if (trg_buf_adds(&id, p->tp) == 0 && trg_buf_addc(&id, '@') == 0 && trg_buf_add_int(&id, m->offset) == 0)
-        ev->item_id = trg_buf_steal(&id);
-    trg_buf_free(&id);
-    if (k->opts->parallelization > 1)
-        ev->order_key = trg_asprintf("%s/%u", p->tp,
-                                     trg_kafka_key_lane(m->key, m->key_len, (unsigned)k->opts->parallelization));
-    else
-        ev->order_key = trg_strdup(p->tp);
-    if (!ev->item_id || !ev->order_key)
+    if (k->opts->parallelization > 1 &&
+        (trg_buf_adds(key, p->tp) || trg_buf_addc(key, '/') ||
+         trg_buf_add_int(key, trg_kafka_key_lane(m->key, m->key_len, (unsigned)k->opts->parallelization))))
+        goto nomem;
+    ev = trg_event_new_packed(json->data, json->len, id->data, key->len ? key->data : p->tp, 0);
+    rec = trg_pool_get(&k->recs);
+    if (!ev || !rec)
         goto nomem;
     if (r.timestamp > 0)
         ev->created_ms = r.timestamp;
@@ -602,8 +628,7 @@ static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_
         }
         *pp = NULL;
         p->tail = prev;
-        trg_free(rec);
-        ev->token = NULL;
+        trg_pool_put(&k->recs, rec);
         trg_event_free(ev);
         trg_free(hdrs);
         return EMIT_HOLD;
@@ -614,17 +639,15 @@ static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_
 nomem:
     trg_error("kafka", k->name, "out of memory building the event of %s@%" PRId64 ": holding it and pausing",
               p->tp, m->offset);
-    trg_buf_free(&json);
     trg_event_free(ev);
-    trg_free(rec);
+    trg_pool_put(&k->recs, rec);
     trg_free(hdrs);
     return EMIT_HOLD;
 }
 
 static void hold(struct kafka *k, rd_kafka_message_t *m)
 {
-    struct kheld *h = trg_calloc(1, sizeof *h);
-    if (!h) {
+    if (!held_push(k, m)) {
         /* the record was not emitted and no offset passes it: dropping it here means a redelivery only
          * after a rebalance or a restart; say so */
         trg_error("kafka", k->name, "out of memory holding a record of %s [%" PRId32 "] at offset %" PRId64
@@ -636,34 +659,21 @@ static void hold(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    h->m = m;
-    if (k->held_tail)
-        k->held_tail->next = h;
-    else
-        k->held = h;
-    k->held_tail = h;
     /* pausing makes librdkafka drop what it prefetched and fetch it again on resume: only worth it
      * when the routes stay full for a while, so records are buffered up to max_buffered first */
-    k->held_bytes += m->len + m->key_len;
-    if (++k->n_held >= (size_t)k->opts->max_buffered || k->held_bytes >= (size_t)k->opts->max_buffered_bytes)
+    if (k->n_held >= (size_t)k->opts->max_buffered || k->held_bytes >= (size_t)k->opts->max_buffered_bytes)
         set_kafka_paused(k, true);
 }
 
 /* Emit held records in order; true when none is left. */
 static bool flush_held(struct kafka *k)
 {
-    struct kheld *h;
-    while ((h = k->held)) {
-        int rc = emit_record(k, part_find(k, rd_kafka_topic_name(h->m->rkt), h->m->partition), h->m);
-        if (rc == EMIT_HOLD)
+    while (k->n_held > 0) {
+        rd_kafka_message_t *m = *held_at(k, 0);
+        if (emit_record(k, part_find(k, rd_kafka_topic_name(m->rkt), m->partition), m) == EMIT_HOLD)
             return false;
-        k->held = h->next;
-        if (!k->held)
-            k->held_tail = NULL;
-        k->n_held--;
-        k->held_bytes -= h->m->len + h->m->key_len;
-        rd_kafka_message_destroy(h->m);
-        trg_free(h);
+        held_pop(k);
+        rd_kafka_message_destroy(m);
     }
     return true;
 }
@@ -776,7 +786,7 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m); /* not emitted, not stored: the next owner reads it again */
         return;
     }
-    if (k->held) {
+    if (k->n_held > 0) {
         hold(k, m);
         return;
     }
@@ -1137,6 +1147,7 @@ static int kafka_create(struct trg_source *src, const void *opts, void **out)
     k->opts = opts;
     k->name = trg_source_name(src);
     k->loop = trg_source_loop(src);
+    k->recs = (struct trg_pool)TRG_POOL_INIT(struct krec, 65536);
     k->pipe_rd = k->pipe_wr = -1;
     k->ppipe_rd = k->ppipe_wr = -1;
     ev_prepare_init(&k->store, store_cb);
@@ -1273,6 +1284,11 @@ static void kafka_destroy(void *inst)
         k->parts = p->next;
         part_free(p);
     }
+    trg_free(k->held);
+    trg_pool_clear(&k->recs);
+    trg_buf_free(&k->scratch);
+    trg_buf_free(&k->scratch_id);
+    trg_buf_free(&k->scratch_key);
     trg_free(k);
 }
 
