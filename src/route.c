@@ -52,6 +52,7 @@ int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct 
     trg_list_init(&r->link);
     trg_list_init(&r->src_link);
     trg_list_init(&r->lanes);
+    r->entries = (struct trg_pool)TRG_POOL_INIT(struct trg_entry, 65536);
     trg_list_init(&r->batches);
     trg_list_init(&r->dlq_jobs);
     ev_timer_init(&r->window, window_cb, 0., 0.);
@@ -62,8 +63,10 @@ int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct 
     return 0;
 }
 
-static void lane_free(struct trg_lane *l)
+static void lane_free(struct trg_route *r, struct trg_lane *l)
 {
+    if (r->last_lane == l)
+        r->last_lane = NULL;
     trg_list_remove(&l->link);
     trg_free(l->key);
     trg_free(l);
@@ -77,7 +80,8 @@ void trg_route_destroy(struct trg_route *r)
     ev_timer_stop(loop, &r->window);
     ev_timer_stop(loop, &r->dlq_retry);
     struct trg_list *pos, *tmp;
-    trg_list_each(pos, tmp, &r->lanes) lane_free(trg_list_entry(pos, struct trg_lane, link));
+    trg_list_each(pos, tmp, &r->lanes) lane_free(r, trg_list_entry(pos, struct trg_lane, link));
+    trg_pool_clear(&r->entries);
     trg_list_remove(&r->link);
     trg_list_remove(&r->src_link);
     r->fn->users--;
@@ -96,14 +100,21 @@ static void set_queued_metric(struct trg_route *r)
     trg_metrics_set(trg_engine_metrics(r->engine), TRG_M_QUEUED, r->name, NULL, (double)r->held);
 }
 
+static bool lane_is(const struct trg_lane *l, const char *key)
+{
+    return (!key && !l->key) || (key && l->key && strcmp(key, l->key) == 0);
+}
+
 static struct trg_lane *lane_get(struct trg_route *r, const char *key)
 {
+    if (r->last_lane && lane_is(r->last_lane, key))
+        return r->last_lane;
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, &r->lanes)
     {
         struct trg_lane *l = trg_list_entry(pos, struct trg_lane, link);
-        if ((!key && !l->key) || (key && l->key && strcmp(key, l->key) == 0))
-            return l;
+        if (lane_is(l, key))
+            return r->last_lane = l;
     }
     struct trg_lane *l = trg_calloc(1, sizeof *l);
     if (!l)
@@ -114,7 +125,7 @@ static struct trg_lane *lane_get(struct trg_route *r, const char *key)
     }
     trg_list_init(&l->queue);
     trg_list_push_back(&r->lanes, &l->link);
-    return l;
+    return r->last_lane = l;
 }
 
 static bool filter_matches(struct trg_route *r, const struct trg_event *ev)
@@ -130,7 +141,7 @@ static bool filter_matches(struct trg_route *r, const struct trg_event *ev)
 
 void trg_route_push(struct trg_route *r, struct trg_event *ev)
 {
-    struct trg_entry *en = trg_calloc(1, sizeof *en);
+    struct trg_entry *en = trg_pool_get(&r->entries);
     if (!en) {
         trg_error("route", r->name, "out of memory: event not taken (its source will redeliver it)");
         trg_engine_event_done(r->engine, ev, TRG_DONE_ABANDONED, NULL);
@@ -172,7 +183,12 @@ void trg_route_push(struct trg_route *r, struct trg_event *ev)
         trg_engine_route_changed(r->engine, r);
     }
     set_queued_metric(r);
-    trg_route_pump(r);
+    /* Only a lane's first event (its window starts) or one that makes it full can let a batch be cut
+     * now: with fewer events the lane waits for its window, its batch in flight or the function's
+     * capacity, and each of those pumps when it ends. */
+    size_t max_bytes = (size_t)r->conf->max_batch_bytes;
+    if (l->n == 1 || l->n == (size_t)r->conf->batch_size || (l->bytes >= max_bytes && l->bytes - ev->len < max_bytes))
+        trg_route_pump(r);
 }
 
 bool trg_lane_ready(size_t n, size_t bytes, int64_t first_ms, int64_t now_ms, int64_t batch_size,
@@ -257,7 +273,7 @@ void trg_route_pump(struct trg_route *r)
             cut_batch(r, l);
         }
         if (l->key && l->n == 0 && l->unfinished == 0)
-            lane_free(l);
+            lane_free(r, l);
     }
     ev_timer_stop(loop, &r->window);
     if (next != INT64_MAX) {
@@ -298,7 +314,7 @@ void trg_route_batch_finished(struct trg_batch *b)
 void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, const struct trg_invoke_result *res)
 {
     struct trg_event *ev = en->ev;
-    trg_free(en);
+    trg_pool_put(&r->entries, en);
     r->held--;
     trg_engine_event_done(r->engine, ev, status, res);
     if (r->full && r->held * 10 < (size_t)r->conf->max_queued_events * 9) {

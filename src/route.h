@@ -78,6 +78,8 @@ struct trg_route {
     struct trg_source *source;
     struct trg_function *fn;
     struct trg_list lanes;
+    struct trg_lane *last_lane; /* the lane the last event went to (consecutive events mostly share one) */
+    struct trg_pool entries;  /* struct trg_entry */
     struct trg_list batches;  /* every unfinished batch */
     size_t held;              /* events held: queued, in batches, or on their way to the DLQ */
     ev_timer window;          /* fires when the oldest lane's batching window ends */
