@@ -164,7 +164,7 @@ static void batch_to_dlq_if(struct trg_batch *b, bool (*pred)(const struct trg_r
 
 static bool pred_expired(const struct trg_route *r, const struct trg_entry *en)
 {
-    return entry_expired(r, en, trg_wall_ms());
+    return r->conf->max_record_age_s >= 0 && entry_expired(r, en, trg_wall_ms());
 }
 
 static bool pred_exhausted(const struct trg_route *r, const struct trg_entry *en)

@@ -272,7 +272,7 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
         trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
         return TRG_ESTATE;
     }
-    int64_t now = trg_wall_ms();
+    int64_t now = (int64_t)(ev_now(e->loop) * 1000.0); /* the loop's wall clock: one clock read per pass */
     if (!ev->created_ms)
         ev->created_ms = now;
     if (durable(src) && !ev->no_intake)

@@ -90,7 +90,11 @@ int trg_event_minio_records(const void *value, size_t len, struct trg_buf *out)
 int trg_event_join(struct trg_buf *out, const char *prefix, struct trg_event *const *evs, size_t n,
                    const char *suffix)
 {
-    int rc = trg_buf_adds(out, prefix);
+    size_t total = strlen(prefix) + strlen(suffix);
+    for (size_t i = 0; i < n; i++)
+        total += evs[i]->len + 1;
+    int rc = trg_buf_reserve(out, total);
+    rc = rc ? rc : trg_buf_adds(out, prefix);
     for (size_t i = 0; i < n && !rc; i++) {
         rc = i ? trg_buf_addc(out, ',') : 0;
         rc = rc ? rc : trg_buf_add(out, evs[i]->json, evs[i]->len);

@@ -86,7 +86,12 @@ int trg_kafka_record_json(const struct trg_kafka_record *r, struct trg_buf *out)
 int trg_kafka_envelope(const char *bootstrap, const char *tp, const char *const *records, const size_t *lens,
                        size_t n, struct trg_buf *out)
 {
-    int rc = trg_buf_adds(out, "{\"eventSource\":\"SelfManagedKafka\",\"bootstrapServers\":");
+    size_t total = 128 + 2 * (strlen(bootstrap) + strlen(tp)); /* the envelope, escapes included */
+    for (size_t i = 0; i < n; i++)
+        total += lens[i] + 1;
+    int rc = trg_buf_reserve(out, total); /* one allocation for the whole payload */
+    if (!rc)
+        rc = trg_buf_adds(out, "{\"eventSource\":\"SelfManagedKafka\",\"bootstrapServers\":");
     if (!rc)
         rc = trg_buf_add_json_str(out, bootstrap, strlen(bootstrap));
     if (!rc)
