@@ -18,6 +18,8 @@
 # to its rdkafka settings), FNX (text added to the function's config), MAXQ (the route's
 # max_queued_events), KCATX (kcat's options), BENCH_LOG, CASES (default "100:0 100:500 1:0",
 # batch_size:batch_window_ms; batch_size 1 uses RECORDS/10 records).
+# The mock cluster keeps at most 5 MB per partition and drops the oldest records beyond that (the bench
+# would then wait for them forever): keep RECORDS / PARTITIONS under about 150 000.
 # Run from a built tree (make check builds the sink and kafka_mock).
 set -euo pipefail
 export TEST_NAME=kafka_http
