@@ -30,6 +30,7 @@
 #include "kafka_event.h"
 
 #define KAFKA_DRAIN_MAX 2000 /* records and callbacks per loop pass, so other watchers get their turn */
+#define KAFKA_TURN 100       /* held records one partition emits before the next one's turn */
 
 enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST, KAFKA_AT_TIMESTAMP };
 enum kafka_format { KAFKA_FORMAT_LAMBDA, KAFKA_FORMAT_MINIO };
@@ -123,6 +124,12 @@ struct kpart {
     int64_t store_next;    /* the offset to store (first record not done) */
     int64_t next_offset;   /* the offset after the last record handed to the engine */
     int64_t fetch_next;    /* the offset after the last record polled (emitted, held or dropped), -1 unknown */
+    /* records refused by the engine (routes full), oldest first, waiting for them to drain: a ring of
+     * held_cap (a power of two) slots from held_head */
+    rd_kafka_message_t **held;
+    size_t held_cap, held_head, n_held;
+    struct kpart *ready_next; /* in the kafka's turn of partitions with held records */
+    bool ready;
 };
 
 /* Events of one failed batch being produced to an on_failure topic: done once every delivery report is in. */
@@ -148,11 +155,11 @@ struct kafka {
     ev_prepare store;
     ev_timer commit;
     struct kpart *parts;
-    /* records refused by the engine (routes full), oldest first, waiting for them to drain: a ring of
-     * held_cap (a power of two) slots from held_head */
-    rd_kafka_message_t **held;
-    size_t held_cap, held_head, n_held;
-    size_t held_bytes;
+    /* partitions with held records, each emitting one in turn, so that every partition's lane gets records
+     * as the routes drain (a fetch brings thousands of one partition's records at once) */
+    struct kpart *ready_head, *ready_tail;
+    size_t n_held;     /* held records, all partitions */
+    size_t held_bytes; /* their keys and values */
     struct trg_pool recs;       /* struct krec */
     struct trg_buf scratch, scratch_id, scratch_key; /* a record's json, item id and order key being built */
     bool started, stopping, paused_engine, paused_kafka, joined, need_commit, need_reset;
@@ -256,6 +263,7 @@ static void part_free(struct kpart *p)
         n = r->next;
         trg_pool_put(&p->k->recs, r);
     }
+    trg_free(p->held); /* held_drop emptied it */
     trg_free(p->topic);
     trg_free(p->tp);
     trg_free(p);
@@ -455,55 +463,86 @@ static void set_kafka_paused(struct kafka *k, bool paused)
     k->paused_kafka = paused;
 }
 
-static rd_kafka_message_t **held_at(struct kafka *k, size_t i)
+static rd_kafka_message_t **held_at(struct kpart *p, size_t i)
 {
-    return &k->held[(k->held_head + i) & (k->held_cap - 1)];
+    return &p->held[(p->held_head + i) & (p->held_cap - 1)];
 }
 
-/* Append m to the held records; false: out of memory. */
-static bool held_push(struct kafka *k, rd_kafka_message_t *m)
+/* Append m to p's held records; false: out of memory. */
+static bool held_push(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
 {
-    if (k->n_held == k->held_cap) {
-        size_t cap = k->held_cap ? k->held_cap * 2 : 1024;
+    if (p->n_held == p->held_cap) {
+        size_t cap = p->held_cap ? p->held_cap * 2 : 256;
         rd_kafka_message_t **v = trg_malloc(cap * sizeof *v);
         if (!v)
             return false;
-        for (size_t i = 0; i < k->n_held; i++)
-            v[i] = *held_at(k, i);
-        trg_free(k->held);
-        k->held = v;
-        k->held_cap = cap;
-        k->held_head = 0;
+        for (size_t i = 0; i < p->n_held; i++)
+            v[i] = *held_at(p, i);
+        trg_free(p->held);
+        p->held = v;
+        p->held_cap = cap;
+        p->held_head = 0;
     }
-    *held_at(k, k->n_held++) = m;
+    *held_at(p, p->n_held++) = m;
+    k->n_held++;
     k->held_bytes += m->len + m->key_len;
+    if (!p->ready) {
+        p->ready = true;
+        p->ready_next = NULL;
+        if (k->ready_tail)
+            k->ready_tail->ready_next = p;
+        else
+            k->ready_head = p;
+        k->ready_tail = p;
+    }
     return true;
 }
 
-/* Take the oldest held record off the ring. */
-static void held_pop(struct kafka *k)
+/* Take the oldest held record of p off its ring (p stays in the turn). */
+static void held_pop(struct kafka *k, struct kpart *p)
 {
-    rd_kafka_message_t *m = *held_at(k, 0);
-    k->held_head = (k->held_head + 1) & (k->held_cap - 1);
+    rd_kafka_message_t *m = *held_at(p, 0);
+    p->held_head = (p->held_head + 1) & (p->held_cap - 1);
+    p->n_held--;
     k->n_held--;
     k->held_bytes -= m->len + m->key_len;
 }
 
-/* Drop the held records of partition `only` (NULL: all of them), keeping the others in order. */
-static void held_drop_all(struct kafka *k, struct kpart *only)
+/* Take p out of the turn (it holds nothing, or is dropped). */
+static void ready_remove(struct kafka *k, struct kpart *p)
 {
-    size_t n = k->n_held, kept = 0;
-    k->held_bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_message_t *m = *held_at(k, i);
-        if (!only || (m->partition == only->partition && !strcmp(rd_kafka_topic_name(m->rkt), only->topic))) {
-            rd_kafka_message_destroy(m);
-            continue;
+    struct kpart *prev = NULL;
+    if (!p->ready)
+        return;
+    for (struct kpart *q = k->ready_head; q; prev = q, q = q->ready_next)
+        if (q == p) {
+            if (prev)
+                prev->ready_next = p->ready_next;
+            else
+                k->ready_head = p->ready_next;
+            if (k->ready_tail == p)
+                k->ready_tail = prev;
+            break;
         }
-        *held_at(k, kept++) = m;
-        k->held_bytes += m->len + m->key_len;
+    p->ready = false;
+    p->ready_next = NULL;
+}
+
+/* Drop the held records of p, never emitted and never stored: whoever reads the partition next reads them. */
+static void held_drop(struct kafka *k, struct kpart *p)
+{
+    while (p->n_held > 0) {
+        rd_kafka_message_t *m = *held_at(p, 0);
+        held_pop(k, p);
+        rd_kafka_message_destroy(m);
     }
-    k->n_held = kept;
+    ready_remove(k, p);
+}
+
+static void held_drop_all(struct kafka *k)
+{
+    for (struct kpart *p = k->parts; p; p = p->next)
+        held_drop(k, p);
 }
 
 /* ---- records ----------------------------------------------------------------------------------- */
@@ -645,17 +684,15 @@ nomem:
     return EMIT_HOLD;
 }
 
-static void hold(struct kafka *k, rd_kafka_message_t *m)
+static void hold(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
 {
-    if (!held_push(k, m)) {
+    if (!held_push(k, p, m)) {
         /* the record was not emitted and no offset passes it: dropping it here means a redelivery only
          * after a rebalance or a restart; say so */
         trg_error("kafka", k->name, "out of memory holding a record of %s [%" PRId32 "] at offset %" PRId64
                   "; it is redelivered after the next rebalance or restart", rd_kafka_topic_name(m->rkt),
                   m->partition, m->offset);
-        struct kpart *p = part_find(k, rd_kafka_topic_name(m->rkt), m->partition);
-        if (p)
-            p->stuck = true;
+        p->stuck = true;
         rd_kafka_message_destroy(m);
         return;
     }
@@ -665,15 +702,33 @@ static void hold(struct kafka *k, rd_kafka_message_t *m)
         set_kafka_paused(k, true);
 }
 
-/* Emit held records in order; true when none is left. */
+/* Emit held records, in order within each partition, the partitions taking turns of up to KAFKA_TURN records;
+ * true when none is left. */
 static bool flush_held(struct kafka *k)
 {
-    while (k->n_held > 0) {
-        rd_kafka_message_t *m = *held_at(k, 0);
-        if (emit_record(k, part_find(k, rd_kafka_topic_name(m->rkt), m->partition), m) == EMIT_HOLD)
-            return false;
-        held_pop(k);
-        rd_kafka_message_destroy(m);
+    struct kpart *p;
+    while ((p = k->ready_head)) {
+        for (int i = 0; i < KAFKA_TURN && p->n_held > 0; i++) {
+            rd_kafka_message_t *m = *held_at(p, 0);
+            if (emit_record(k, p, m) == EMIT_HOLD)
+                return false;
+            held_pop(k, p);
+            rd_kafka_message_destroy(m);
+        }
+        /* to the back of the turn, or out of it */
+        k->ready_head = p->ready_next;
+        p->ready_next = NULL;
+        if (!k->ready_head)
+            k->ready_tail = NULL;
+        if (p->n_held > 0) {
+            if (k->ready_tail)
+                k->ready_tail->ready_next = p;
+            else
+                k->ready_head = p;
+            k->ready_tail = p;
+        } else {
+            p->ready = false;
+        }
     }
     return true;
 }
@@ -786,13 +841,17 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m); /* not emitted, not stored: the next owner reads it again */
         return;
     }
-    if (k->n_held > 0) {
-        hold(k, m);
+    if (!p) {
+        rd_kafka_message_destroy(m); /* revoked since it was fetched */
+        return;
+    }
+    if (p->n_held > 0) {
+        hold(k, p, m);
         return;
     }
     switch (emit_record(k, p, m)) {
     case EMIT_HOLD:
-        hold(k, m);
+        hold(k, p, m);
         return;
     default:
         rd_kafka_message_destroy(m);
@@ -870,7 +929,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             struct kpart *p = part_find(k, parts->elems[i].topic, parts->elems[i].partition);
             if (!p)
                 continue;
-            held_drop_all(k, p);
+            held_drop(k, p);
             p->assigned = false;
             trg_source_set_gauge(k->src, TRG_GAUGE_PARTITION_LAG, p->tp, -1);
             if (!p->head) {
@@ -1227,7 +1286,7 @@ static void kafka_stop(void *inst)
     if (k->stopping)
         return;
     k->stopping = true;
-    held_drop_all(k, NULL); /* never emitted, never stored: read again next time */
+    held_drop_all(k); /* never emitted, never stored: read again next time */
     if (!k->rk)
         return;
     set_kafka_paused(k, true);
@@ -1242,14 +1301,14 @@ static void kafka_destroy(void *inst)
     ev_io_stop(k->loop, &k->io);
     ev_prepare_stop(k->loop, &k->store);
     ev_timer_stop(k->loop, &k->commit);
-    held_drop_all(k, NULL);
+    held_drop_all(k);
     if (k->rk) {
         k->stopping = true;
         /* shutdown only: a synchronous final commit, and leaving the group, bounded by librdkafka's
          * timeouts; the loop has nothing else to serve for this source any more */
         do_commit(k, true);
         rd_kafka_consumer_close(k->rk);
-        held_drop_all(k, NULL);
+        held_drop_all(k);
     }
     if (k->queue)
         rd_kafka_queue_destroy(k->queue);
@@ -1284,7 +1343,6 @@ static void kafka_destroy(void *inst)
         k->parts = p->next;
         part_free(p);
     }
-    trg_free(k->held);
     trg_pool_clear(&k->recs);
     trg_buf_free(&k->scratch);
     trg_buf_free(&k->scratch_id);
