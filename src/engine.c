@@ -918,6 +918,9 @@ static void on_metrics(void *arg, struct trg_http_req *req)
 {
     struct trg_engine *e = arg;
     struct trg_buf b = {0};
+    struct trg_list *p;
+    for (p = e->routes.next; p != &e->routes; p = p->next)
+        trg_route_update_metrics(trg_list_entry(p, struct trg_route, link));
     if (trg_metrics_render(e->metrics, &b) != 0) {
         trg_buf_free(&b);
         trg_http_respond_error(req, 500, "out of memory");

@@ -79,6 +79,8 @@ void trg_route_destroy(struct trg_route *r)
     struct ev_loop *loop = trg_engine_loop(r->engine);
     ev_timer_stop(loop, &r->window);
     ev_timer_stop(loop, &r->dlq_retry);
+    /* a route of the same name that is still active sets it again at the next scrape */
+    trg_metrics_remove(trg_engine_metrics(r->engine), TRG_M_QUEUED, r->name, NULL);
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, &r->lanes) lane_free(r, trg_list_entry(pos, struct trg_lane, link));
     trg_pool_clear(&r->entries);
@@ -95,7 +97,7 @@ bool trg_route_can_accept(const struct trg_route *r)
     return !r->retired && !r->dlq_blocked && r->held < (size_t)r->conf->max_queued_events;
 }
 
-static void set_queued_metric(struct trg_route *r)
+void trg_route_update_metrics(struct trg_route *r)
 {
     trg_metrics_set(trg_engine_metrics(r->engine), TRG_M_QUEUED, r->name, NULL, (double)r->held);
 }
@@ -182,7 +184,6 @@ void trg_route_push(struct trg_route *r, struct trg_event *ev)
         trg_warn("route", r->name, "full (%zu events held, max_queued_events): pausing its source", r->held);
         trg_engine_route_changed(r->engine, r);
     }
-    set_queued_metric(r);
     /* Only a lane's first event (its window starts) or one that makes it full can let a batch be cut
      * now: with fewer events the lane waits for its window, its batch in flight or the function's
      * capacity, and each of those pumps when it ends. */
@@ -322,7 +323,6 @@ void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, co
         trg_info("route", r->name, "drained to %zu events: resuming its source", r->held);
         trg_engine_route_changed(r->engine, r);
     }
-    set_queued_metric(r);
     if (r->retired && r->held == 0)
         trg_engine_route_idle(r->engine, r);
 }

@@ -96,6 +96,9 @@ int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct 
 /* Free a route that holds nothing (held == 0). */
 void trg_route_destroy(struct trg_route *r);
 
+/* Set the route's gauges (trigd_queued) to what it holds now: called before /metrics renders, rather
+ * than on every event. */
+void trg_route_update_metrics(struct trg_route *r);
 /* Room for one more event? */
 bool trg_route_can_accept(const struct trg_route *r);
 /* Take ev (its refs already count this route): filter it, queue it, cut batches. Never calls back into
