@@ -42,6 +42,8 @@ struct trg_curl_loop {
     struct xfer *xfers;
     struct csock *socks;
     size_t active;
+    CURL *idle[16];  /* easy handles of finished posts, reset, for the next ones (init and cleanup cost more) */
+    int n_idle;
     struct trg_curl_loop *next; /* the list of curl loops, one per ev loop */
 };
 
@@ -208,6 +210,8 @@ static void curl_loop_free(struct trg_curl_loop *cl)
         trg_curl_loop_remove(cl, cl->xfers->easy);
     }
     curl_multi_cleanup(cl->multi); /* may report CURL_POLL_REMOVE for pooled connections */
+    while (cl->n_idle > 0)
+        curl_easy_cleanup(cl->idle[--cl->n_idle]);
     while (cl->socks)
         csock_free(cl->socks);
     ev_timer_stop(cl->loop, &cl->timer);
@@ -425,10 +429,23 @@ static size_t post_header_cb(char *line, size_t size, size_t nitems, void *userd
     return n;
 }
 
+/* A finished post's easy handle goes back to its loop for the next post, if the loop is still open and
+ * has room (a post may outlive its loop: it was cancelled when the loop closed). */
+static void easy_put(struct trg_curl_loop *cl, CURL *easy)
+{
+    for (struct trg_curl_loop *c = curl_loops; c; c = c->next)
+        if (c == cl && !cl->closing && cl->n_idle < (int)TRG_ARRAY_SIZE(cl->idle)) {
+            curl_easy_reset(easy);
+            cl->idle[cl->n_idle++] = easy;
+            return;
+        }
+    curl_easy_cleanup(easy);
+}
+
 static void post_free(struct trg_curl_post *p)
 {
     if (p->easy)
-        curl_easy_cleanup(p->easy);
+        easy_put(p->cl, p->easy);
     curl_slist_free_all(p->headers);
     trg_buf_free(&p->resp.body);
     trg_free(p->resp.content_type);
@@ -483,7 +500,7 @@ int trg_curl_post_start(struct trg_curl_loop *cl, const struct trg_curl_post_req
     p->arg = arg;
     p->max_body = req->max_body;
     p->resp.retry_after_ms = -1;
-    p->easy = curl_easy_init();
+    p->easy = cl->n_idle > 0 ? cl->idle[--cl->n_idle] : curl_easy_init();
     if (!p->easy)
         goto fail;
 
