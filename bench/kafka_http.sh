@@ -53,6 +53,15 @@ JSON
     # wave 1 (throughput): the topic is filled before trigd starts
     python3 -c "import sys; sys.stdout.write(''.join('v%08d\n' % i for i in range($n)))" > "$WORK/recs-$topic"
     kproduce "$topic" -X linger.ms=5 -l "$WORK/recs-$topic"
+    local part first
+    for ((part = 0; part < P; part++)); do
+        first=$(kcat -b "$KAFKA_BOOTSTRAP" -C -t "$topic" -p "$part" -o beginning -c 1 -e -q -f '%o')
+        if [ "${first:-0}" != 0 ]; then
+            echo "kafka_http: the mock cluster dropped the oldest records of $topic [$part] (it keeps 5 MB per" \
+                "partition): use fewer RECORDS or more PARTITIONS" >&2
+            exit 1
+        fi
+    done
     start_trigd "$WORK/bench-$topic.json"
     # every record cut into a batch, and no invocation left in flight: the sink has them all
     _got() {
