@@ -155,8 +155,8 @@ struct kafka {
     ev_prepare store;
     ev_timer commit;
     struct kpart *parts;
-    /* partitions with held records, each emitting one in turn, so that every partition's lane gets records
-     * as the routes drain (a fetch brings thousands of one partition's records at once) */
+    /* partitions with held records, taking turns of KAFKA_TURN records, so that every partition's lane gets
+     * records as the routes drain (a fetch brings thousands of one partition's records at once) */
     struct kpart *ready_head, *ready_tail;
     size_t n_held;     /* held records, all partitions */
     size_t held_bytes; /* their keys and values */
@@ -468,6 +468,18 @@ static rd_kafka_message_t **held_at(struct kpart *p, size_t i)
     return &p->held[(p->held_head + i) & (p->held_cap - 1)];
 }
 
+/* Put p at the back of the turn of partitions with held records. */
+static void ready_append(struct kafka *k, struct kpart *p)
+{
+    p->ready = true;
+    p->ready_next = NULL;
+    if (k->ready_tail)
+        k->ready_tail->ready_next = p;
+    else
+        k->ready_head = p;
+    k->ready_tail = p;
+}
+
 /* Append m to p's held records; false: out of memory. */
 static bool held_push(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
 {
@@ -486,15 +498,8 @@ static bool held_push(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
     *held_at(p, p->n_held++) = m;
     k->n_held++;
     k->held_bytes += m->len + m->key_len;
-    if (!p->ready) {
-        p->ready = true;
-        p->ready_next = NULL;
-        if (k->ready_tail)
-            k->ready_tail->ready_next = p;
-        else
-            k->ready_head = p;
-        k->ready_tail = p;
-    }
+    if (!p->ready)
+        ready_append(k, p);
     return true;
 }
 
@@ -717,18 +722,12 @@ static bool flush_held(struct kafka *k)
         }
         /* to the back of the turn, or out of it */
         k->ready_head = p->ready_next;
-        p->ready_next = NULL;
         if (!k->ready_head)
             k->ready_tail = NULL;
-        if (p->n_held > 0) {
-            if (k->ready_tail)
-                k->ready_tail->ready_next = p;
-            else
-                k->ready_head = p;
-            k->ready_tail = p;
-        } else {
-            p->ready = false;
-        }
+        p->ready_next = NULL;
+        p->ready = false;
+        if (p->n_held > 0)
+            ready_append(k, p);
     }
     return true;
 }
