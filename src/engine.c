@@ -29,6 +29,7 @@ struct trg_source {
     void *inst;
     struct trg_list routes;     /* active routes fed by this source */
     size_t outstanding;         /* events emitted and not yet handed back */
+    uint64_t received;          /* events received and not yet added to trigd_events_received_total */
     bool started, stopped, retired, paused;
 };
 
@@ -238,7 +239,7 @@ static int intake_emit(struct trg_source *src, struct trg_event *ev)
     a->ev = ev;
     trg_list_push_back(&e->adds, &a->link);
     src->outstanding++;
-    trg_metrics_add(e->metrics, TRG_M_EVENTS_RECEIVED, src->name, NULL, 1);
+    src->received++; /* published at scrape (source_publish): no label lookup per event */
     return 0;
 }
 
@@ -292,7 +293,7 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
         e->accept_tail = ev;
         ev->accept_pending = 1;
     }
-    trg_metrics_add(e->metrics, TRG_M_EVENTS_RECEIVED, src->name, NULL, 1);
+    src->received++; /* published at scrape (source_publish): no label lookup per event */
     e->emitting++;
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &src->routes) ev->refs++;
@@ -687,8 +688,18 @@ static void source_stop(struct trg_source *s)
     s->stopped = true;
 }
 
+/* Add the events received since the last call to trigd_events_received_total. */
+static void source_publish(struct trg_source *s)
+{
+    if (s->received) {
+        trg_metrics_add(s->engine->metrics, TRG_M_EVENTS_RECEIVED, s->name, NULL, (double)s->received);
+        s->received = 0;
+    }
+}
+
 static void source_destroy(struct trg_source *s)
 {
+    source_publish(s);
     source_stop(s);
     s->conf->ops->destroy(s->inst);
     trg_list_remove(&s->link);
@@ -921,6 +932,8 @@ static void on_metrics(void *arg, struct trg_http_req *req)
     struct trg_list *p;
     for (p = e->routes.next; p != &e->routes; p = p->next)
         trg_route_update_metrics(trg_list_entry(p, struct trg_route, link));
+    for (p = e->sources.next; p != &e->sources; p = p->next)
+        source_publish(trg_list_entry(p, struct trg_source, link));
     if (trg_metrics_render(e->metrics, &b) != 0) {
         trg_buf_free(&b);
         trg_http_respond_error(req, 500, "out of memory");

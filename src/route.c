@@ -200,50 +200,48 @@ bool trg_lane_ready(size_t n, size_t bytes, int64_t first_ms, int64_t now_ms, in
     return draining || n >= (size_t)batch_size || bytes >= (size_t)max_batch_bytes || now_ms - first_ms >= window_ms;
 }
 
+bool trg_lane_fits(size_t taken, size_t bytes, size_t len, int64_t batch_size, int64_t max_batch_bytes)
+{
+    /* Each record costs its length and a separator; the envelope's own bytes are checked exactly once the
+     * payload is built. */
+    if (taken == 0)
+        return true;
+    return taken < (size_t)batch_size && bytes + len + 1 <= (size_t)max_batch_bytes;
+}
+
 size_t trg_lane_take(const size_t *lens, size_t n, int64_t batch_size, int64_t max_batch_bytes)
 {
     size_t take = 0, bytes = 0;
-    while (take < n && take < (size_t)batch_size) {
-        /* Each record costs its length and a separator; the envelope's own bytes are checked exactly
-         * once the payload is built. */
-        if (take > 0 && bytes + lens[take] + 1 > (size_t)max_batch_bytes)
-            break;
-        bytes += lens[take] + 1;
-        take++;
-    }
-    return take ? take : (n ? 1 : 0);
+    while (take < n && trg_lane_fits(take, bytes, lens[take], batch_size, max_batch_bytes))
+        bytes += lens[take++] + 1;
+    return take;
 }
 
 /* Cut one batch from the front of the lane and hand it to the dispatcher. */
 static void cut_batch(struct trg_route *r, struct trg_lane *l)
 {
-    size_t max = l->n < (size_t)r->conf->batch_size ? l->n : (size_t)r->conf->batch_size;
-    size_t *lens = trg_malloc(max * sizeof *lens);
     struct trg_batch *b = trg_calloc(1, sizeof *b);
-    if (!lens || !b) {
-        trg_free(lens);
-        trg_free(b);
+    if (!b) {
         trg_error("route", r->name, "out of memory cutting a batch; will try again");
         return;
     }
-    size_t i = 0;
-    for (struct trg_list *p = l->queue.next; p != &l->queue && i < max; p = p->next)
-        lens[i++] = trg_list_entry(p, struct trg_entry, link)->ev->len;
-    size_t take = trg_lane_take(lens, max, r->conf->batch_size, r->conf->max_batch_bytes);
-    trg_free(lens);
-
     b->route = r;
     b->lane = l;
     b->last_status = -1;
     trg_list_init(&b->entries);
     trg_list_init(&b->job.link);
     trg_request_id(b->request_id);
-    for (i = 0; i < take; i++) {
+    size_t bytes = 0;
+    while (l->n > 0) {
         struct trg_entry *en = trg_list_entry(l->queue.next, struct trg_entry, link);
+        size_t len = en->ev->len;
+        if (!trg_lane_fits(b->n, bytes, len, r->conf->batch_size, r->conf->max_batch_bytes))
+            break;
+        bytes += len + 1;
         trg_list_remove(&en->link);
         trg_list_push_back(&b->entries, &en->link);
         l->n--;
-        l->bytes -= en->ev->len;
+        l->bytes -= len;
         b->n++;
     }
     l->first_ms = trg_mono_ms(); /* the rest waits a window of its own */

@@ -125,8 +125,12 @@ int trg_route_payload(const struct trg_route *r, const struct trg_list *entries,
  * bytes, whose oldest arrived at first_ms, be cut now? */
 bool trg_lane_ready(size_t n, size_t bytes, int64_t first_ms, int64_t now_ms, int64_t batch_size,
                     int64_t max_batch_bytes, int64_t window_ms, bool draining);
-/* How many of the queued events (lens[i] bytes each) go into the next batch: at least 1, at most
- * batch_size, and no more than fit in max_batch_bytes (a single oversize event is returned alone). */
+/* Does one more event of len bytes go into a batch that has taken `taken` events of `bytes` bytes (each
+ * counted with its separator)? The first always does (an oversize event goes alone); then at most
+ * batch_size events, and no more than fit in max_batch_bytes. */
+bool trg_lane_fits(size_t taken, size_t bytes, size_t len, int64_t batch_size, int64_t max_batch_bytes);
+/* How many of the queued events (lens[i] bytes each) go into the next batch, by trg_lane_fits: at least 1
+ * (when n > 0), at most batch_size, and no more than fit in max_batch_bytes. */
 size_t trg_lane_take(const size_t *lens, size_t n, int64_t batch_size, int64_t max_batch_bytes);
 
 #endif

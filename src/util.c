@@ -171,21 +171,6 @@ static int buf_reserve(struct trg_buf *b, size_t extra)
     return 0;
 }
 
-int trg_buf_add(struct trg_buf *b, const void *p, size_t n)
-{
-    if (buf_reserve(b, n) != 0)
-        return TRG_ENOMEM;
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-int trg_buf_adds(struct trg_buf *b, const char *s) { return trg_buf_add(b, s, strlen(s)); }
-
-int trg_buf_addc(struct trg_buf *b, char c) { return trg_buf_add(b, &c, 1); }
-
 int trg_buf_vaddf(struct trg_buf *b, const char *fmt, va_list ap)
 {
     /* print into the spare room first: a second pass only when it did not fit */
