@@ -9,7 +9,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential autoconf automake libtool pkg-config \
        libev-dev librdkafka-dev libhiredis-dev libmosquitto-dev libcurl4-openssl-dev libcjson-dev \
-       libmicrohttpd-dev \
+       libmicrohttpd-dev libmimalloc-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -22,7 +22,7 @@ FROM debian:12-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libev4 librdkafka1 libhiredis0.14 libmosquitto1 libcurl4 \
-       libcjson1 libmicrohttpd12 ca-certificates \
+       libcjson1 libmicrohttpd12 libmimalloc2.0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/trigd --shell /usr/sbin/nologin trigd \
     && install -d -o trigd -g trigd -m 0750 /var/lib/trigd /var/lib/trigd/state \

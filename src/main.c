@@ -1,6 +1,9 @@
 /* main.c — trigd's command line, signals and the loop. */
 #include <ev.h>
 #include <getopt.h>
+#ifdef HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,19 @@ struct app {
     ev_signal sigterm, sigint, sighup;
     int signals;
 };
+
+/* The malloc trigd runs on: mimalloc's version (linked in, see configure --without-mimalloc) or libc. */
+static const char *allocator(void)
+{
+#ifdef HAVE_MIMALLOC
+    static char name[32];
+    int v = mi_version();
+    snprintf(name, sizeof name, "mimalloc %d.%d.%d", v / 100, v / 10 % 10, v % 10);
+    return name;
+#else
+    return "libc";
+#endif
+}
 
 static void usage(FILE *out)
 {
@@ -110,7 +126,7 @@ int main(int argc, char **argv)
         case 'c': app.config_path = optarg; break;
         case 'k': check = true; break;
         case 'p': fputs(trg_default_config, stdout); return 0;
-        case 'V': printf("trigd %s\n", PACKAGE_VERSION); return 0;
+        case 'V': printf("trigd %s (malloc: %s)\n", PACKAGE_VERSION, allocator()); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -162,7 +178,7 @@ int main(int argc, char **argv)
         ev_loop_destroy(app.loop);
         return 1;
     }
-    trg_info("trigd", NULL, "trigd %s started with %s", PACKAGE_VERSION,
+    trg_info("trigd", NULL, "trigd %s (malloc: %s) started with %s", PACKAGE_VERSION, allocator(),
              app.config_path ? app.config_path : "the embedded quick-start config");
     ev_run(app.loop, 0);
 
