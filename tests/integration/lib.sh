@@ -10,7 +10,8 @@
 # From `make check` the environment gives TRIGD, TRIGCTL, HELPERS, TOP_SRCDIR and TOP_BUILDDIR; run by
 # hand (bash tests/integration/x.sh from an in-tree build) they default to the tree this file is in.
 # A missing server or client skips the test (exit 77) when run by hand, and fails it when CI=true.
-# KEEP_WORK=1 keeps the work dir. TRIGD_WRAPPER="valgrind -q --error-exitcode=1" wraps trigd.
+# KEEP_WORK=1 keeps the work dir. TRIGD_WRAPPER="valgrind -q --error-exitcode=1" wraps trigd (configure
+# --without-mimalloc first: valgrind follows only the C library's malloc).
 
 set -euo pipefail
 
