@@ -33,6 +33,7 @@ export TEST_NAME=kafka_http
 require_cmd kcat python3 curl
 N=${1:-50000}
 P=${2:-8}
+[[ ${KCAT_RUNS:-3} =~ ^[1-9][0-9]*$ ]] || fail "KCAT_RUNS must be a number of runs, at least 1"
 start_kafka_mock --topic t1:"$P" --topic t2:"$P" --topic t3:"$P" --topic t4:"$P"
 
 

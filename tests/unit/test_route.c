@@ -144,12 +144,28 @@ static void test_take_properties(void **state)
     }
 }
 
+/* trg_lane_fits, the step cut_batch takes per entry: the first always fits; then the count and the
+ * bytes (each record with its separator) decide. */
+static void test_fits(void **state)
+{
+    (void)state;
+    assert_true(trg_lane_fits(0, 0, 5000, 10, 1000));   /* oversize first: alone */
+    assert_true(trg_lane_fits(0, 0, 1, 1, 1000));
+    assert_false(trg_lane_fits(1, 2, 1, 1, 1000));      /* batch_size reached */
+    assert_true(trg_lane_fits(2, 22, 10, 10, 33));      /* 22 + 11 = 33: fits exactly */
+    assert_false(trg_lane_fits(2, 22, 10, 10, 32));     /* one byte short */
+    assert_false(trg_lane_fits(1, 11, 5000, 10, 1000)); /* oversize later: starts the next batch */
+    assert_true(trg_lane_fits(3, 3, 0, 10, 4));         /* an empty record costs its separator */
+    assert_false(trg_lane_fits(4, 4, 0, 10, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ready_table),
         cmocka_unit_test(test_take_table),
         cmocka_unit_test(test_take_properties),
+        cmocka_unit_test(test_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
