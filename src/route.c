@@ -209,14 +209,6 @@ bool trg_lane_fits(size_t taken, size_t bytes, size_t len, int64_t batch_size, i
     return taken < (size_t)batch_size && bytes + len + 1 <= (size_t)max_batch_bytes;
 }
 
-size_t trg_lane_take(const size_t *lens, size_t n, int64_t batch_size, int64_t max_batch_bytes)
-{
-    size_t take = 0, bytes = 0;
-    while (take < n && trg_lane_fits(take, bytes, lens[take], batch_size, max_batch_bytes))
-        bytes += lens[take++] + 1;
-    return take;
-}
-
 /* Cut one batch from the front of the lane and hand it to the dispatcher. */
 static void cut_batch(struct trg_route *r, struct trg_lane *l)
 {

@@ -129,8 +129,5 @@ bool trg_lane_ready(size_t n, size_t bytes, int64_t first_ms, int64_t now_ms, in
  * counted with its separator)? The first always does (an oversize event goes alone); then at most
  * batch_size events, and no more than fit in max_batch_bytes. */
 bool trg_lane_fits(size_t taken, size_t bytes, size_t len, int64_t batch_size, int64_t max_batch_bytes);
-/* How many of the queued events (lens[i] bytes each) go into the next batch, by trg_lane_fits: at least 1
- * (when n > 0), at most batch_size, and no more than fit in max_batch_bytes. */
-size_t trg_lane_take(const size_t *lens, size_t n, int64_t batch_size, int64_t max_batch_bytes);
 
 #endif
