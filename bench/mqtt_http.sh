@@ -12,23 +12,9 @@ require_cmd mosquitto mosquitto_pub python3 curl
 N=${1:-2000}
 TOPICS=${2:-16}
 
-# Like lib.sh's start_mosquitto, with unbounded queues: the default (1000 queued QoS 1 messages per
-# client) drops messages whenever trigd stops reading for a moment (backpressure).
-MQTT_PORT=$(free_port)
-mkdir -p "$WORK/mosquitto"
-cat > "$WORK/mosquitto/mosquitto.conf" <<CONF
-listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-max_inflight_messages 0
-log_dest file $WORK/mosquitto/mosquitto.log
-user $(id -un)
-CONF
-mosquitto -c "$WORK/mosquitto/mosquitto.conf" > "$WORK/mosquitto/stderr" 2>&1 &
-_track $!
-MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
-wait_for 10 port_open "$MQTT_PORT"
+# Unbounded queues: the default (1000 queued QoS 1 messages per client) drops messages whenever trigd
+# stops reading for a moment (backpressure).
+start_mosquitto "max_queued_messages 0" "max_inflight_messages 0"
 run_case() { # QOS BATCH_SIZE
     local qos=$1 batch=$2 window=0
     ((batch > 1)) && window=20

@@ -181,14 +181,19 @@ rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 # --- mosquitto ---------------------------------------------------------------------------------
 
-# start_mosquitto: an anonymous MQTT broker on a free port; sets MQTT_PORT, MQTT_URL, MQTT_PID.
+# start_mosquitto [CONF LINE...]: an anonymous MQTT broker on a free port, with each CONF LINE added after
+# its listener line (TLS files, queue limits); sets MQTT_PORT, MQTT_URL, MQTT_PID.
 start_mosquitto() {
     require_cmd mosquitto python3
     MQTT_PORT=$(free_port)
-    local dir="$WORK/mosquitto-$MQTT_PORT"
+    local dir="$WORK/mosquitto-$MQTT_PORT" extra=""
     mkdir -p "$dir"
+    if (($# > 0)); then
+        extra=$(printf '%s\n' "$@")
+    fi
     cat > "$dir/mosquitto.conf" << EOF
 listener $MQTT_PORT 127.0.0.1
+$extra
 allow_anonymous true
 persistence false
 log_dest file $dir/mosquitto.log

@@ -29,22 +29,7 @@ run_redis() {
 run_redis
 
 # A broker that queues every QoS 1 message of the persistent session while trigd is away.
-MQTT_PORT=$(free_port)
-MDIR="$WORK/mosquitto"
-mkdir -p "$MDIR"
-cat > "$MDIR/mosquitto.conf" <<CONF
-listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 100000
-log_dest file $MDIR/mosquitto.log
-user $(id -un)
-CONF
-mosquitto -c "$MDIR/mosquitto.conf" > "$MDIR/mosquitto.stderr" 2>&1 &
-MQTT_PID=$!
-_track "$MQTT_PID"
-_logs+=("$MDIR/mosquitto.log" "$MDIR/mosquitto.stderr")
-wait_for 10 port_open "$MQTT_PORT"
+start_mosquitto "max_queued_messages 100000"
 
 start_sink
 HTTP_PORT=$(free_port)

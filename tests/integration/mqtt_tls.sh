@@ -22,24 +22,7 @@ printf 'subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n' > "$PKI/
 openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -days 2 \
     -extfile "$PKI/server.ext" -out "$PKI/server.crt" 2>> "$PKI/server.log"
 
-MQTT_PORT=$(free_port)
-MDIR="$WORK/mosquitto"
-mkdir -p "$MDIR"
-cat > "$MDIR/mosquitto.conf" <<CONF
-listener $MQTT_PORT 127.0.0.1
-cafile $PKI/ca.crt
-certfile $PKI/server.crt
-keyfile $PKI/server.key
-allow_anonymous true
-persistence false
-log_dest file $MDIR/mosquitto.log
-user $(id -un)
-CONF
-mosquitto -c "$MDIR/mosquitto.conf" > "$MDIR/mosquitto.stderr" 2>&1 &
-MQTT_PID=$!
-_track "$MQTT_PID"
-_logs+=("$MDIR/mosquitto.log" "$MDIR/mosquitto.stderr")
-wait_for 10 port_open "$MQTT_PORT"
+start_mosquitto "cafile $PKI/ca.crt" "certfile $PKI/server.crt" "keyfile $PKI/server.key"
 
 start_sink
 HTTP_PORT=$(free_port)
