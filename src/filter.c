@@ -7,8 +7,9 @@
  * event-ruler's semantics for $or are those of expanding the pattern into alternatives, where a
  * field named again (in a $or branch, or after it) replaces the earlier one for that alternative.
  * So each pattern is also expanded into alternative trees without $or, which borrow the leaves of
- * the first tree; the pattern matches when any alternative does. docs/FILTERS.md has the semantics
- * and where they come from.
+ * the first tree; the pattern matches when any alternative does (alternatives that all start with
+ * the same single field are merged into one tree with the OR inside it). docs/FILTERS.md has the
+ * semantics and where they come from.
  */
 #include "filter.h"
 
@@ -598,8 +599,23 @@ static void x_leaf_fail(struct xctx *x, const struct term *t, const cJSON *v)
 static bool node_match(const struct node *nd, const cJSON *obj, struct xctx *x)
 {
     for (size_t i = 0; i < nd->n; i++) {
-        const struct term *t = &nd->t[i]; /* alternatives have no $or terms */
+        const struct term *t = &nd->t[i];
         bool ok;
+        if (t->is_or) { /* only where alt_or() moved alternatives inside a field */
+            ok = false;
+            for (size_t b = 0; b < t->nbranch && !ok; b++)
+                ok = node_match(t->branch[b], obj, x);
+            if (x && ok) {
+                x->failed = false;
+            } else if (x && !ok) {
+                char inner[sizeof x->why];
+                memcpy(inner, x->why, sizeof inner);
+                snprintf(x->why, sizeof x->why, "no $or branch matches (first: %.320s)", inner);
+            }
+            if (!ok)
+                return false;
+            continue;
+        }
         const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, t->name) : NULL;
         size_t saved = 0;
         if (x)
@@ -731,6 +747,10 @@ static void node_free(struct node *nd)
     for (size_t i = 0; i < nd->n; i++) {
         struct term *t = &nd->t[i];
         node_free(t->child);
+        if (t->branch)
+            for (size_t b = 0; b < t->nbranch; b++)
+                node_free(t->branch[b]);
+        trg_free(t->branch);
         if (nd->borrowed)
             continue;
         trg_free(t->name);
@@ -738,10 +758,6 @@ static void node_free(struct node *nd)
             for (size_t j = 0; j < t->nm; j++)
                 matcher_free(&t->m[j]);
         trg_free(t->m);
-        if (t->branch)
-            for (size_t b = 0; b < t->nbranch; b++)
-                node_free(t->branch[b]);
-        trg_free(t->branch);
         trg_free(t->path);
     }
     trg_free(nd->t);
@@ -1590,6 +1606,56 @@ fail:
     return NULL;
 }
 
+/* Is every one of the n alternatives one field holding a nested object, the same field? */
+static bool alt_same_field(struct node *const *alts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (alts[i]->n != 1 || !alts[i]->t[0].child || strcmp(alts[i]->t[0].name, alts[0]->t[0].name) != 0)
+            return false;
+    return true;
+}
+
+/* One tree for the OR of the n >= 2 alternative trees alts (takes ownership of the array and the
+ * trees, also when it fails: NULL, out of memory). {f: A} or {f: B} becomes {f: (A or B)}, as far
+ * down as every alternative is the same single field: a record matches either when one element of f
+ * matches A or one matches B. The rest is a $or term. This looks f up once instead of once per
+ * alternative. */
+static struct node *alt_or(struct cctx *c, struct node **alts, size_t n)
+{
+    struct node *nd = trg_calloc(1, sizeof *nd);
+    struct term *t = nd ? trg_calloc(1, sizeof *t) : NULL;
+    if (!t) {
+        c_oom(c);
+        trg_free(nd);
+        for (size_t i = 0; i < n; i++)
+            node_free(alts[i]);
+        trg_free(alts);
+        return NULL;
+    }
+    nd->borrowed = true;
+    nd->t = t;
+    nd->n = 1;
+    if (!alt_same_field(alts, n)) {
+        t->is_or = true;
+        t->branch = alts;
+        t->nbranch = n;
+        return nd;
+    }
+    t->name = alts[0]->t[0].name;
+    for (size_t i = 0; i < n; i++) {
+        struct node *a = alts[i];
+        alts[i] = a->t[0].child;
+        a->t[0].child = NULL;
+        node_free(a);
+    }
+    t->child = alt_or(c, alts, n);
+    if (!t->child) {
+        node_free(nd);
+        return NULL;
+    }
+    return nd;
+}
+
 static int pattern_expand(struct cctx *c, struct pattern *p)
 {
     char *stack[TRG_FILTER_MAX_DEPTH + 1];
@@ -1610,6 +1676,21 @@ static int pattern_expand(struct cctx *c, struct pattern *p)
             goto done;
         }
         p->nalt = a + 1;
+    }
+    if (p->nalt > 1 && alt_same_field(p->alt, p->nalt)) {
+        struct node **v = p->alt;
+        size_t n = p->nalt;
+        p->alt = trg_calloc(1, sizeof *p->alt);
+        if (!p->alt) {
+            p->alt = v;
+            c_oom(c);
+            rc = TRG_ENOMEM;
+            goto done;
+        }
+        p->alt[0] = alt_or(c, v, n);
+        p->nalt = p->alt[0] ? 1 : 0;
+        if (!p->alt[0])
+            rc = TRG_ENOMEM;
     }
 done:
     alts_free(&as);

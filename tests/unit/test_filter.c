@@ -331,6 +331,16 @@ static const struct mcase match_cases[] = {
     {"{\"d\":{\"s\":[\"a\"],\"$or\":[{\"s\":[\"b\"]},{\"t\":[1]}]}}", "{\"d\":{\"s\":\"b\"}}", true},
     {"{\"d\":{\"s\":[\"a\"],\"$or\":[{\"s\":[\"b\"]},{\"t\":[1]}]}}", "{\"d\":{\"s\":\"b\",\"t\":1}}", true},
     {"{\"d\":{\"s\":[\"a\"],\"$or\":[{\"s\":[\"b\"]},{\"t\":[1]}]}}", "{\"d\":{\"s\":\"a\"}}", false},
+    /* alternatives that are all the same field are merged into one tree: same answers */
+    {"{\"d\":{\"$or\":[{\"a\":[{\"exists\":false}]},{\"b\":[2]}]}}", "{}", true},
+    {"{\"d\":{\"$or\":[{\"a\":[{\"exists\":false}]},{\"b\":[2]}]}}", "{\"d\":[{\"a\":1}]}", false},
+    {"{\"d\":{\"$or\":[{\"a\":[{\"exists\":false}]},{\"b\":[2]}]}}", "{\"d\":[{\"a\":1},{\"b\":3}]}", true},
+    {"{\"d\":{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}}", "{\"d\":[{\"a\":2},{\"b\":2}]}", true},
+    {"{\"d\":{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}}", "{\"d\":[{\"a\":2},{\"b\":1}]}", false},
+    {"{\"d\":{\"e\":{\"$or\":[{\"a\":[1]},{\"b\":{\"$or\":[{\"c\":[1]},{\"f\":[2]}]}}]}}}",
+     "{\"d\":{\"e\":{\"b\":[{\"c\":0},{\"f\":2}]}}}", true},
+    {"{\"d\":{\"e\":{\"$or\":[{\"a\":[1]},{\"b\":{\"$or\":[{\"c\":[1]},{\"f\":[2]}]}}]}}}",
+     "{\"d\":{\"e\":{\"b\":[{\"c\":0},{\"f\":1}]}}}", false},
     {"{\"a\":[1],\"a\":[2]}", "{\"a\":2}", true},
     {"{\"a\":[1],\"a\":[2]}", "{\"a\":1}", false},
     {"{\"e\":{\"k\":[\"x\"],\"$or\":[{\"v\":[1]},{\"w\":[2]}]}}", "{\"e\":[{\"k\":\"x\",\"v\":2},{\"k\":\"y\",\"v\":1}]}",
@@ -649,6 +659,8 @@ static void test_explain(void **state)
          "pattern 0: e.n: \"y\" matches none of the allowed values"},
         {"{\"n\":[\"a\",\"b\"],\"$or\":[{\"n\":[{\"anything-but\":\"a\"}]},{\"c\":[\"x\"]}]}", "{\"n\":\"a\"}",
          "pattern 0: no $or branch matches (first: n: \"a\" matches none of the allowed values)"},
+        {"{\"d\":{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}}", "{\"d\":{\"b\":3}}",
+         "pattern 0: no $or branch matches (first: d.a: missing)"},
         {"{\"ip\":[{\"cidr\":\"10.0.0.0/8\"}]}", "{\"ip\":\"11.0.0.1\"}",
          "pattern 0: ip: \"11.0.0.1\" matches none of the allowed values"},
     };
@@ -745,7 +757,8 @@ static void test_alloc_failures(void **state)
         "{\"ip\":[{\"cidr\":\"10.0.0.0/8\"},{\"anything-but\":{\"cidr\":[\"::1/128\",\"fd00::/8\"]}}],"
         "\"p\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}},{\"anything-but\":{\"suffix\":[\"x\"]}}],"
         "\"d\":{\"s\":[\"a\"]},\"$or\":[{\"d\":{\"s\":[\"b\"],\"$or\":[{\"t\":[1]},{\"u\":[2]}]}},"
-        "{\"e\":[{\"equals-ignore-case\":\"\xc8\xba\"}]}]}]");
+        "{\"e\":[{\"equals-ignore-case\":\"\xc8\xba\"}]}]},"
+        "{\"v\":{\"w\":{\"$or\":[{\"a\":[1]},{\"b\":{\"$or\":[{\"c\":[1]},{\"d\":[2]}]}}]}}}]");
     assert_non_null(p);
     bool done = false;
     for (long n = 0; n < 10000 && !done; n++) {
