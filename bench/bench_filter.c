@@ -51,7 +51,8 @@ static const struct {
     const char *name;
     const char *json;
 } more[] = {
-    {"cidr v4 | v6", "{\"value\":{\"sourceIp\":[{\"cidr\":\"10.0.0.0/9\"},{\"cidr\":\"2001:db8:8000::/33\"}]}}"},
+    {"cidr v4 | v6",
+     "{\"value\":{\"sourceIp\":[{\"cidr\":\"10.0.0.0/9\"},{\"cidr\":\"2001:db8:8000::/33\"}]}}"},
     {"anything-but cidr list", "{\"value\":{\"sourceIp\":[{\"anything-but\":{\"cidr\":[\"10.0.0.0/8\","
                                "\"172.16.0.0/12\",\"192.168.0.0/16\"]}}]}}"},
     {"anything-but prefix list", "{\"value\":{\"order_id\":[{\"anything-but\":{\"prefix\":[\"o-00001\","

@@ -661,7 +661,7 @@ bool trg_filter_explain(const struct trg_filter *f, const cJSON *record, char *w
         return true;
     for (size_t i = 0; i < f->n; i++) {
         const struct pattern *p = &f->pat[i];
-        char first[sizeof ((struct xctx *)0)->why] = "does not match";
+        char first[sizeof((struct xctx *)0)->why] = "does not match";
         for (size_t a = 0; a < p->nalt; a++) {
             struct xctx x;
             x.plen = 0;
@@ -677,11 +677,12 @@ bool trg_filter_explain(const struct trg_filter *f, const cJSON *record, char *w
                 memcpy(first, x.why, sizeof first);
         }
         if (why && used + 1 < why_len) {
-            int n = p->nalt > 1 ? snprintf(why + used, why_len - used, "%spattern %zu: no $or branch matches "
-                                                                       "(first: %.320s)",
+            int n = p->nalt > 1 ? snprintf(why + used, why_len - used,
+                                           "%spattern %zu: no $or branch matches "
+                                           "(first: %.320s)",
                                            used ? "; " : "", i, first)
-                                : snprintf(why + used, why_len - used, "%spattern %zu: %s", used ? "; " : "", i,
-                                           first);
+                                : snprintf(why + used, why_len - used, "%spattern %zu: %s", used ? "; " : "",
+                                           i, first);
             if (n > 0)
                 used = used + (size_t)n < why_len ? used + (size_t)n : why_len - 1;
         }
@@ -1063,7 +1064,8 @@ static int cidr_parse(struct cctx *c, struct cidr *out, const char *s, const cha
     unsigned char addr[16];
     bool v6;
     if (!slash || strchr(slash + 1, '/') || !ip_parse(s, (size_t)(slash - s), addr, &v6)) {
-        cerr(c, "%s: \"%.60s\" is not an address block such as \"10.0.0.0/24\" or \"2001:db8::/32\"", what, s);
+        cerr(c, "%s: \"%.60s\" is not an address block such as \"10.0.0.0/24\" or \"2001:db8::/32\"", what,
+             s);
         return TRG_EINVAL;
     }
     unsigned max = v6 ? 128 : 32, bits = 0;
@@ -1227,7 +1229,8 @@ static int affix_compile(struct cctx *c, struct matcher *m, const cJSON *v, bool
     return TRG_EINVAL;
 }
 
-static const char known_ops[] = "prefix, suffix, equals-ignore-case, anything-but, numeric, exists, wildcard, cidr";
+static const char known_ops[] =
+    "prefix, suffix, equals-ignore-case, anything-but, numeric, exists, wildcard, cidr";
 
 static int op_compile(struct cctx *c, struct matcher *m, const cJSON *obj)
 {
@@ -1528,8 +1531,9 @@ static int expand(struct cctx *c, struct alts *as, struct node *nd, char **stack
                 alts_free(&br);
                 path_back(c, sb);
                 if (!rc && as->n > TRG_FILTER_MAX_ALTERNATIVES) {
-                    cerr(c, "the $or branches combine into more than %d alternatives (each $or multiplies "
-                            "them by its number of branches): split the pattern into several patterns",
+                    cerr(c,
+                         "the $or branches combine into more than %d alternatives (each $or multiplies "
+                         "them by its number of branches): split the pattern into several patterns",
                          TRG_FILTER_MAX_ALTERNATIVES);
                     rc = TRG_EINVAL;
                 }

@@ -69,6 +69,7 @@ BEGIN {
     print "    uint32_t step;"
     print "};"
     print ""
+    print "/* clang-format off */"
     print "static const struct trg_fold_range trg_fold_ranges[] = {"
 }
 
@@ -77,6 +78,7 @@ END {
         step = 1
     flush()
     print "};"
+    print "/* clang-format on */"
     print ""
     printf "/* %s */\n", version
     print "#endif"

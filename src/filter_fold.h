@@ -14,6 +14,7 @@ struct trg_fold_range {
     uint32_t step;
 };
 
+/* clang-format off */
 static const struct trg_fold_range trg_fold_ranges[] = {
     {0x00041, 0x0005A, 32, 1},
     {0x000B5, 0x000B5, 775, 1},
@@ -218,6 +219,7 @@ static const struct trg_fold_range trg_fold_ranges[] = {
     {0x16E40, 0x16E5F, 32, 1},
     {0x1E900, 0x1E921, 34, 1},
 };
+/* clang-format on */
 
 /* CaseFolding-15.0.0.txt */
 #endif

@@ -81,7 +81,8 @@ static const struct mcase match_cases[] = {
     {"{\"n\":[{\"equals-ignore-case\":\"12\xe2\xb1\xa5\x33\x34\"}]}", "{\"n\":\"12\xc8\xba\x33\x34\"}", true},
     {"{\"n\":[{\"equals-ignore-case\":\"12\xc8\xba\x33\x34\"}]}", "{\"n\":\"12\xe2\xb1\xa5\x33\x34\"}", true},
     {"{\"n\":[{\"equals-ignore-case\":\"12\xc8\xba\x33\x34\"}]}", "{\"n\":\"12\xe2\xb1\xa5\x33\"}", false},
-    {"{\"n\":[{\"equals-ignore-case\":\"12\xc8\xba\x33\x34\"}]}", "{\"n\":\"12\xe2\xb1\xa5\x33\x34\x35\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"12\xc8\xba\x33\x34\"}]}", "{\"n\":\"12\xe2\xb1\xa5\x33\x34\x35\"}",
+     false},
     {"{\"n\":[{\"equals-ignore-case\":\"\xe2\xb1\xa5\"}]}", "{\"n\":\"\xc8\xba\"}", true},
     {"{\"n\":[{\"equals-ignore-case\":\"\xe2\xb1\xa5\"}]}", "{\"n\":\"a\"}", false},
     {"{\"n\":[{\"equals-ignore-case\":\"\xc3\x9f\"}]}", "{\"n\":\"SS\"}", false},
@@ -99,7 +100,8 @@ static const struct mcase match_cases[] = {
     {"{\"n\":[{\"equals-ignore-case\":\"\xf0\x90\x90\x80\"}]}", "{\"n\":\"\xf0\x90\x90\xa8\"}", true},
     {"{\"n\":[{\"equals-ignore-case\":\"\xce\xb0\"}]}", "{\"n\":\"\xce\xa5\xcc\x88\xcc\x81\"}", false},
     {"{\"n\":[{\"equals-ignore-case\":\"\xe4\xb8\xad\"}]}", "{\"n\":\"\xe4\xb8\xad\"}", true},
-    {"{\"s\":[{\"prefix\":{\"equals-ignore-case\":\"\xe2\xb1\xa5\x62\"}}]}", "{\"s\":\"\xc8\xba\x42\x63\"}", true},
+    {"{\"s\":[{\"prefix\":{\"equals-ignore-case\":\"\xe2\xb1\xa5\x62\"}}]}", "{\"s\":\"\xc8\xba\x42\x63\"}",
+     true},
     {"{\"s\":[{\"prefix\":{\"equals-ignore-case\":\"\xe2\xb1\xa5\x62\"}}]}", "{\"s\":\"\xc8\xba\"}", false},
     {"{\"s\":[{\"suffix\":{\"equals-ignore-case\":\"x\xe2\xb1\xa5y\"}}]}", "{\"s\":\"abX\xc8\xbaY\"}", true},
     {"{\"s\":[{\"suffix\":{\"equals-ignore-case\":\"x\xc8\xbay\"}}]}", "{\"s\":\"X\xe2\xb1\xa5Y\"}", true},
@@ -151,8 +153,10 @@ static const struct mcase match_cases[] = {
     {"{\"f\":[{\"anything-but\":{\"suffix\":[\".png\",\".jpg\"]}}]}", "{\"f\":\"a.png\"}", false},
     {"{\"f\":[{\"anything-but\":{\"suffix\":[\".png\",\".jpg\"]}}]}", "{\"f\":\"a.gif\"}", true},
     {"{\"f\":[{\"anything-but\":{\"suffix\":[\".png\",\".jpg\"]}}]}", "{\"f\":\"png\"}", true},
-    {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"\xe2\xb1\xa5\",\"b\"]}}]}", "{\"s\":\"\xc8\xba\"}", false},
-    {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"\xe2\xb1\xa5\",\"b\"]}}]}", "{\"s\":\"B\"}", false},
+    {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"\xe2\xb1\xa5\",\"b\"]}}]}", "{\"s\":\"\xc8\xba\"}",
+     false},
+    {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"\xe2\xb1\xa5\",\"b\"]}}]}", "{\"s\":\"B\"}",
+     false},
     {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"\xe2\xb1\xa5\",\"b\"]}}]}", "{\"s\":\"c\"}", true},
     {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"ss\"]}}]}", "{\"s\":\"\xc3\x9f\"}", true},
     {"{\"p\":[{\"anything-but\":{\"wildcard\":[\"*.so\",\"/lib/*\"]}}]}", "{\"p\":\"/lib/a\"}", false},
@@ -343,9 +347,10 @@ static const struct mcase match_cases[] = {
      "{\"d\":{\"e\":{\"b\":[{\"c\":0},{\"f\":1}]}}}", false},
     {"{\"a\":[1],\"a\":[2]}", "{\"a\":2}", true},
     {"{\"a\":[1],\"a\":[2]}", "{\"a\":1}", false},
-    {"{\"e\":{\"k\":[\"x\"],\"$or\":[{\"v\":[1]},{\"w\":[2]}]}}", "{\"e\":[{\"k\":\"x\",\"v\":2},{\"k\":\"y\",\"v\":1}]}",
-     false},
-    {"{\"e\":{\"k\":[\"x\"],\"$or\":[{\"v\":[1]},{\"w\":[2]}]}}", "{\"e\":[{\"k\":\"y\"},{\"k\":\"x\",\"w\":2}]}", true},
+    {"{\"e\":{\"k\":[\"x\"],\"$or\":[{\"v\":[1]},{\"w\":[2]}]}}",
+     "{\"e\":[{\"k\":\"x\",\"v\":2},{\"k\":\"y\",\"v\":1}]}", false},
+    {"{\"e\":{\"k\":[\"x\"],\"$or\":[{\"v\":[1]},{\"w\":[2]}]}}",
+     "{\"e\":[{\"k\":\"y\"},{\"k\":\"x\",\"w\":2}]}", true},
     /* records that are not objects */
     {"{\"x\":[{\"exists\":false}]}", "\"just a string\"", true},
     {"{\"x\":[\"a\"]}", "[1,2]", false},
@@ -427,19 +432,25 @@ static const struct ecase error_cases[] = {
     {"[{\"p\":[{\"bogus\":1}]}]", "$.routes.r.filters[0].p: unknown operator \"bogus\""},
     {"[{\"p\":[{\"cidr\":\"10.0.0.0\"}]}]",
      "$.routes.r.filters[0].p: cidr: \"10.0.0.0\" is not an address block such as \"10.0.0.0/24\""},
-    {"[{\"p\":[{\"cidr\":\"10.0.0.256/8\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0.256/8\" is not an address"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.256/8\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.256/8\" is not an address"},
     {"[{\"p\":[{\"cidr\":\"10.0.0/8\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0/8\" is not an address"},
     {"[{\"p\":[{\"cidr\":\"/8\"}]}]", "$.routes.r.filters[0].p: cidr: \"/8\" is not an address"},
-    {"[{\"p\":[{\"cidr\":\"10.0.0.0/8/8\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0.0/8/8\" is not an address"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/8/8\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/8/8\" is not an address"},
     {"[{\"p\":[{\"cidr\":\"host/8\"}]}]", "$.routes.r.filters[0].p: cidr: \"host/8\" is not an address"},
-    {"[{\"p\":[{\"cidr\":\"10.0.0.0/33\"}]}]",
-     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/33\": the prefix length after / is a number from 0 to 32 for IPv4"},
-    {"[{\"p\":[{\"cidr\":\"10.0.0.0/\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0.0/\": the prefix length"},
-    {"[{\"p\":[{\"cidr\":\"10.0.0.0/-1\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0.0/-1\": the prefix length"},
-    {"[{\"p\":[{\"cidr\":\"10.0.0.0/ 8\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0.0/ 8\": the prefix length"},
-    {"[{\"p\":[{\"cidr\":\"10.0.0.0/0008\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0.0/0008\": the prefix length"},
-    {"[{\"p\":[{\"cidr\":\"::/129\"}]}]",
-     "$.routes.r.filters[0].p: cidr: \"::/129\": the prefix length after / is a number from 0 to 128 for IPv6"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/33\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0.0/33\": the prefix "
+                                               "length after / is a number from 0 to 32 for IPv4"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/\": the prefix length"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/-1\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/-1\": the prefix length"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/ 8\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/ 8\": the prefix length"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/0008\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/0008\": the prefix length"},
+    {"[{\"p\":[{\"cidr\":\"::/129\"}]}]", "$.routes.r.filters[0].p: cidr: \"::/129\": the prefix length "
+                                          "after / is a number from 0 to 128 for IPv6"},
     {"[{\"p\":[{\"cidr\":5}]}]", "$.routes.r.filters[0].p: cidr expects a string such as \"10.0.0.0/24\""},
     {"[{\"p\":[{\"cidr\":[\"10.0.0.0/8\"]}]}]", "$.routes.r.filters[0].p: cidr expects a string"},
     {"[{\"d\":{\"ip\":[{\"cidr\":\"1.2.3.4/40\"}]}}]", "$.routes.r.filters[0].d.ip: cidr: \"1.2.3.4/40\""},
@@ -624,8 +635,9 @@ static void test_alternatives_limit(void **state)
             trg_buf_free(&r);
         } else {
             char want[128];
-            snprintf(want, sizeof want, "$.routes.r.filters.k%d.$or: the $or branches combine into more than %d",
-                     ors - 1, TRG_FILTER_MAX_ALTERNATIVES);
+            snprintf(want, sizeof want,
+                     "$.routes.r.filters.k%d.$or: the $or branches combine into more than %d", ors - 1,
+                     TRG_FILTER_MAX_ALTERNATIVES);
             assert_null(f);
             assert_int_equal(errs.lines.n, 1);
             if (strncmp(errs.lines.v[0], want, strlen(want)) != 0)
@@ -657,7 +669,8 @@ static void test_explain(void **state)
          "pattern 0: no $or branch matches (first: a: missing)"},
         {"{\"e\":{\"n\":[\"x\"],\"m\":[1]}}", "{\"e\":[{\"n\":\"y\"},{\"n\":\"x\",\"m\":2}]}",
          "pattern 0: e.n: \"y\" matches none of the allowed values"},
-        {"{\"n\":[\"a\",\"b\"],\"$or\":[{\"n\":[{\"anything-but\":\"a\"}]},{\"c\":[\"x\"]}]}", "{\"n\":\"a\"}",
+        {"{\"n\":[\"a\",\"b\"],\"$or\":[{\"n\":[{\"anything-but\":\"a\"}]},{\"c\":[\"x\"]}]}",
+         "{\"n\":\"a\"}",
          "pattern 0: no $or branch matches (first: n: \"a\" matches none of the allowed values)"},
         {"{\"d\":{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}}", "{\"d\":{\"b\":3}}",
          "pattern 0: no $or branch matches (first: d.a: missing)"},
@@ -784,14 +797,15 @@ static void test_match_does_not_allocate(void **state)
 {
     (void)state;
     struct trg_errs errs = {0};
-    struct trg_filter *f =
-        compile_text("[{\"d\":{\"s\":[{\"equals-ignore-case\":\"A\"}],\"$or\":[{\"x\":[1]},"
-                     "{\"y\":[{\"wildcard\":\"*z*\"}]}]},"
-                     "\"ip\":[{\"cidr\":\"2001:db8::/32\"}],\"n\":[{\"suffix\":{\"equals-ignore-case\":\"\xc8\xba\"}}],"
-                     "\"p\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}]",
-                     &errs);
-    cJSON *rec = cJSON_Parse("{\"d\":[{\"s\":\"a\",\"y\":\"xzx\"}],\"ip\":\"2001:db8::7\",\"n\":\"x\xe2\xb1\xa5\","
-                             "\"p\":\"q\"}");
+    struct trg_filter *f = compile_text(
+        "[{\"d\":{\"s\":[{\"equals-ignore-case\":\"A\"}],\"$or\":[{\"x\":[1]},"
+        "{\"y\":[{\"wildcard\":\"*z*\"}]}]},"
+        "\"ip\":[{\"cidr\":\"2001:db8::/32\"}],\"n\":[{\"suffix\":{\"equals-ignore-case\":\"\xc8\xba\"}}],"
+        "\"p\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}]",
+        &errs);
+    cJSON *rec =
+        cJSON_Parse("{\"d\":[{\"s\":\"a\",\"y\":\"xzx\"}],\"ip\":\"2001:db8::7\",\"n\":\"x\xe2\xb1\xa5\","
+                    "\"p\":\"q\"}");
     char why[128];
     trg_alloc_fail_after(0);
     assert_true(trg_filter_match(f, rec));
