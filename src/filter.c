@@ -661,9 +661,9 @@ bool trg_filter_explain(const struct trg_filter *f, const cJSON *record, char *w
         return true;
     for (size_t i = 0; i < f->n; i++) {
         const struct pattern *p = &f->pat[i];
-        char first[sizeof((struct xctx *)0)->why] = "does not match";
+        struct xctx x;
+        char first[sizeof x.why] = "does not match";
         for (size_t a = 0; a < p->nalt; a++) {
-            struct xctx x;
             x.plen = 0;
             x.path[0] = '\0';
             x.failed = false;
