@@ -512,7 +512,7 @@ static void pump(struct rt_fn *fn)
     while (fn->waiting && fn->n_state[RT_IDLE] > 0) {
         struct rt_inst *best = NULL;
         for (struct rt_inst *i = fn->insts; i; i = i->next)
-            if (i->state == RT_IDLE && (!best || i->spawned > best->spawned))
+            if (i->state == RT_IDLE && (!best || i->idle_since > best->idle_since))
                 best = i;
         if (!best)
             break;
@@ -614,6 +614,7 @@ void rt_inst_next(struct rt_inst *inst)
         trg_info("runtime", fn->name, "instance %u ready after %.2f ms", inst->id, inst->init_ms);
     }
     ev_timer_stop(fn->loop, &inst->timer);
+    inst->idle_since = now_ms();
     set_state(inst, RT_IDLE);
     if (live(fn) > min_instances(fn) || !inst->provisioned) {
         ev_timer_set(&inst->timer, (double)fn->opts->idle_timeout_s, 0.);

@@ -95,7 +95,8 @@ struct rt_inst {
     struct trg_http_req *next_req; /* the parked GET next */
     struct rt_call *call;          /* the invoke handed over and not answered */
     char answered_id[40];          /* the last request id answered (403 for a second answer) */
-    double spawned;                /* ev_now at spawn */
+    double spawned;                /* now_ms() at spawn */
+    double idle_since;             /* now_ms() at its last next */
     double init_ms;                /* -1 until the first next */
     bool first_served;             /* has had its first invoke */
     char *init_error;              /* body posted to /runtime/init/error, or NULL */
