@@ -24,7 +24,8 @@ static const char bootstrap[] =
     "n=0\n"
     "while true; do\n"
     "  ev=$(curl -sS -D \"$TMPH\" \"$R/invocation/next\") || exit 1\n"
-    "  id=$(sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: *\\([^[:space:]]*\\).*/\\1/p' \"$TMPH\")\n"
+    "  id=$(sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: *\\([^[:space:]]*\\).*/\\1/p' "
+    "\"$TMPH\")\n"
     "  n=$((n + 1))\n"
     "  echo \"handling $n\"\n"
     "  case $ev in *sleep*) sleep 5;; esac\n"
@@ -85,25 +86,23 @@ static int teardown(void **state)
 
 static char *config(const char *extra)
 {
-    char *c = trg_asprintf("{\"code_dir\":\"%s\",\"handler\":\"h.x\",\"environment\":{\"TMPH\":\"%s/hdr\"}%s%s}",
-                           dir, dir, extra ? "," : "", extra ? extra : "");
+    char *c =
+        trg_asprintf("{\"code_dir\":\"%s\",\"handler\":\"h.x\",\"environment\":{\"TMPH\":\"%s/hdr\"}%s%s}",
+                     dir, dir, extra ? "," : "", extra ? extra : "");
     assert_non_null(c);
     return c;
 }
 
 static void invoke(struct fixture *f, struct seen *s, const char *ev, int64_t timeout_ms)
 {
-    struct trg_invoke_req req = {.function = "t", .request_id = "0000-id", .payload = ev, .len = strlen(ev),
-                                 .timeout_ms = timeout_ms};
+    struct trg_invoke_req req = {
+        .function = "t", .request_id = "0000-id", .payload = ev, .len = strlen(ev), .timeout_ms = timeout_ms};
     int before = s->calls;
     assert_int_equal(ops->invoke(f->inst, &req, seen_cb, s), 0);
     assert_int_equal(s->calls, before); /* never synchronous */
 }
 
-static void no_children_left(void)
-{
-    assert_true(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);
-}
+static void no_children_left(void) { assert_true(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD); }
 
 static void test_options(void **state)
 {
@@ -113,7 +112,8 @@ static void test_options(void **state)
     trg_free(c);
     assert_int_equal(opts_errors(ops, "{\"handler\":\"x\"}"), 1); /* code_dir is required */
     assert_int_equal(opts_errors(ops, "{\"code_dir\":\"/\",\"environment\":{\"_HANDLER\":\"x\"}}"), 1);
-    assert_int_equal(opts_errors(ops, "{\"code_dir\":\"/\",\"environment\":{\"AWS_LAMBDA_RUNTIME_API\":\"x\"}}"), 1);
+    assert_int_equal(
+        opts_errors(ops, "{\"code_dir\":\"/\",\"environment\":{\"AWS_LAMBDA_RUNTIME_API\":\"x\"}}"), 1);
     assert_int_equal(opts_errors(ops, "{\"code_dir\":\"/\",\"price_gb_s\":\"cheap\"}"), 1);
     assert_int_equal(opts_errors(ops, "{\"code_dir\":\"/\",\"price_request\":\"-1\"}"), 1);
     assert_int_equal(opts_errors(ops, "{\"code_dir\":\"/\",\"memory_mb\":1}"), 1);
@@ -181,7 +181,8 @@ static void test_cold_then_warm(void **state)
             break;
         ev_run(f->loop, EVRUN_ONCE);
     }
-    assert_non_null(strstr(b.data, "\"instances\":{\"initializing\":0,\"idle\":1,\"busy\":0,\"stopping\":0}"));
+    assert_non_null(
+        strstr(b.data, "\"instances\":{\"initializing\":0,\"idle\":1,\"busy\":0,\"stopping\":0}"));
     assert_non_null(strstr(b.data, "\"invocations\":2,"));
     trg_buf_free(&b);
 
@@ -230,10 +231,8 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_error_type_rule),
-        cmocka_unit_test(test_cold_then_warm),
-        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_options),          cmocka_unit_test(test_error_type_rule),
+        cmocka_unit_test(test_cold_then_warm),   cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_missing_code_dir),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
