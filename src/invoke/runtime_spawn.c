@@ -317,7 +317,6 @@ static int build_env(const struct rt_inst *inst, struct envv *e)
     PUT("LANG=en_US.UTF-8");
     PUT("PATH=%s", RT_PATH);
     PUT("LD_LIBRARY_PATH=%s/lib", fn->task_root);
-    PUT("HOME=%s", fn->task_root);
 #undef PUT
     for (size_t i = 0; i < o->environment.n && rc == 0; i++)
         rc = envv_put(e, trg_asprintf("%s=%s", o->environment.k[i], o->environment.v[i]));
