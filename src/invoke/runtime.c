@@ -160,14 +160,20 @@ static double now_ms(void)
 
 static const char *const state_labels[RT__STATES] = {"initializing", "idle", "busy", "busy", "stopping"};
 
+static const char *const gauge_labels[3] = {"initializing", "idle", "busy"};
+
+/* trigd_function_instances moves by deltas, so that the old and the new pool of a function changed by a
+ * reload (both alive while the old one finishes) add up instead of overwriting each other. */
 static void gauges(struct rt_fn *fn)
 {
     if (!fn->metrics)
         return;
-    trg_metrics_set(fn->metrics, TRG_M_INSTANCES, fn->name, "initializing", (double)fn->n_state[RT_STARTING]);
-    trg_metrics_set(fn->metrics, TRG_M_INSTANCES, fn->name, "idle", (double)fn->n_state[RT_IDLE]);
-    trg_metrics_set(fn->metrics, TRG_M_INSTANCES, fn->name, "busy",
-                    (double)(fn->n_state[RT_BUSY] + fn->n_state[RT_FINISHING]));
+    double now[3] = {(double)fn->n_state[RT_STARTING], (double)fn->n_state[RT_IDLE],
+                     (double)(fn->n_state[RT_BUSY] + fn->n_state[RT_FINISHING])};
+    for (int i = 0; i < 3; i++) {
+        trg_metrics_add(fn->metrics, TRG_M_INSTANCES, fn->name, gauge_labels[i], now[i] - fn->published[i]);
+        fn->published[i] = now[i];
+    }
 }
 
 static void set_state(struct rt_inst *inst, enum rt_state st)
@@ -1006,11 +1012,8 @@ static void rt_destroy(void *instp)
         fn->deferred = c->next;
         call_free(c);
     }
-    if (fn->metrics) {
-        trg_metrics_remove(fn->metrics, TRG_M_INSTANCES, fn->name, "initializing");
-        trg_metrics_remove(fn->metrics, TRG_M_INSTANCES, fn->name, "idle");
-        trg_metrics_remove(fn->metrics, TRG_M_INSTANCES, fn->name, "busy");
-    }
+    for (int i = 0; fn->metrics && i < 3; i++)
+        trg_metrics_add(fn->metrics, TRG_M_INSTANCES, fn->name, gauge_labels[i], -fn->published[i]);
     ev_timer_stop(fn->loop, &fn->reap);
     ev_timer_stop(fn->loop, &fn->fail_timer);
     ev_timer_stop(fn->loop, &fn->provision);
