@@ -12,7 +12,7 @@ set -euo pipefail
 require_cmd curl python3
 
 export TRIGD_TEST_SECRET="not-for-functions" # trigd's environment, not the function's
-RT="$TOP_SRCDIR/tests/runtimes"
+RT=$(cd "$TOP_SRCDIR/tests/runtimes" && pwd -P) # as trigd resolves code_dir
 
 HTTP_PORT=$(free_port)
 cat > "$WORK/trigd.json" << EOF

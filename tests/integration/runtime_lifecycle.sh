@@ -11,7 +11,7 @@ set -euo pipefail
 
 require_cmd curl python3 ps
 
-RT="$TOP_SRCDIR/tests/runtimes"
+RT=$(cd "$TOP_SRCDIR/tests/runtimes" && pwd -P) # as trigd resolves code_dir
 HTTP_PORT=$(free_port)
 config() { # config STAGE
     cat > "$WORK/trigd.json" << EOF
