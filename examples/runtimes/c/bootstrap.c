@@ -384,7 +384,7 @@ static void invoke(struct conn *c, enum handler h, unsigned long n_invokes)
 
 int main(void)
 {
-    struct conn c = {.fd = -1};
+    static struct conn c = {.fd = -1}; /* static: its buffers stay reachable until exit */
     const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
     const char *handler = getenv("_HANDLER");
     enum handler h;
