@@ -4,8 +4,11 @@
 # REPORT lines of trigd's log.
 
 # The C runtime is built (make builds it next to its source, in the build tree); the others are sources.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 C_RUNTIME_DIR="$TOP_BUILDDIR/examples/runtimes/c"
+# shellcheck disable=SC2034
 BASH_RUNTIME_DIR="$TOP_SRCDIR/examples/runtimes/bash"
+# shellcheck disable=SC2034
 NODE_EXAMPLE_DIR="$TOP_SRCDIR/examples/runtimes/node"
 
 require_c_runtime() {
@@ -17,6 +20,7 @@ require_c_runtime() {
 # version is the one ./dev names).
 require_ric() {
     require_cmd node
+    # shellcheck disable=SC2034 # used by the scripts that source this file
     NODE=$(command -v node)
     RIC=${TRIGD_LAMBDA_RIC:-}
     if [[ -z "$RIC" ]]; then
