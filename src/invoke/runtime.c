@@ -656,10 +656,9 @@ void rt_inst_too_large(struct rt_inst *inst)
     trg_warn("runtime", inst->fn->name, "%s: the response is larger than %d bytes; the invoke fails",
              c->request_id, RT_MAX_RESPONSE);
     set_state(inst, RT_FINISHING);
-    finish(inst, c, TRG_OUT_ERROR,
-           error_body("Function.ResponseSizeTooLarge",
-                      "Response payload size exceeded maximum allowed payload size (6291556 bytes)."),
-           0, "application/json");
+    char *body = error_body("Function.ResponseSizeTooLarge",
+                            "Response payload size exceeded maximum allowed payload size (6291556 bytes).");
+    finish(inst, c, TRG_OUT_ERROR, body, body ? strlen(body) : 0, "application/json");
 }
 
 /* The call handed to an instance ran out of time: kill the instance, fail the call. */
