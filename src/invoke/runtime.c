@@ -43,7 +43,8 @@
 
 static const struct trg_opt rt_options[] = {
     {"code_dir", TRG_OPT_STRING, NULL, 0, 0, NULL, offsetof(struct rt_opts, code_dir),
-     "Directory of the function's code: the process runs there, and it is LAMBDA_TASK_ROOT.", NULL, TRG_OPT_REQUIRED},
+     "Directory of the function's code: the process runs there, and it is LAMBDA_TASK_ROOT.", NULL,
+     TRG_OPT_REQUIRED},
     {"handler", TRG_OPT_STRING, "\"\"", 0, 0, NULL, offsetof(struct rt_opts, handler),
      "The handler the runtime loads (_HANDLER), e.g. `index.handler`.", NULL, 0},
     {"command", TRG_OPT_STRLIST, NULL, 0, 0, NULL, offsetof(struct rt_opts, command),
@@ -77,15 +78,26 @@ static const struct trg_opt rt_options[] = {
      "price in us-east-1).",
      NULL, 0},
     {"price_request", TRG_OPT_STRING, "\"0.0000002\"", 0, 0, "USD", offsetof(struct rt_opts, price_request),
-     "Price of one invocation for `trigctl usage`'s estimate (Lambda: 0.20 USD per million requests).", NULL, 0},
+     "Price of one invocation for `trigctl usage`'s estimate (Lambda: 0.20 USD per million requests).", NULL,
+     0},
 };
 
 /* Names Lambda reserves: `environment` may not set them. */
 static const char *const reserved[] = {
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
 };
 
 static bool parse_price(const char *s, double *out)
@@ -306,7 +318,8 @@ static void finish(struct rt_inst *inst, struct rt_call *c, enum trg_outcome out
         trg_metrics_add(fn->metrics, TRG_M_GB_SECONDS, fn->name, NULL, gbs);
     }
 
-    struct trg_invoke_result res = {.outcome = outcome, .status = -1, .retry_after_ms = -1, .duration_ms = dur};
+    struct trg_invoke_result res = {
+        .outcome = outcome, .status = -1, .retry_after_ms = -1, .duration_ms = dur};
     res.body = body;
     res.body_len = len;
     res.content_type = trg_strdup(ctype ? ctype : "application/json");
@@ -419,8 +432,10 @@ static void backoff(struct rt_fn *fn)
         s = RT_BACKOFF_MAX_S;
     fn->init_failures++;
     fn->backoff_until = ev_now(fn->loop) + s;
-    trg_warn("runtime", fn->name, "init failed %d time%s in a row; no new instance for %.0f s (invokes that "
-             "find none fail with the init error meanwhile)", fn->init_failures, fn->init_failures == 1 ? "" : "s", s);
+    trg_warn("runtime", fn->name,
+             "init failed %d time%s in a row; no new instance for %.0f s (invokes that "
+             "find none fail with the init error meanwhile)",
+             fn->init_failures, fn->init_failures == 1 ? "" : "s", s);
 }
 
 static bool backing_off(const struct rt_fn *fn) { return ev_now(fn->loop) < fn->backoff_until; }
@@ -512,14 +527,15 @@ static void pump(struct rt_fn *fn)
     while (fn->waiting && fn->n_state[RT_IDLE] > 0) {
         struct rt_inst *best = NULL;
         for (struct rt_inst *i = fn->insts; i; i = i->next)
-            if (i->state == RT_IDLE && (!best || i->spawned > best->spawned))
+            if (i->state == RT_IDLE && (!best || i->idle_since > best->idle_since))
                 best = i;
         if (!best)
             break;
         struct rt_call *c = fn->waiting;
         ev_timer_stop(fn->loop, &best->timer);
         if (!rt_api_hand(best, c)) {
-            trg_debug("runtime", fn->name, "instance %u left its next; waiting for it to ask again", best->id);
+            trg_debug("runtime", fn->name, "instance %u left its next; waiting for it to ask again",
+                      best->id);
             set_state(best, RT_FINISHING);
             continue;
         }
@@ -552,7 +568,8 @@ static void pump(struct rt_fn *fn)
         }
         remember_init_error(fn, "Runtime.InitError", "");
         trg_free(fn->last_init_body);
-        fn->last_init_body = error_body("Runtime.InitError", "the runtime could not be started (see trigd's log)");
+        fn->last_init_body =
+            error_body("Runtime.InitError", "the runtime could not be started (see trigd's log)");
         backoff(fn);
         fail_waiting_one(fn);
     }
@@ -563,7 +580,8 @@ static void pump(struct rt_fn *fn)
 
 static size_t min_instances(const struct rt_fn *fn)
 {
-    return (size_t)(fn->opts->min_instances < fn->max_concurrency ? fn->opts->min_instances : fn->max_concurrency);
+    return (size_t)(fn->opts->min_instances < fn->max_concurrency ? fn->opts->min_instances
+                                                                  : fn->max_concurrency);
 }
 
 static void provision(struct rt_fn *fn)
@@ -614,6 +632,7 @@ void rt_inst_next(struct rt_inst *inst)
         trg_info("runtime", fn->name, "instance %u ready after %.2f ms", inst->id, inst->init_ms);
     }
     ev_timer_stop(fn->loop, &inst->timer);
+    inst->idle_since = now_ms();
     set_state(inst, RT_IDLE);
     if (live(fn) > min_instances(fn) || !inst->provisioned) {
         ev_timer_set(&inst->timer, (double)fn->opts->idle_timeout_s, 0.);
@@ -688,8 +707,9 @@ static void inst_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     switch (inst->state) {
     case RT_STARTING:
-        trg_warn("runtime", fn->name, "instance %u did not call next within init_timeout_ms (%lld ms); killing it",
-                 inst->id, (long long)fn->opts->init_timeout_ms);
+        trg_warn("runtime", fn->name,
+                 "instance %u did not call next within init_timeout_ms (%lld ms); killing it", inst->id,
+                 (long long)fn->opts->init_timeout_ms);
         inst->timed_out_init = true;
         rt_inst_stop(inst, SIGKILL);
         break;
@@ -767,7 +787,8 @@ static void inst_pid_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (c) {
         char msg[200];
         snprintf(msg, sizeof msg, "RequestId: %s Error: Runtime exited with error: %s", c->request_id, how);
-        trg_warn("runtime", fn->name, "instance %u (pid %d) exited during an invoke: %s", inst->id, (int)r, how);
+        trg_warn("runtime", fn->name, "instance %u (pid %d) exited during an invoke: %s", inst->id, (int)r,
+                 how);
         tail_add(&c->tail, msg, strlen(msg));
         char *body = error_body("Runtime.ExitError", msg);
         provision(fn);
@@ -884,7 +905,8 @@ static void rt_bind(void *instp, const struct trg_invoke_host *host)
     fn->max_concurrency = host->max_concurrency;
     if (fn->opts->min_instances > fn->max_concurrency)
         trg_warn("runtime", fn->name, "min_instances (%lld) is above max_concurrency (%lld): keeping %lld",
-                 (long long)fn->opts->min_instances, (long long)fn->max_concurrency, (long long)fn->max_concurrency);
+                 (long long)fn->opts->min_instances, (long long)fn->max_concurrency,
+                 (long long)fn->max_concurrency);
     gauges(fn);
 }
 
@@ -1002,17 +1024,18 @@ static int rt_status_json(void *instp, struct trg_buf *out)
                           fn->limit == RT_LIMIT_CGROUP ? "cgroup" : "rlimit", fn->n_state[RT_STARTING],
                           fn->n_state[RT_IDLE], fn->n_state[RT_BUSY] + fn->n_state[RT_FINISHING],
                           fn->n_state[RT_STOPPING], fn->n_waiting, backing_off(fn) ? "true" : "false");
-    rc |= trg_buf_addf(out,
-                       "\"usage\":{\"invocations\":%llu,\"billed_ms\":%llu,\"gb_seconds\":%.6f,\"cold_starts\":%llu,"
-                       "\"init_ms\":%.2f,\"price_gb_s\":%s,\"price_request\":%s,\"estimated_cost\":%.8f}",
-                       (unsigned long long)fn->invocations, (unsigned long long)fn->billed_ms, fn->gb_seconds,
-                       (unsigned long long)fn->cold_starts, fn->init_ms_total, fn->opts->price_gb_s,
-                       fn->opts->price_request, cost);
+    rc |= trg_buf_addf(
+        out,
+        "\"usage\":{\"invocations\":%llu,\"billed_ms\":%llu,\"gb_seconds\":%.6f,\"cold_starts\":%llu,"
+        "\"init_ms\":%.2f,\"price_gb_s\":%s,\"price_request\":%s,\"estimated_cost\":%.8f}",
+        (unsigned long long)fn->invocations, (unsigned long long)fn->billed_ms, fn->gb_seconds,
+        (unsigned long long)fn->cold_starts, fn->init_ms_total, fn->opts->price_gb_s, fn->opts->price_request,
+        cost);
     rc |= trg_buf_adds(out, ",\"instance_list\":[");
     bool first = true;
     for (struct rt_inst *i = fn->insts; i; i = i->next) {
-        rc |= trg_buf_addf(out, "%s{\"id\":%u,\"pid\":%d,\"state\":\"%s\",\"port\":%d}", first ? "" : ",", i->id,
-                           (int)i->pid, state_labels[i->state], i->port);
+        rc |= trg_buf_addf(out, "%s{\"id\":%u,\"pid\":%d,\"state\":\"%s\",\"port\":%d}", first ? "" : ",",
+                           i->id, (int)i->pid, state_labels[i->state], i->port);
         first = false;
     }
     rc |= trg_buf_adds(out, "]");

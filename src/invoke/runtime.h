@@ -20,8 +20,8 @@
 #include "invoke.h"
 
 #define RT_MAX_RESPONSE (6 * 1024 * 1024 + 100) /* Lambda's response limit: 6291556 bytes */
-#define RT_TAIL_MAX 4096                         /* log bytes kept per invoke for LogType: Tail */
-#define RT_MAX_LINE 8192                         /* a longer output line is logged in pieces */
+#define RT_TAIL_MAX 4096                        /* log bytes kept per invoke for LogType: Tail */
+#define RT_MAX_LINE 8192                        /* a longer output line is logged in pieces */
 
 struct trg_http;
 struct trg_http_req;
@@ -38,14 +38,25 @@ struct rt_opts {
     int64_t init_timeout_ms;
     int64_t kill_grace_ms;
     char *region;
-    char *price_gb_s;        /* decimal text, checked by rt_check */
+    char *price_gb_s; /* decimal text, checked by rt_check */
     char *price_request;
 };
 
-enum rt_state { RT_STARTING, RT_IDLE, RT_BUSY, RT_FINISHING, RT_STOPPING, RT__STATES };
+enum rt_state {
+    RT_STARTING,
+    RT_IDLE,
+    RT_BUSY,
+    RT_FINISHING,
+    RT_STOPPING,
+    RT__STATES
+};
 
 /* How memory_mb is enforced (decided once per process, logged at the first runtime function). */
-enum rt_limit_mode { RT_LIMIT_NONE, RT_LIMIT_CGROUP, RT_LIMIT_RLIMIT };
+enum rt_limit_mode {
+    RT_LIMIT_NONE,
+    RT_LIMIT_CGROUP,
+    RT_LIMIT_RLIMIT
+};
 
 struct rt_fn;
 struct rt_inst;
@@ -60,17 +71,17 @@ struct rt_call {
     const char *payload; /* borrowed until cb */
     size_t len;
     int64_t timeout_ms;
-    double started;      /* ev_now when handed to an instance */
-    bool cold;           /* the instance's first invoke */
-    double init_ms;      /* the instance's init duration, for a cold start's REPORT */
-    ev_timer timer;      /* the timeout while handed over; a 0-timer for a deferred failure */
-    char *fail_type;     /* deferred failure: errorType and body */
+    double started;  /* ev_now when handed to an instance */
+    bool cold;       /* the instance's first invoke */
+    double init_ms;  /* the instance's init duration, for a cold start's REPORT */
+    ev_timer timer;  /* the timeout while handed over; a 0-timer for a deferred failure */
+    char *fail_type; /* deferred failure: errorType and body */
     char *fail_body;
-    struct trg_buf tail; /* log lines of this invoke (last RT_TAIL_MAX bytes) */
+    struct trg_buf tail;  /* log lines of this invoke (last RT_TAIL_MAX bytes) */
     struct rt_call *next; /* in the function's waiting queue or deferred list */
 };
 
-struct rt_out {           /* one of an instance's stdout/stderr pipes */
+struct rt_out { /* one of an instance's stdout/stderr pipes */
     struct rt_inst *inst;
     int fd;
     ev_io w;
@@ -84,18 +95,19 @@ struct rt_inst {
     bool provisioned;
     pid_t pid;
     int pidfd;
-    int status_fd;           /* /proc/PID/status, for VmHWM */
-    long exit_maxrss_kb;     /* from wait4 once reaped */
-    char *cgroup;            /* its cgroup directory (RT_LIMIT_CGROUP), or NULL */
+    int status_fd;       /* /proc/PID/status, for VmHWM */
+    long exit_maxrss_kb; /* from wait4 once reaped */
+    char *cgroup;        /* its cgroup directory (RT_LIMIT_CGROUP), or NULL */
     ev_io pid_w;
     struct rt_out out, err;
-    ev_timer timer;          /* init timeout, idle timeout, or kill grace */
+    ev_timer timer; /* init timeout, idle timeout, or kill grace */
     struct trg_http *api;
     int port;
     struct trg_http_req *next_req; /* the parked GET next */
     struct rt_call *call;          /* the invoke handed over and not answered */
     char answered_id[40];          /* the last request id answered (403 for a second answer) */
-    double spawned;                /* ev_now at spawn */
+    double spawned;                /* now_ms() at spawn */
+    double idle_since;             /* now_ms() at its last next */
     double init_ms;                /* -1 until the first next */
     bool first_served;             /* has had its first invoke */
     char *init_error;              /* body posted to /runtime/init/error, or NULL */
@@ -108,7 +120,7 @@ struct rt_fn {
     struct ev_loop *loop;
     char *name;
     const struct rt_opts *opts;
-    char *task_root;       /* code_dir made absolute */
+    char *task_root; /* code_dir made absolute */
     struct trg_metrics *metrics;
     int64_t max_concurrency;
     enum rt_limit_mode limit;
@@ -118,7 +130,7 @@ struct rt_fn {
     size_t n_state[RT__STATES];
     struct rt_call *waiting, **waiting_tail; /* invokes for which no instance was idle, oldest first */
     size_t n_waiting;
-    struct rt_call *deferred;                /* failed before they started: answered from a 0-timer */
+    struct rt_call *deferred; /* failed before they started: answered from a 0-timer */
     ev_timer reap, fail_timer, provision;
     /* init failures back off: no spawn before backoff_until (ev_now); meanwhile invokes fail at once */
     int init_failures;

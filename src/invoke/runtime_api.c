@@ -112,7 +112,8 @@ static void on_invocation(void *arg, struct trg_http_req *req)
     bool is_error;
 
     if (!slash || slash == path || strchr(slash + 1, '/')) {
-        respond_err(req, 404, "NotFound", "expected POST /2018-06-01/runtime/invocation/{id}/response or /error");
+        respond_err(req, 404, "NotFound",
+                    "expected POST /2018-06-01/runtime/invocation/{id}/response or /error");
         return;
     }
     if (strcmp(slash + 1, "response") == 0)
@@ -120,7 +121,8 @@ static void on_invocation(void *arg, struct trg_http_req *req)
     else if (strcmp(slash + 1, "error") == 0)
         is_error = true;
     else {
-        respond_err(req, 404, "NotFound", "expected POST /2018-06-01/runtime/invocation/{id}/response or /error");
+        respond_err(req, 404, "NotFound",
+                    "expected POST /2018-06-01/runtime/invocation/{id}/response or /error");
         return;
     }
     size_t idlen = (size_t)(slash - path);
@@ -139,7 +141,8 @@ static void on_invocation(void *arg, struct trg_http_req *req)
         return;
     }
     if (trg_http_req_too_large(req)) {
-        respond_err(req, 413, "RequestEntityTooLarge", "Exceeded maximum allowed payload size (6291556 bytes).");
+        respond_err(req, 413, "RequestEntityTooLarge",
+                    "Exceeded maximum allowed payload size (6291556 bytes).");
         rt_inst_too_large(inst);
         return;
     }
@@ -205,7 +208,8 @@ static void on_ext_next(void *arg, struct trg_http_req *req)
 {
     (void)arg;
     char body[128];
-    int n = snprintf(body, sizeof body, "{\"eventType\":\"SHUTDOWN\",\"shutdownReason\":\"spindown\",\"deadlineMs\":%lld}",
+    int n = snprintf(body, sizeof body,
+                     "{\"eventType\":\"SHUTDOWN\",\"shutdownReason\":\"spindown\",\"deadlineMs\":%lld}",
                      (long long)trg_wall_ms() + 500);
     trg_http_respond(req, 200, json_ct, body, (size_t)n, NULL);
 }
@@ -226,23 +230,24 @@ static void on_subscribe(void *arg, struct trg_http_req *req)
 
 int rt_api_open(struct rt_inst *inst)
 {
-    const struct trg_http_opts ho = {.conn_limit = RT_CONNS, .conn_memory = RT_CONN_MEMORY, .conn_timeout_s = 0,
-                                     .quiet = true};
+    const struct trg_http_opts ho = {
+        .conn_limit = RT_CONNS, .conn_memory = RT_CONN_MEMORY, .conn_timeout_s = 0, .quiet = true};
     int rc = trg_http_create_with(inst->fn->loop, "127.0.0.1:0", &ho, &inst->api);
     if (rc != 0)
         return rc;
     inst->port = trg_http_port(inst->api);
     if ((rc = trg_http_route(inst->api, "GET", INVOCATION "next", 0, on_next, inst)) != 0 ||
-        (rc = trg_http_route_oversize(inst->api, "POST", INVOCATION, RT_MAX_RESPONSE, true, on_invocation, inst)) !=
-            0 ||
+        (rc = trg_http_route_oversize(inst->api, "POST", INVOCATION, RT_MAX_RESPONSE, true, on_invocation,
+                                      inst)) != 0 ||
         (rc = trg_http_route(inst->api, "POST", API "/init/error", 1 << 20, on_init_error, inst)) != 0 ||
-        (rc = trg_http_route(inst->api, "POST", "/2020-01-01/extension/register", 1 << 16, on_ext_register, inst)) !=
+        (rc = trg_http_route(inst->api, "POST", "/2020-01-01/extension/register", 1 << 16, on_ext_register,
+                             inst)) != 0 ||
+        (rc = trg_http_route(inst->api, "GET", "/2020-01-01/extension/event/next", 0, on_ext_next, inst)) !=
             0 ||
-        (rc = trg_http_route(inst->api, "GET", "/2020-01-01/extension/event/next", 0, on_ext_next, inst)) != 0 ||
-        (rc = trg_http_route(inst->api, "POST", "/2020-01-01/extension/init/error", 1 << 20, on_ext_error, inst)) !=
-            0 ||
-        (rc = trg_http_route(inst->api, "POST", "/2020-01-01/extension/exit/error", 1 << 20, on_ext_error, inst)) !=
-            0 ||
+        (rc = trg_http_route(inst->api, "POST", "/2020-01-01/extension/init/error", 1 << 20, on_ext_error,
+                             inst)) != 0 ||
+        (rc = trg_http_route(inst->api, "POST", "/2020-01-01/extension/exit/error", 1 << 20, on_ext_error,
+                             inst)) != 0 ||
         (rc = trg_http_route(inst->api, "PUT", "/2022-07-01/telemetry", 1 << 16, on_subscribe, inst)) != 0 ||
         (rc = trg_http_route(inst->api, "PUT", "/2020-08-15/logs", 1 << 16, on_subscribe, inst)) != 0) {
         trg_http_destroy(inst->api);
@@ -263,7 +268,8 @@ bool rt_api_hand(struct rt_inst *inst, struct rt_call *call)
         return false;
     }
     snprintf(deadline, sizeof deadline, "%lld", (long long)trg_wall_ms() + (long long)call->timeout_ms);
-    snprintf(arn, sizeof arn, "arn:aws:lambda:%s:000000000000:function:%s", inst->fn->opts->region, inst->fn->name);
+    snprintf(arn, sizeof arn, "arn:aws:lambda:%s:000000000000:function:%s", inst->fn->opts->region,
+             inst->fn->name);
     const char *hdrs[] = {"Lambda-Runtime-Aws-Request-Id",
                           call->request_id,
                           "Lambda-Runtime-Deadline-Ms",
@@ -273,7 +279,8 @@ bool rt_api_hand(struct rt_inst *inst, struct rt_call *call)
                           "Lambda-Runtime-Trace-Id",
                           "Root=1-00000000-000000000000000000000000;Sampled=0",
                           NULL};
-    trg_http_respond(req, 200, json_ct, call->payload ? call->payload : "{}", call->payload ? call->len : 2, hdrs);
+    trg_http_respond(req, 200, json_ct, call->payload ? call->payload : "{}", call->payload ? call->len : 2,
+                     hdrs);
     return true;
 }
 

@@ -128,7 +128,8 @@ static bool cgroup_setup(char *why, size_t size)
     size_t sl = strlen(self);
     if (sl >= 6 && strcmp(self + sl - 6, "/trigd") == 0)
         self[sl - 6] = '\0'; /* a restart of trigd in the leaf it made for itself */
-    if (snprintf(cg_base, sizeof cg_base, "%s%s", mnt, strcmp(self, "/") == 0 ? "" : self) >= (int)sizeof cg_base)
+    if (snprintf(cg_base, sizeof cg_base, "%s%s", mnt, strcmp(self, "/") == 0 ? "" : self) >=
+        (int)sizeof cg_base)
         return false;
     snprintf(path, sizeof path, "%s/cgroup.controllers", cg_base);
     if (read_file(path, buf, sizeof buf) != 0 || !has_word(buf, "memory")) {
@@ -167,8 +168,10 @@ enum rt_limit_mode rt_limit_mode(void)
         return (enum rt_limit_mode)cg_mode;
     if (cgroup_setup(why, sizeof why)) {
         cg_mode = RT_LIMIT_CGROUP;
-        trg_info("runtime", NULL, "memory_mb is enforced with cgroup v2 memory.max (one cgroup per instance "
-                 "under %s)", cg_base);
+        trg_info("runtime", NULL,
+                 "memory_mb is enforced with cgroup v2 memory.max (one cgroup per instance "
+                 "under %s)",
+                 cg_base);
     } else {
         cg_mode = RT_LIMIT_RLIMIT;
         trg_info("runtime", NULL, "memory_mb is enforced with RLIMIT_DATA per instance, not a cgroup: %s",
@@ -451,7 +454,8 @@ int rt_spawn(struct rt_inst *inst)
     }
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0 || pipe_pair(out) != 0 || pipe_pair(err) != 0 || pipe2(rep, O_CLOEXEC) != 0) {
-        trg_error("runtime", fn->name, "cannot create pipes: %s; raise the fd limit (ulimit -n)", strerror(errno));
+        trg_error("runtime", fn->name, "cannot create pipes: %s; raise the fd limit (ulimit -n)",
+                  strerror(errno));
         goto done;
     }
     int64_t data_limit = fn->limit == RT_LIMIT_RLIMIT && o->memory_mb > 0 ? o->memory_mb << 20 : 0;
@@ -462,7 +466,8 @@ int rt_spawn(struct rt_inst *inst)
         goto done;
     }
     if (pid == 0)
-        child(parent, fn->task_root, prog, argv, env.v, devnull, out[1], err[1], rep[1], cg_procs, data_limit);
+        child(parent, fn->task_root, prog, argv, env.v, devnull, out[1], err[1], rep[1], cg_procs,
+              data_limit);
     setpgid(pid, pid); /* also here, so that a signal to the group cannot race the child's own call */
     close(rep[1]);
     rep[1] = -1;
@@ -493,7 +498,8 @@ int rt_spawn(struct rt_inst *inst)
     inst->out.fd = out[0];
     inst->err.fd = err[0];
     out[0] = err[0] = -1;
-    trg_debug("runtime", fn->name, "instance %u: pid %d, Runtime API 127.0.0.1:%d", inst->id, (int)pid, inst->port);
+    trg_debug("runtime", fn->name, "instance %u: pid %d, Runtime API 127.0.0.1:%d", inst->id, (int)pid,
+              inst->port);
     rc = 0;
 done:
     for (int i = 0; i < 2; i++) {

@@ -64,6 +64,7 @@ for want in "AWS_LAMBDA_FUNCTION_NAME=echo" "AWS_LAMBDA_FUNCTION_VERSION=\$LATES
     grep -qxF -- "$want" "$envf" || fail "the runtime's environment lacks $want"
 done
 grep -qE '^AWS_LAMBDA_RUNTIME_API=127\.0\.0\.1:[0-9]+$' "$envf" || fail "no AWS_LAMBDA_RUNTIME_API"
+# shellcheck disable=SC2016 # a literal $LATEST
 grep -qE '^AWS_LAMBDA_LOG_STREAM_NAME=[0-9]{4}/[0-9]{2}/[0-9]{2}/\[\$LATEST\][0-9a-f]{32}$' "$envf" ||
     fail "no well-formed AWS_LAMBDA_LOG_STREAM_NAME"
 if grep -q 'TRIGD_TEST_SECRET' "$envf"; then fail "trigd's own environment leaked into the runtime"; fi
