@@ -1,8 +1,8 @@
 # trigd container image: `docker build -t trigd .`, or `docker-compose up` with docker-compose.yml.
 # The image runs /etc/trigd/trigd.json (the quick-start config); mount your own there. To be reachable
 # from outside the container, the config must listen on 0.0.0.0 ("http": {"listen": "0.0.0.0:9070"}).
-# The working directory is /var/lib/trigd (the trigd user's, writable), where examples/functions/ is
-# found, so the quick-start config's relative paths work as they do in the source tree.
+# The working directory is /var/lib/trigd (the trigd user's, writable), where examples/functions/ and
+# the C runtime of examples/runtimes/c/ are found, so the quick-start config's relative paths work as they do in the source tree.
 
 FROM debian:12-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -31,6 +31,8 @@ RUN apt-get update \
 COPY --from=build /out/usr/bin/trigd /out/usr/bin/trigctl /usr/bin/
 COPY config/trigd.json /etc/trigd/trigd.json
 COPY examples/functions /usr/share/trigd/examples/functions
+# the quick-start config's runtime function: the C custom runtime that make built
+COPY --from=build /src/examples/runtimes/c/bootstrap /usr/share/trigd/examples/runtimes/c/bootstrap
 USER trigd
 WORKDIR /var/lib/trigd
 EXPOSE 9070

@@ -56,6 +56,8 @@ int trg_function_create(struct trg_engine *e, struct trg_config *cfg, const stru
         trg_free(p);
         return rc;
     }
+    if (conf->ops->bind)
+        conf->ops->bind(fn->inst, &(struct trg_invoke_host){trg_engine_metrics(e), conf->max_concurrency, conf->timeout_ms});
     fn->engine = e;
     fn->cfg = cfg;
     trg_engine_config_ref(cfg);
