@@ -13,13 +13,15 @@
 #include "engine.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "registry.h"
 #include "util.h"
 
 struct app {
     struct ev_loop *loop;
     struct trg_engine *engine;
-    const char *config_path;  /* NULL: the embedded default */
+    struct trg_notify *notify;
+    const char *config_path; /* NULL: the embedded default */
     ev_signal sigterm, sigint, sighup;
     int signals;
 };
@@ -39,28 +41,30 @@ static const char *allocator(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: trigd [-c FILE] [--check-config]\n"
-            "       trigd --version | --help\n"
-            "\n"
-            "A Lambda-style event-source router: webhooks and other sources to functions, with batching,\n"
-            "retries, partial batch failures and a dead-letter queue.\n"
-            "\n"
-            "  -c, --config FILE   the JSON config (default: the embedded quick-start config)\n"
-            "      --check-config  validate the config, print every error as FILE: $.path: message, exit 0 or 2\n"
-            "      --print-default-config  print the embedded config and exit\n"
-            "  -V, --version       print the version\n"
-            "  -h, --help          this text\n"
-            "\n"
-            "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.\n"
-            "Docs: docs/CONFIGURATION.md, docs/ARCHITECTURE.md.\n");
+    fprintf(
+        out,
+        "Usage: trigd [-c FILE] [--check-config]\n"
+        "       trigd --version | --help\n"
+        "\n"
+        "A Lambda-style event-source router: webhooks and other sources to functions, with batching,\n"
+        "retries, partial batch failures and a dead-letter queue.\n"
+        "\n"
+        "  -c, --config FILE   the JSON config (default: the embedded quick-start config)\n"
+        "      --check-config  validate the config, print every error as FILE: $.path: message, exit 0 or 2\n"
+        "      --print-default-config  print the embedded config and exit\n"
+        "  -V, --version       print the version\n"
+        "  -h, --help          this text\n"
+        "\n"
+        "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.\n"
+        "Docs: trigd(8), trigd.json(5), trigctl(1); docs/CONFIGURATION.md, docs/ARCHITECTURE.md.\n");
 }
 
 static int load(const char *path, struct trg_config **out)
 {
     struct trg_errs errs = {0};
-    int rc = path ? trg_config_load_file(path, out, &errs)
-                  : trg_config_load_text(trg_default_config, strlen(trg_default_config), "<embedded>", out, &errs);
+    int rc =
+        path ? trg_config_load_file(path, out, &errs)
+             : trg_config_load_text(trg_default_config, strlen(trg_default_config), "<embedded>", out, &errs);
     for (size_t i = 0; i < errs.lines.n; i++)
         fprintf(stderr, "%s\n", errs.lines.v[i]);
     trg_errs_free(&errs);
@@ -80,9 +84,11 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     struct app *app = w->data;
     if (app->signals++ == 0) {
         trg_info("trigd", NULL, "received %s: shutting down", strsignal(w->signum));
+        trg_notify_stopping(app->notify, "draining: finishing in-flight work before exit");
         trg_engine_shutdown(app->engine, on_drained, app);
     } else {
-        trg_warn("trigd", NULL, "received %s again: exiting now, abandoning unfinished work", strsignal(w->signum));
+        trg_warn("trigd", NULL, "received %s again: exiting now, abandoning unfinished work",
+                 strsignal(w->signum));
         ev_break(app->loop, EVBREAK_ALL);
     }
 }
@@ -93,19 +99,27 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     struct app *app = w->data;
     if (!app->config_path) {
-        trg_warn("trigd", NULL, "SIGHUP: running on the embedded config, nothing to reload (start with -c FILE)");
+        trg_warn("trigd", NULL,
+                 "SIGHUP: running on the embedded config, nothing to reload (start with -c FILE)");
         return;
     }
     trg_info("trigd", NULL, "SIGHUP: reloading %s", app->config_path);
+    trg_notify_reloading(app->notify);
     struct trg_config *c;
     if (load(app->config_path, &c) != 0) {
         trg_error("trigd", NULL, "the new config has errors (printed above): keeping the running one");
+        trg_notify_reloaded(app->notify, "reload refused: the new config has errors (see the log); "
+                                         "running the previous one");
         return;
     }
     if (trg_engine_reload(app->engine, c) != 0) {
         trg_error("trigd", NULL, "cannot apply the new config: keeping the running one");
         trg_config_free(c);
+        trg_notify_reloaded(app->notify, "reload refused: cannot apply the new config (see the log); "
+                                         "running the previous one");
+        return;
     }
+    trg_notify_reloaded(app->notify, "running; config reloaded");
 }
 
 int main(int argc, char **argv)
@@ -123,12 +137,25 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c': app.config_path = optarg; break;
-        case 'k': check = true; break;
-        case 'p': fputs(trg_default_config, stdout); return 0;
-        case 'V': printf("trigd %s (malloc: %s)\n", PACKAGE_VERSION, allocator()); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            app.config_path = optarg;
+            break;
+        case 'k':
+            check = true;
+            break;
+        case 'p':
+            fputs(trg_default_config, stdout);
+            return 0;
+        case 'V':
+            printf("trigd %s (malloc: %s, service notification: %s)\n", PACKAGE_VERSION, allocator(),
+                   trg_notify_backend());
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -180,6 +207,9 @@ int main(int argc, char **argv)
     }
     trg_info("trigd", NULL, "trigd %s (malloc: %s) started with %s", PACKAGE_VERSION, allocator(),
              app.config_path ? app.config_path : "the embedded quick-start config");
+    /* Listening and every source started: systemd may start the units ordered after trigd. */
+    app.notify = trg_notify_create(app.loop);
+    trg_notify_ready(app.notify, "running");
     ev_run(app.loop, 0);
 
     /* Answers queued during the drain (sync webhooks, admin requests) still have to be written. */
@@ -187,6 +217,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 20; i++)
         ev_run(app.loop, EVRUN_NOWAIT);
     trg_engine_destroy(app.engine);
+    trg_notify_destroy(app.notify);
     ev_signal_stop(app.loop, &app.sigterm);
     ev_signal_stop(app.loop, &app.sigint);
     ev_signal_stop(app.loop, &app.sighup);
