@@ -21,7 +21,7 @@ struct app {
     struct ev_loop *loop;
     struct trg_engine *engine;
     struct trg_notify *notify;
-    const char *config_path; /* NULL: the embedded default */
+    const char *config_path;  /* NULL: the embedded default */
     ev_signal sigterm, sigint, sighup;
     int signals;
 };
@@ -41,30 +41,28 @@ static const char *allocator(void)
 
 static void usage(FILE *out)
 {
-    fprintf(
-        out,
-        "Usage: trigd [-c FILE] [--check-config]\n"
-        "       trigd --version | --help\n"
-        "\n"
-        "A Lambda-style event-source router: webhooks and other sources to functions, with batching,\n"
-        "retries, partial batch failures and a dead-letter queue.\n"
-        "\n"
-        "  -c, --config FILE   the JSON config (default: the embedded quick-start config)\n"
-        "      --check-config  validate the config, print every error as FILE: $.path: message, exit 0 or 2\n"
-        "      --print-default-config  print the embedded config and exit\n"
-        "  -V, --version       print the version\n"
-        "  -h, --help          this text\n"
-        "\n"
-        "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.\n"
-        "Docs: trigd(8), trigd.json(5), trigctl(1); docs/CONFIGURATION.md, docs/ARCHITECTURE.md.\n");
+    fprintf(out,
+            "Usage: trigd [-c FILE] [--check-config]\n"
+            "       trigd --version | --help\n"
+            "\n"
+            "A Lambda-style event-source router: webhooks and other sources to functions, with batching,\n"
+            "retries, partial batch failures and a dead-letter queue.\n"
+            "\n"
+            "  -c, --config FILE   the JSON config (default: the embedded quick-start config)\n"
+            "      --check-config  validate the config, print every error as FILE: $.path: message, exit 0 or 2\n"
+            "      --print-default-config  print the embedded config and exit\n"
+            "  -V, --version       print the version\n"
+            "  -h, --help          this text\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.\n"
+            "Docs: trigd(8), trigd.json(5), trigctl(1), docs/CONFIGURATION.md.\n");
 }
 
 static int load(const char *path, struct trg_config **out)
 {
     struct trg_errs errs = {0};
-    int rc =
-        path ? trg_config_load_file(path, out, &errs)
-             : trg_config_load_text(trg_default_config, strlen(trg_default_config), "<embedded>", out, &errs);
+    int rc = path ? trg_config_load_file(path, out, &errs)
+                  : trg_config_load_text(trg_default_config, strlen(trg_default_config), "<embedded>", out, &errs);
     for (size_t i = 0; i < errs.lines.n; i++)
         fprintf(stderr, "%s\n", errs.lines.v[i]);
     trg_errs_free(&errs);
@@ -87,8 +85,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
         trg_notify_stopping(app->notify, "draining: finishing in-flight work before exit");
         trg_engine_shutdown(app->engine, on_drained, app);
     } else {
-        trg_warn("trigd", NULL, "received %s again: exiting now, abandoning unfinished work",
-                 strsignal(w->signum));
+        trg_warn("trigd", NULL, "received %s again: exiting now, abandoning unfinished work", strsignal(w->signum));
         ev_break(app->loop, EVBREAK_ALL);
     }
 }
@@ -99,8 +96,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     struct app *app = w->data;
     if (!app->config_path) {
-        trg_warn("trigd", NULL,
-                 "SIGHUP: running on the embedded config, nothing to reload (start with -c FILE)");
+        trg_warn("trigd", NULL, "SIGHUP: running on the embedded config, nothing to reload (start with -c FILE)");
         return;
     }
     trg_info("trigd", NULL, "SIGHUP: reloading %s", app->config_path);
@@ -137,25 +133,15 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c':
-            app.config_path = optarg;
-            break;
-        case 'k':
-            check = true;
-            break;
-        case 'p':
-            fputs(trg_default_config, stdout);
-            return 0;
+        case 'c': app.config_path = optarg; break;
+        case 'k': check = true; break;
+        case 'p': fputs(trg_default_config, stdout); return 0;
         case 'V':
             printf("trigd %s (malloc: %s, service notification: %s)\n", PACKAGE_VERSION, allocator(),
                    trg_notify_backend());
             return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
     if (optind < argc) {
