@@ -13,12 +13,14 @@
 #include "engine.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "registry.h"
 #include "util.h"
 
 struct app {
     struct ev_loop *loop;
     struct trg_engine *engine;
+    struct trg_notify *notify;
     const char *config_path;  /* NULL: the embedded default */
     ev_signal sigterm, sigint, sighup;
     int signals;
@@ -53,7 +55,7 @@ static void usage(FILE *out)
             "  -h, --help          this text\n"
             "\n"
             "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config file.\n"
-            "Docs: docs/CONFIGURATION.md, docs/ARCHITECTURE.md.\n");
+            "Docs: trigd(8), trigd.json(5), trigctl(1), docs/CONFIGURATION.md.\n");
 }
 
 static int load(const char *path, struct trg_config **out)
@@ -80,6 +82,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     struct app *app = w->data;
     if (app->signals++ == 0) {
         trg_info("trigd", NULL, "received %s: shutting down", strsignal(w->signum));
+        trg_notify_stopping(app->notify, "draining: finishing in-flight work before exit");
         trg_engine_shutdown(app->engine, on_drained, app);
     } else {
         trg_warn("trigd", NULL, "received %s again: exiting now, abandoning unfinished work", strsignal(w->signum));
@@ -97,15 +100,22 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     trg_info("trigd", NULL, "SIGHUP: reloading %s", app->config_path);
+    trg_notify_reloading(app->notify);
     struct trg_config *c;
     if (load(app->config_path, &c) != 0) {
         trg_error("trigd", NULL, "the new config has errors (printed above): keeping the running one");
+        trg_notify_reloaded(app->notify, "reload refused: the new config has errors (see the log); "
+                                         "running the previous one");
         return;
     }
     if (trg_engine_reload(app->engine, c) != 0) {
         trg_error("trigd", NULL, "cannot apply the new config: keeping the running one");
         trg_config_free(c);
+        trg_notify_reloaded(app->notify, "reload refused: cannot apply the new config (see the log); "
+                                         "running the previous one");
+        return;
     }
+    trg_notify_reloaded(app->notify, "running; config reloaded");
 }
 
 int main(int argc, char **argv)
@@ -126,7 +136,10 @@ int main(int argc, char **argv)
         case 'c': app.config_path = optarg; break;
         case 'k': check = true; break;
         case 'p': fputs(trg_default_config, stdout); return 0;
-        case 'V': printf("trigd %s (malloc: %s)\n", PACKAGE_VERSION, allocator()); return 0;
+        case 'V':
+            printf("trigd %s (malloc: %s, service notification: %s)\n", PACKAGE_VERSION, allocator(),
+                   trg_notify_backend());
+            return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -180,6 +193,9 @@ int main(int argc, char **argv)
     }
     trg_info("trigd", NULL, "trigd %s (malloc: %s) started with %s", PACKAGE_VERSION, allocator(),
              app.config_path ? app.config_path : "the embedded quick-start config");
+    /* Listening and every source started: systemd may start the units ordered after trigd. */
+    app.notify = trg_notify_create(app.loop);
+    trg_notify_ready(app.notify, "running");
     ev_run(app.loop, 0);
 
     /* Answers queued during the drain (sync webhooks, admin requests) still have to be written. */
@@ -187,6 +203,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 20; i++)
         ev_run(app.loop, EVRUN_NOWAIT);
     trg_engine_destroy(app.engine);
+    trg_notify_destroy(app.notify);
     ev_signal_stop(app.loop, &app.sigterm);
     ev_signal_stop(app.loop, &app.sigint);
     ev_signal_stop(app.loop, &app.sighup);

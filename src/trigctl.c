@@ -3,8 +3,9 @@
  * A plain blocking client: one libcurl easy handle, one request per command. test-pattern runs the
  * filter compiler locally and needs no daemon.
  *
- * Exit status: 0 done; 1 trigd (or the function, or the pattern) said no; 2 trigd cannot be reached,
- * or an input file cannot be read or parsed; 64 usage error.
+ * Exit status (trigctl(1), for scripts): 0 done; 1 trigd (or the function, or the pattern) said no, or
+ * its answer was unusable; 2 usage error, or an input file (event, pattern, token) cannot be read or
+ * parsed; 3 trigd cannot be reached (no connection, no answer, timeout).
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -19,8 +20,9 @@
 #include "util.h"
 
 #define EXIT_NO 1
-#define EXIT_ERR 2
-#define EXIT_USAGE 64
+#define EXIT_USAGE 2
+#define EXIT_INPUT EXIT_USAGE /* what the caller handed over cannot be used */
+#define EXIT_UNREACHABLE 3
 #define DEFAULT_URL "http://127.0.0.1:9070"
 #define CONNECT_TIMEOUT_MS 5000L
 #define REQUEST_TIMEOUT_S 60L
@@ -53,11 +55,13 @@ static const char usage_text[] =
     "  --token-env VAR    read the admin token from environment variable VAR\n"
     "                     (default: $TRIGD_ADMIN_TOKEN)\n"
     "  --token-file FILE  read the admin token from FILE\n"
-    "  --json             print trigd's JSON answers as they are\n"
+    "  --json             print trigd's JSON answer as it is instead of a table, for scripts\n"
+    "                     (status, routes, schedules, functions, usage, dlq list/show/redrive/purge;\n"
+    "                     test-pattern prints {\"match\": ...})\n"
     "  --help, --version\n"
     "\n"
-    "exit status: 0 ok; 1 refused, function error, failed redrives or no match; 2 trigd unreachable\n"
-    "or bad input file; 64 usage error.\n";
+    "exit status: 0 ok; 1 trigd answered with an error (refused, function error, failed redrives) or\n"
+    "no match; 2 usage error or unreadable input file; 3 trigd cannot be reached.\n";
 
 struct ctl {
     char *url;   /* without a trailing '/' */
@@ -91,7 +95,7 @@ static int usage_error(const char *fmt, const char *arg)
 static int oom(void)
 {
     fprintf(stderr, "trigctl: out of memory\n");
-    return EXIT_ERR;
+    return EXIT_NO;
 }
 
 /* Read a whole file ("-" = stdin) into b. */
@@ -100,7 +104,7 @@ static int read_all(const char *path, struct trg_buf *b)
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "trigctl: cannot open %s: %s\n", path, strerror(errno));
-        return EXIT_ERR;
+        return EXIT_INPUT;
     }
     char chunk[65536];
     size_t n;
@@ -112,7 +116,7 @@ static int read_all(const char *path, struct trg_buf *b)
         }
     if (rc == 0 && ferror(f)) {
         fprintf(stderr, "trigctl: cannot read %s: %s\n", path, strerror(errno));
-        rc = EXIT_ERR;
+        rc = EXIT_INPUT;
     }
     if (rc == 0 && !b->data && trg_buf_add(b, "", 0) != 0)
         rc = oom();
@@ -158,7 +162,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
-/* Send one request. Returns 0 with r filled (any HTTP status), or prints why and returns EXIT_ERR. */
+/* Send one request. Returns 0 with r filled (any HTTP status), or prints why and returns
+ * EXIT_UNREACHABLE (no answer) or EXIT_NO (out of memory). */
 static int request(struct ctl *c, const char *method, const char *path, const char *body, size_t len,
                    const char *const *headers, long timeout_s, struct resp *r)
 {
@@ -213,14 +218,14 @@ static int request(struct ctl *c, const char *method, const char *path, const ch
     if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST) {
         fprintf(stderr, "trigctl: cannot reach trigd at %s: is it running? (%s)\n", c->url,
                 curl_easy_strerror(cc));
-        rc = EXIT_ERR;
+        rc = EXIT_UNREACHABLE;
     } else if (cc == CURLE_GOT_NOTHING) {
         fprintf(stderr, "trigctl: %s %s: trigd closed the connection without an answer (is it stopping?)\n",
                 method, url);
-        rc = EXIT_ERR;
+        rc = EXIT_UNREACHABLE;
     } else if (cc != CURLE_OK) {
         fprintf(stderr, "trigctl: %s %s failed: %s\n", method, url, curl_easy_strerror(cc));
-        rc = EXIT_ERR;
+        rc = EXIT_UNREACHABLE;
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
         if (!r->body.data && trg_buf_add(&r->body, "", 0) != 0)
@@ -262,7 +267,7 @@ static int get_json(struct ctl *c, const char *path, cJSON **out)
         *out = cJSON_ParseWithLength(r.body.data, r.body.len);
         if (!*out) {
             fprintf(stderr, "trigctl: GET %s%s: the answer is not JSON\n", c->url, path);
-            rc = EXIT_ERR;
+            rc = EXIT_NO;
         } else if (c->json) {
             printf("%s\n", r.body.data);
         }
@@ -739,7 +744,7 @@ static int dlq_redrive(struct ctl *c, int argc, char **argv)
     } else if (rc == 0) {
         if (!cJSON_IsNumber(done) || !cJSON_IsNumber(failed)) {
             fprintf(stderr, "trigctl: POST %s%s: unexpected answer: %s\n", c->url, path, r.body.data);
-            rc = EXIT_ERR;
+            rc = EXIT_NO;
         } else {
             if (!c->json)
                 printf("redriven %d, failed %d (route %s)\n", done->valueint, failed->valueint, route);
@@ -810,12 +815,12 @@ static cJSON *load_json(const char *path, int *rc)
         size_t at = end && end >= b.data ? (size_t)(end - b.data) : 0;
         if (!j) {
             fprintf(stderr, "trigctl: %s is not JSON (near byte %zu)\n", path, at);
-            *rc = EXIT_ERR;
+            *rc = EXIT_INPUT;
         } else if (strspn(b.data + at, " \t\r\n") != b.len - at) {
             fprintf(stderr, "trigctl: %s: unexpected text after the JSON value (byte %zu)\n", path, at);
             cJSON_Delete(j);
             j = NULL;
-            *rc = EXIT_ERR;
+            *rc = EXIT_INPUT;
         }
     }
     trg_buf_free(&b);
@@ -841,7 +846,7 @@ static int cmd_test_pattern(struct ctl *c, int argc, char **argv)
                 fprintf(stderr, "  %s\n", errs.lines.v[i]);
             if (errs.lines.n == 0)
                 fprintf(stderr, "  (out of memory)\n");
-            rc = EXIT_ERR;
+            rc = EXIT_INPUT;
         }
     }
     if (rc == 0) {
@@ -889,7 +894,7 @@ static char *read_token_file(const char *path, int *rc)
     if (b.len == 0) {
         fprintf(stderr, "trigctl: the token file %s is empty\n", path);
         trg_buf_free(&b);
-        *rc = EXIT_ERR;
+        *rc = EXIT_INPUT;
         return NULL;
     }
     return trg_buf_steal(&b);
@@ -953,7 +958,7 @@ int main(int argc, char **argv)
         const char *v = getenv(var);
         if (token_env && (!v || !*v)) {
             fprintf(stderr, "trigctl: environment variable %s (from --token-env) is not set\n", var);
-            rc = EXIT_ERR;
+            rc = EXIT_INPUT;
         } else if (v && *v && !(c.token = trg_strdup(v))) {
             rc = oom();
         }
@@ -969,7 +974,7 @@ int main(int argc, char **argv)
     if (rc == 0 && !local) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(c.curl = curl_easy_init())) {
             fprintf(stderr, "trigctl: cannot initialise libcurl\n");
-            rc = EXIT_ERR;
+            rc = EXIT_NO;
         }
     }
     if (rc == 0) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # trigctl.sh — the admin API and the Invoke API through trigctl and curl: status, routes, DLQ list,
 # show, redrive (one, all, paced, failing again, a few hundred), purge, invoke, test-pattern, the
-# admin token, and trigctl's exit statuses.
+# admin token, and trigctl's exit statuses (0 ok, 1 error answer, 2 usage or bad input, 3 unreachable).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -265,12 +265,12 @@ assert_eq 2 "$CTL_RC" "test-pattern with an invalid pattern"
 
 # --- exit statuses --------------------------------------------------------------------------------
 ctl --url "http://127.0.0.1:$(free_port)" status
-assert_eq 2 "$CTL_RC" "trigctl against nothing"
+assert_eq 3 "$CTL_RC" "trigctl against nothing"
 grep -q 'cannot reach trigd at http://127.0.0.1:[0-9]*: is it running?' "$WORK/err" || fail "$(cat "$WORK/err")"
 ctl frobnicate
-assert_eq 64 "$CTL_RC" "unknown command"
+assert_eq 2 "$CTL_RC" "unknown command"
 ctl dlq redrive main
-assert_eq 64 "$CTL_RC" "redrive without --id or --all"
+assert_eq 2 "$CTL_RC" "redrive without --id or --all"
 ctl_ok --help
 grep -q '^usage: trigctl' "$WORK/out" || fail "--help"
 ctl_ok --version
