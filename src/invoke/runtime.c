@@ -21,6 +21,7 @@
  * libev callback: the engine may destroy the function inside it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -447,12 +448,28 @@ static void backoff(struct rt_fn *fn)
 
 static bool backing_off(const struct rt_fn *fn) { return ev_now(fn->loop) < fn->backoff_until; }
 
-/* Start one instance. false when it could not be started (logged, counted as an init failure). */
+static void remember_init_error(struct rt_fn *fn, const char *type, const char *body);
+
+/* An instance could not be started (a missing code_dir or command, no fd left...): an init failure,
+ * with why as the errorMessage of the invokes it fails, and a backoff before the next attempt. */
+static void spawn_failed(struct rt_fn *fn, const char *why)
+{
+    char *b = error_body("Runtime.InitError", why);
+    remember_init_error(fn, "Runtime.InitError", b ? b : "");
+    trg_free(b);
+    backoff(fn);
+}
+
+/* Start one instance. false when it could not be started (logged, remembered as the init error, backing
+ * off). */
 static bool spawn(struct rt_fn *fn, bool provisioned)
 {
+    char why[PATH_MAX + 256];
     struct rt_inst *inst = trg_calloc(1, sizeof *inst);
-    if (!inst)
+    if (!inst) {
+        spawn_failed(fn, "the runtime could not be started: out of memory");
         return false;
+    }
     inst->fn = fn;
     inst->id = ++fn->next_id;
     inst->provisioned = provisioned;
@@ -471,12 +488,14 @@ static bool spawn(struct rt_fn *fn, bool provisioned)
     if (rt_api_open(inst) != 0) {
         trg_error("runtime", fn->name, "cannot open a Runtime API listener on 127.0.0.1 for a new instance");
         trg_free(inst);
+        spawn_failed(fn, "the runtime could not be started: no Runtime API listener (see trigd's log)");
         return false;
     }
     inst->spawned = now_ms();
-    if (rt_spawn(inst) != 0) {
+    if (rt_spawn(inst, why, sizeof why) != 0) {
         rt_api_close(inst);
         trg_free(inst);
+        spawn_failed(fn, why);
         return false;
     }
     inst->state = RT_STARTING;
@@ -573,11 +592,6 @@ static void pump(struct rt_fn *fn)
             coming++;
             continue;
         }
-        remember_init_error(fn, "Runtime.InitError", "");
-        trg_free(fn->last_init_body);
-        fn->last_init_body =
-            error_body("Runtime.InitError", "the runtime could not be started (see trigd's log)");
-        backoff(fn);
         fail_waiting_one(fn);
     }
     if (backing_off(fn))
@@ -600,10 +614,8 @@ static void provision(struct rt_fn *fn)
             ev_timer_start(fn->loop, &fn->provision);
             return;
         }
-        if (!spawn(fn, true)) {
-            backoff(fn);
-            continue;
-        }
+        if (!spawn(fn, true))
+            continue; /* backing off now: the loop sets the provision timer */
     }
 }
 
@@ -884,13 +896,12 @@ static int rt_create(struct ev_loop *loop, const char *name, const void *opts, v
     fn->name = trg_strdup(name);
     if (!fn->name)
         goto fail;
-    fn->task_root = realpath(o->code_dir, NULL);
-    if (!fn->task_root) {
-        trg_error("runtime", name, "code_dir %s: %s", o->code_dir, strerror(errno));
-        trg_free(fn->name);
-        trg_free(fn);
-        return TRG_EINVAL;
-    }
+    /* code_dir is resolved at each spawn, not here: a function whose code is not there (yet) must not
+     * stop trigd from starting; its instances fail to start, as init errors, until it is. */
+    if (access(o->code_dir, R_OK | X_OK) != 0)
+        trg_warn("runtime", name,
+                 "code_dir %s: %s; instances will fail to start (Runtime.InitError) until it is there",
+                 o->code_dir, strerror(errno));
     parse_price(o->price_gb_s, &fn->price_gb_s);
     parse_price(o->price_request, &fn->price_request);
     fn->limit = rt_limit_mode();

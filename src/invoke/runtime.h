@@ -120,7 +120,7 @@ struct rt_fn {
     struct ev_loop *loop;
     char *name;
     const struct rt_opts *opts;
-    char *task_root; /* code_dir made absolute */
+    char *task_root; /* code_dir made absolute at the last spawn (NULL before), from realpath() */
     struct trg_metrics *metrics;
     int64_t max_concurrency;
     enum rt_limit_mode limit;
@@ -171,9 +171,11 @@ bool rt_valid_error_type(const char *t);
 /* ---- runtime_spawn.c ---- */
 /* Decide (once per process) how memory_mb is enforced and log it; returns the mode. */
 enum rt_limit_mode rt_limit_mode(void);
-/* Start the instance's process (inst->port open already): stdout/stderr pipes in inst->out/err,
- * pid, pidfd and status_fd set. 0, or a negative trg_err with the reason logged and nothing left. */
-int rt_spawn(struct rt_inst *inst);
+/* Start the instance's process (inst->port open already): code_dir is resolved again (into
+ * fn->task_root), stdout/stderr pipes in inst->out/err, pid, pidfd and status_fd set. 0, or a negative
+ * trg_err with the reason logged, nothing left, and in why a message for the invoke's errorMessage
+ * (a missing or unreadable code_dir or command names the path). */
+int rt_spawn(struct rt_inst *inst, char *why, size_t why_size);
 /* Peak memory of the instance in MB (cgroup memory.peak, else the process's VmHWM); 0 when unknown. */
 long rt_max_memory_mb(const struct rt_inst *inst);
 /* Remove the instance's cgroup (after its processes are gone). */

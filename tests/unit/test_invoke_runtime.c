@@ -104,6 +104,9 @@ static void invoke(struct fixture *f, struct seen *s, const char *ev, int64_t ti
 
 static void no_children_left(void) { assert_true(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD); }
 
+/* Destroy the invoker and free the fixture. */
+static void destroy_and_reap(struct fixture *f) { fixture_free(f); }
+
 static void test_options(void **state)
 {
     (void)state;
@@ -215,16 +218,56 @@ static void test_timeout(void **state)
     seen_clear(&s);
 }
 
+/* A code_dir that is not there does not stop create (trigd starts): invokes fail as init errors that
+ * name it, starts back off, and once the code is there an instance starts and serves. */
 static void test_missing_code_dir(void **state)
 {
     (void)state;
-    void *opts = opts_from_json(ops, "{\"code_dir\":\"/nonexistent/trigd-test\"}");
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    void *inst = (void *)1;
-    assert_int_equal(ops->create(loop, "t", opts, &inst), TRG_EINVAL);
-    assert_null(inst);
-    ev_loop_destroy(loop);
-    opts_free(ops, opts);
+    char later[300], path[320];
+    struct seen s = {0};
+    struct trg_buf b = {0};
+    snprintf(later, sizeof later, "%s/later", dir);
+    char *c = trg_asprintf("{\"code_dir\":\"%s\",\"handler\":\"h.x\",\"environment\":{\"TMPH\":\"%s/hdr\"}}",
+                           later, dir);
+    assert_non_null(c);
+    struct fixture *f = fixture_new(ops, "t", c);
+    trg_free(c);
+
+    invoke(f, &s, "{}", 20000);
+    assert_true(run_until(f->loop, &s.calls, 1, 20));
+    assert_int_equal(s.outcome, TRG_OUT_ERROR);
+    assert_non_null(strstr(s.body, "\"errorType\":\"Runtime.InitError\""));
+    assert_non_null(strstr(s.body, later));
+    assert_non_null(strstr(s.body, "No such file or directory"));
+    /* backing off: the next invoke fails at once with the same error, and nothing is starting */
+    invoke(f, &s, "{}", 20000);
+    assert_true(run_until(f->loop, &s.calls, 2, 20));
+    assert_int_equal(s.outcome, TRG_OUT_ERROR);
+    assert_non_null(strstr(s.body, later));
+    assert_int_equal(ops->status_json(f->inst, &b), 0);
+    assert_non_null(strstr(b.data, "\"backing_off\":true"));
+    assert_non_null(strstr(b.data, "\"instances\":{\"initializing\":0,"));
+    trg_buf_free(&b);
+
+    /* the code arrives: once the backoff is over, an instance starts and serves */
+    assert_int_equal(mkdir(later, 0755), 0);
+    snprintf(path, sizeof path, "%s/bootstrap", later);
+    assert_int_equal(symlink("../bootstrap", path), 0);
+    double end = ev_time() + 30;
+    int n = 2;
+    do {
+        ev_sleep(0.1);
+        ev_now_update(f->loop);
+        invoke(f, &s, "{}", 20000);
+        assert_true(run_until(f->loop, &s.calls, ++n, 20));
+    } while (s.outcome != TRG_OUT_SUCCESS && ev_time() < end);
+    assert_int_equal(s.outcome, TRG_OUT_SUCCESS);
+    assert_non_null(strstr(s.body, "\"n\":1}"));
+    destroy_and_reap(f);
+    unlink(path);
+    rmdir(later);
+    no_children_left();
+    seen_clear(&s);
 }
 
 int main(void)
