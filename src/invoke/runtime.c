@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -958,44 +957,30 @@ static int rt_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke_c
     return 0;
 }
 
-/* Stop every instance: SIGTERM, up to kill_grace_ms for them to exit, then SIGKILL; reap them all. */
+/* Stop every instance without waiting: SIGTERM to its process group, then hand it to the reaper
+ * (runtime_reap.c), which sends SIGKILL when its kill_grace_ms is over and reaps it, while the loop goes
+ * on serving the other functions. An instance stopping already keeps what is left of its grace; one
+ * killed already (a timeout, an init past init_timeout_ms) is just reaped. */
 static void stop_all(struct rt_fn *fn)
 {
-    double deadline = now_ms() + (double)fn->opts->kill_grace_ms;
-    size_t n = 0;
-    for (struct rt_inst *i = fn->insts; i; i = i->next)
-        if (i->pid > 0) {
-            kill(-i->pid, SIGTERM);
-            n++;
-        }
-    while (n > 0) {
-        struct pollfd pfd[64];
-        size_t k = 0;
-        n = 0;
-        for (struct rt_inst *i = fn->insts; i; i = i->next) {
-            if (i->pid <= 0)
-                continue;
-            if (waitpid(i->pid, NULL, WNOHANG) == i->pid) {
-                i->pid = 0;
-                continue;
-            }
-            n++;
-            if (k < TRG_ARRAY_SIZE(pfd))
-                pfd[k++] = (struct pollfd){.fd = i->pidfd, .events = POLLIN};
-        }
-        double left = deadline - now_ms();
-        if (n == 0 || left <= 0)
-            break;
-        poll(pfd, k, (int)ceil(left));
-    }
     for (struct rt_inst *i = fn->insts; i; i = i->next) {
         if (i->pid <= 0)
             continue;
-        trg_info("runtime", fn->name, "instance %u still running after SIGTERM: SIGKILL", i->id);
-        kill(-i->pid, SIGKILL);
-        while (waitpid(i->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        double grace = (double)fn->opts->kill_grace_ms / 1000.0;
+        if (i->state == RT_STOPPING)
+            grace = ev_is_active(&i->timer) ? ev_timer_remaining(fn->loop, &i->timer) : 0.;
+        else if (kill(-i->pid, SIGTERM) != 0)
+            kill(i->pid, SIGTERM);
+        ev_io_stop(fn->loop, &i->pid_w);
+        ev_io_stop(fn->loop, &i->out.w);
+        ev_io_stop(fn->loop, &i->err.w);
+        ev_timer_stop(fn->loop, &i->timer);
+        trg_debug("runtime", fn->name, "instance %u (pid %d) stopping after its pool was destroyed", i->id,
+                  (int)i->pid);
+        rt_reap_adopt(fn->loop, fn->name, i->id, i->pid, i->pidfd, i->out.fd, i->err.fd, i->cgroup, grace);
         i->pid = 0;
+        i->pidfd = i->out.fd = i->err.fd = -1;
+        i->cgroup = NULL;
     }
 }
 

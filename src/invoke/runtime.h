@@ -181,4 +181,16 @@ long rt_max_memory_mb(const struct rt_inst *inst);
 /* Remove the instance's cgroup (after its processes are gone). */
 void rt_cgroup_remove(struct rt_inst *inst);
 
+/* ---- runtime_reap.c ---- */
+/* Take over a process whose pool is destroyed, without waiting for it: its group has had SIGTERM (or
+ * grace_s is 0: SIGKILL now); after grace_s seconds it gets SIGKILL (its group, and cgroup.kill), its
+ * output is logged until it exits, and once it has, what is left of its group is killed, it is reaped
+ * and cgroup removed. pidfd, out_fd, err_fd (-1 if none) and cgroup (NULL if none) are taken over. At
+ * trigd's exit, processes still adopted are waited for until their grace is over, then SIGKILLed and
+ * reaped (an atexit handler): none outlives trigd. */
+void rt_reap_adopt(struct ev_loop *loop, const char *name, unsigned id, pid_t pid, int pidfd, int out_fd,
+                   int err_fd, char *cgroup, double grace_s);
+/* Processes adopted and not reaped yet. */
+size_t rt_reap_pending(void);
+
 #endif
