@@ -497,6 +497,7 @@ static bool spawn(struct rt_fn *fn, bool provisioned)
         spawn_failed(fn, why);
         return false;
     }
+    rt_watchdog_note(inst->pid);
     inst->state = RT_STARTING;
     fn->n_state[RT_STARTING]++;
     inst_push(&fn->insts, inst);
@@ -774,11 +775,15 @@ static void inst_pid_cb(struct ev_loop *loop, ev_io *w, int revents)
     pid_t r;
     (void)revents;
 
+    /* The runtime is gone: so is what it started in its group (killed while its unreaped leader still
+     * holds the group id). */
+    kill(-inst->pid, SIGKILL);
     do {
         r = wait4(inst->pid, &status, 0, &ru);
     } while (r < 0 && errno == EINTR);
     ev_io_stop(loop, w);
     if (r == inst->pid) {
+        rt_watchdog_forget(r);
         inst->exit_maxrss_kb = ru.ru_maxrss;
         if (inst->status_fd >= 0) {
             close(inst->status_fd);

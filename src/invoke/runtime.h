@@ -193,4 +193,13 @@ void rt_reap_adopt(struct ev_loop *loop, const char *name, unsigned id, pid_t pi
 /* Processes adopted and not reaped yet. */
 size_t rt_reap_pending(void);
 
+/* ---- runtime_watchdog.c ---- */
+/* Note an instance's process group (its leader's pid, just started) with the watchdog, a small
+ * detached process started at the first call that SIGKILLs every group still noted when trigd is gone,
+ * even by kill -9: so what a runtime started itself does not outlive trigd. Failures are logged (once)
+ * and only lose that cover. */
+void rt_watchdog_note(pid_t pgid);
+/* Forget it: once its leader is reaped and the rest of its group killed. */
+void rt_watchdog_forget(pid_t pgid);
+
 #endif

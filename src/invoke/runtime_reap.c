@@ -131,6 +131,7 @@ static void finish(struct rt_orphan *o, bool block)
     } while (r < 0 && errno == EINTR);
     if (r == 0)
         return; /* not yet: the pidfd turns readable again */
+    rt_watchdog_forget(o->pid);
     for (int k = 0; k < 2; k++)
         drain(o, k);
     if (o->loop) {
@@ -225,6 +226,7 @@ void rt_reap_adopt(struct ev_loop *loop, const char *name, unsigned id, pid_t pi
         cgroup_kill(cgroup);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        rt_watchdog_forget(pid);
         if (cgroup)
             rmdir(cgroup);
         trg_free(cgroup);

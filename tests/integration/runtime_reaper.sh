@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# runtime_reaper.sh — instances that ignore SIGTERM neither block trigd nor outlive it:
+# runtime_reaper.sh — instances (and what they start) neither block trigd nor outlive it:
 #   reload:   SIGHUP removes a function whose instance ignores SIGTERM (kill_grace_ms 10 s). Another
 #             function is served while that instance is still in its grace period — proof that the loop
 #             did not wait for it — and then it gets SIGKILL and is reaped, with the child it started;
 #   shutdown: SIGTERM to trigd with such an instance: it gets SIGTERM, then SIGKILL after its
 #             kill_grace_ms, and trigd exits only once it is reaped; nothing of its group is left.
+#   kill -9:  after kill -9 of trigd, the child such a runtime started (in its process group) is killed
+#             too (by the watchdog), and the watchdog exits.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -78,4 +80,18 @@ _termed "$WORK/term.last" "$last" || fail "the instance $last got no SIGTERM bef
 grep -Eq "\[runtime:last\] instance [0-9]* \(pid $last\) still running (at exit|after SIGTERM and kill_grace_ms): SIGKILL" \
     "$TRIGD_LOG" || fail "the SIGKILL at shutdown is not logged"
 wait_for 10 _dead "$last_child"
+
+# --- kill -9 of trigd: what a runtime started itself goes too (the watchdog) -----------------------
+start_trigd "$WORK/trigd.json"
+invoke last '{}'
+last=$(pid_of_answer)
+last_child=$(child_of "$WORK/child.last" "$last")
+_track "$last_child" # killed by the cleanup should the test fail
+wd=$(sed -n 's/.*\[runtime\] watchdog started (pid \([0-9]*\)).*/\1/p' "$TRIGD_LOG")
+[[ -n "$wd" ]] || fail "no watchdog started"
+_alive "$wd" || fail "the watchdog $wd is not running"
+kill9_trigd
+wait_for 10 _dead "$last" # PR_SET_PDEATHSIG
+wait_for 10 _dead "$last_child" # the watchdog
+wait_for 10 _dead "$wd"
 log "ok"
