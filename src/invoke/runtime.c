@@ -21,8 +21,8 @@
  * libev callback: the engine may destroy the function inside it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,12 +447,28 @@ static void backoff(struct rt_fn *fn)
 
 static bool backing_off(const struct rt_fn *fn) { return ev_now(fn->loop) < fn->backoff_until; }
 
-/* Start one instance. false when it could not be started (logged, counted as an init failure). */
+static void remember_init_error(struct rt_fn *fn, const char *type, const char *body);
+
+/* An instance could not be started (a missing code_dir or command, no fd left...): an init failure,
+ * with why as the errorMessage of the invokes it fails, and a backoff before the next attempt. */
+static void spawn_failed(struct rt_fn *fn, const char *why)
+{
+    char *b = error_body("Runtime.InitError", why);
+    remember_init_error(fn, "Runtime.InitError", b ? b : "");
+    trg_free(b);
+    backoff(fn);
+}
+
+/* Start one instance. false when it could not be started (logged, remembered as the init error, backing
+ * off). */
 static bool spawn(struct rt_fn *fn, bool provisioned)
 {
+    char why[PATH_MAX + 256];
     struct rt_inst *inst = trg_calloc(1, sizeof *inst);
-    if (!inst)
+    if (!inst) {
+        spawn_failed(fn, "the runtime could not be started: out of memory");
         return false;
+    }
     inst->fn = fn;
     inst->id = ++fn->next_id;
     inst->provisioned = provisioned;
@@ -471,14 +487,17 @@ static bool spawn(struct rt_fn *fn, bool provisioned)
     if (rt_api_open(inst) != 0) {
         trg_error("runtime", fn->name, "cannot open a Runtime API listener on 127.0.0.1 for a new instance");
         trg_free(inst);
+        spawn_failed(fn, "the runtime could not be started: no Runtime API listener (see trigd's log)");
         return false;
     }
     inst->spawned = now_ms();
-    if (rt_spawn(inst) != 0) {
+    if (rt_spawn(inst, why, sizeof why) != 0) {
         rt_api_close(inst);
         trg_free(inst);
+        spawn_failed(fn, why);
         return false;
     }
+    rt_watchdog_note(inst->pid);
     inst->state = RT_STARTING;
     fn->n_state[RT_STARTING]++;
     inst_push(&fn->insts, inst);
@@ -573,11 +592,6 @@ static void pump(struct rt_fn *fn)
             coming++;
             continue;
         }
-        remember_init_error(fn, "Runtime.InitError", "");
-        trg_free(fn->last_init_body);
-        fn->last_init_body =
-            error_body("Runtime.InitError", "the runtime could not be started (see trigd's log)");
-        backoff(fn);
         fail_waiting_one(fn);
     }
     if (backing_off(fn))
@@ -600,10 +614,8 @@ static void provision(struct rt_fn *fn)
             ev_timer_start(fn->loop, &fn->provision);
             return;
         }
-        if (!spawn(fn, true)) {
-            backoff(fn);
-            continue;
-        }
+        if (!spawn(fn, true))
+            continue; /* backing off now: the loop sets the provision timer */
     }
 }
 
@@ -763,11 +775,15 @@ static void inst_pid_cb(struct ev_loop *loop, ev_io *w, int revents)
     pid_t r;
     (void)revents;
 
+    /* The runtime is gone: so is what it started in its group (killed while its unreaped leader still
+     * holds the group id). */
+    kill(-inst->pid, SIGKILL);
     do {
         r = wait4(inst->pid, &status, 0, &ru);
     } while (r < 0 && errno == EINTR);
     ev_io_stop(loop, w);
     if (r == inst->pid) {
+        rt_watchdog_forget(r);
         inst->exit_maxrss_kb = ru.ru_maxrss;
         if (inst->status_fd >= 0) {
             close(inst->status_fd);
@@ -884,13 +900,12 @@ static int rt_create(struct ev_loop *loop, const char *name, const void *opts, v
     fn->name = trg_strdup(name);
     if (!fn->name)
         goto fail;
-    fn->task_root = realpath(o->code_dir, NULL);
-    if (!fn->task_root) {
-        trg_error("runtime", name, "code_dir %s: %s", o->code_dir, strerror(errno));
-        trg_free(fn->name);
-        trg_free(fn);
-        return TRG_EINVAL;
-    }
+    /* code_dir is resolved at each spawn, not here: a function whose code is not there (yet) must not
+     * stop trigd from starting; its instances fail to start, as init errors, until it is. */
+    if (access(o->code_dir, R_OK | X_OK) != 0)
+        trg_warn("runtime", name,
+                 "code_dir %s: %s; instances will fail to start (Runtime.InitError) until it is there",
+                 o->code_dir, strerror(errno));
     parse_price(o->price_gb_s, &fn->price_gb_s);
     parse_price(o->price_request, &fn->price_request);
     fn->limit = rt_limit_mode();
@@ -947,44 +962,30 @@ static int rt_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke_c
     return 0;
 }
 
-/* Stop every instance: SIGTERM, up to kill_grace_ms for them to exit, then SIGKILL; reap them all. */
+/* Stop every instance without waiting: SIGTERM to its process group, then hand it to the reaper
+ * (runtime_reap.c), which sends SIGKILL when its kill_grace_ms is over and reaps it, while the loop goes
+ * on serving the other functions. An instance stopping already keeps what is left of its grace; one
+ * killed already (a timeout, an init past init_timeout_ms) is just reaped. */
 static void stop_all(struct rt_fn *fn)
 {
-    double deadline = now_ms() + (double)fn->opts->kill_grace_ms;
-    size_t n = 0;
-    for (struct rt_inst *i = fn->insts; i; i = i->next)
-        if (i->pid > 0) {
-            kill(-i->pid, SIGTERM);
-            n++;
-        }
-    while (n > 0) {
-        struct pollfd pfd[64];
-        size_t k = 0;
-        n = 0;
-        for (struct rt_inst *i = fn->insts; i; i = i->next) {
-            if (i->pid <= 0)
-                continue;
-            if (waitpid(i->pid, NULL, WNOHANG) == i->pid) {
-                i->pid = 0;
-                continue;
-            }
-            n++;
-            if (k < TRG_ARRAY_SIZE(pfd))
-                pfd[k++] = (struct pollfd){.fd = i->pidfd, .events = POLLIN};
-        }
-        double left = deadline - now_ms();
-        if (n == 0 || left <= 0)
-            break;
-        poll(pfd, k, (int)ceil(left));
-    }
     for (struct rt_inst *i = fn->insts; i; i = i->next) {
         if (i->pid <= 0)
             continue;
-        trg_info("runtime", fn->name, "instance %u still running after SIGTERM: SIGKILL", i->id);
-        kill(-i->pid, SIGKILL);
-        while (waitpid(i->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        double grace = (double)fn->opts->kill_grace_ms / 1000.0;
+        if (i->state == RT_STOPPING)
+            grace = ev_is_active(&i->timer) ? ev_timer_remaining(fn->loop, &i->timer) : 0.;
+        else if (kill(-i->pid, SIGTERM) != 0)
+            kill(i->pid, SIGTERM);
+        ev_io_stop(fn->loop, &i->pid_w);
+        ev_io_stop(fn->loop, &i->out.w);
+        ev_io_stop(fn->loop, &i->err.w);
+        ev_timer_stop(fn->loop, &i->timer);
+        trg_debug("runtime", fn->name, "instance %u (pid %d) stopping after its pool was destroyed", i->id,
+                  (int)i->pid);
+        rt_reap_adopt(fn->loop, fn->name, i->id, i->pid, i->pidfd, i->out.fd, i->err.fd, i->cgroup, grace);
         i->pid = 0;
+        i->pidfd = i->out.fd = i->err.fd = -1;
+        i->cgroup = NULL;
     }
 }
 

@@ -120,7 +120,7 @@ struct rt_fn {
     struct ev_loop *loop;
     char *name;
     const struct rt_opts *opts;
-    char *task_root; /* code_dir made absolute */
+    char *task_root; /* code_dir made absolute at the last spawn (NULL before), from realpath() */
     struct trg_metrics *metrics;
     int64_t max_concurrency;
     enum rt_limit_mode limit;
@@ -171,12 +171,35 @@ bool rt_valid_error_type(const char *t);
 /* ---- runtime_spawn.c ---- */
 /* Decide (once per process) how memory_mb is enforced and log it; returns the mode. */
 enum rt_limit_mode rt_limit_mode(void);
-/* Start the instance's process (inst->port open already): stdout/stderr pipes in inst->out/err,
- * pid, pidfd and status_fd set. 0, or a negative trg_err with the reason logged and nothing left. */
-int rt_spawn(struct rt_inst *inst);
+/* Start the instance's process (inst->port open already): code_dir is resolved again (into
+ * fn->task_root), stdout/stderr pipes in inst->out/err, pid, pidfd and status_fd set. 0, or a negative
+ * trg_err with the reason logged, nothing left, and in why a message for the invoke's errorMessage
+ * (a missing or unreadable code_dir or command names the path). */
+int rt_spawn(struct rt_inst *inst, char *why, size_t why_size);
 /* Peak memory of the instance in MB (cgroup memory.peak, else the process's VmHWM); 0 when unknown. */
 long rt_max_memory_mb(const struct rt_inst *inst);
 /* Remove the instance's cgroup (after its processes are gone). */
 void rt_cgroup_remove(struct rt_inst *inst);
+
+/* ---- runtime_reap.c ---- */
+/* Take over a process whose pool is destroyed, without waiting for it: its group has had SIGTERM (or
+ * grace_s is 0: SIGKILL now); after grace_s seconds it gets SIGKILL (its group, and cgroup.kill), its
+ * output is logged until it exits, and once it has, what is left of its group is killed, it is reaped
+ * and cgroup removed. pidfd, out_fd, err_fd (-1 if none) and cgroup (NULL if none) are taken over. At
+ * trigd's exit, processes still adopted are waited for until their grace is over, then SIGKILLed and
+ * reaped (an atexit handler): none outlives trigd. */
+void rt_reap_adopt(struct ev_loop *loop, const char *name, unsigned id, pid_t pid, int pidfd, int out_fd,
+                   int err_fd, char *cgroup, double grace_s);
+/* Processes adopted and not reaped yet. */
+size_t rt_reap_pending(void);
+
+/* ---- runtime_watchdog.c ---- */
+/* Note an instance's process group (its leader's pid, just started) with the watchdog, a small
+ * detached process started at the first call that SIGKILLs every group still noted when trigd is gone,
+ * even by kill -9: so what a runtime started itself does not outlive trigd. Failures are logged (once)
+ * and only lose that cover. */
+void rt_watchdog_note(pid_t pgid);
+/* Forget it: once its leader is reaped and the rest of its group killed. */
+void rt_watchdog_forget(pid_t pgid);
 
 #endif

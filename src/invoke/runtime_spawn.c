@@ -383,6 +383,42 @@ static char *resolve(const struct rt_fn *fn, const char *prog, const char *path)
     return NULL;
 }
 
+/* code_dir, made absolute now (it may appear, move or vanish while trigd runs), into fn->task_root.
+ * 0, TRG_ENOMEM, or TRG_EIO with why filled (the path and the reason). */
+static int resolve_root(struct rt_fn *fn, char *why, size_t size)
+{
+    const char *dir = fn->opts->code_dir;
+    char cwd[PATH_MAX] = "", where[PATH_MAX + 64] = "";
+    struct stat st;
+    int e;
+
+    if (dir[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(where, sizeof where, " (relative to trigd's working directory %s)", cwd);
+    char *root = realpath(dir, NULL);
+    if (!root) {
+        e = errno;
+        if (e == ENOMEM)
+            return TRG_ENOMEM;
+        snprintf(why, size, "code_dir %s%s: %s", dir, where, strerror(e));
+        return TRG_EIO;
+    }
+    e = 0;
+    if (stat(root, &st) != 0)
+        e = errno;
+    else if (!S_ISDIR(st.st_mode))
+        e = ENOTDIR;
+    else if (access(root, R_OK | X_OK) != 0)
+        e = errno;
+    if (e) {
+        snprintf(why, size, "code_dir %s%s: %s", dir, where, strerror(e));
+        free(root);
+        return TRG_EIO;
+    }
+    free(fn->task_root); /* from realpath() */
+    fn->task_root = root;
+    return 0;
+}
+
 /* ---- fork and exec ----------------------------------------------------------------------------- */
 
 static int pipe_pair(int fds[2])
@@ -438,7 +474,7 @@ fail:
     _exit(127);
 }
 
-int rt_spawn(struct rt_inst *inst)
+int rt_spawn(struct rt_inst *inst, char *why, size_t why_size)
 {
     struct rt_fn *fn = inst->fn;
     const struct rt_opts *o = fn->opts;
@@ -448,6 +484,18 @@ int rt_spawn(struct rt_inst *inst)
     int out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1}, devnull = -1, cg_procs = -1;
     int rc = TRG_ENOMEM;
 
+    snprintf(why, why_size, "the runtime could not be started (see trigd's log)");
+    rc = resolve_root(fn, why, why_size);
+    if (rc != 0) {
+        if (rc == TRG_ENOMEM)
+            goto done;
+        trg_error("runtime", fn->name,
+                  "instance %u cannot start: %s; create the directory or fix code_dir in the config "
+                  "(trigd retries after a backoff)",
+                  inst->id, why);
+        goto done;
+    }
+    rc = TRG_ENOMEM;
     if (build_env(inst, &env) != 0)
         goto done;
     size_t argc = o->command.n ? o->command.n : 1;
@@ -469,8 +517,9 @@ int rt_spawn(struct rt_inst *inst)
             rc = TRG_ENOMEM;
             goto done;
         }
-        trg_error("runtime", fn->name, "cannot run %s from %s: %s; check command and code_dir", argv[0],
-                  fn->task_root, strerror(errno));
+        snprintf(why, why_size, "command %s (in code_dir %s): %s", argv[0], fn->task_root, strerror(errno));
+        trg_error("runtime", fn->name, "instance %u cannot start: %s; fix command or code_dir in the config",
+                  inst->id, why);
         goto done;
     }
     if (fn->limit == RT_LIMIT_CGROUP && o->memory_mb > 0 && cgroup_create(inst) == 0 && inst->cgroup) {
@@ -503,7 +552,8 @@ int rt_spawn(struct rt_inst *inst)
         n = read(rep[0], &child_err, sizeof child_err);
     } while (n < 0 && errno == EINTR);
     if (n == (ssize_t)sizeof child_err) {
-        trg_error("runtime", fn->name, "cannot start %s in %s: %s", prog, fn->task_root, strerror(child_err));
+        snprintf(why, why_size, "cannot start %s in %s: %s", prog, fn->task_root, strerror(child_err));
+        trg_error("runtime", fn->name, "instance %u %s", inst->id, why);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         goto done;

@@ -6,6 +6,9 @@
 #   init:    /runtime/init/error (the runtime's own errorType), an exit before the first next, and an
 #            init past init_timeout_ms (Runtime.InitError) fail the invoke, and later invokes back off
 #            instead of starting a process each (spawns counted by the bootstraps);
+#   no code: a code_dir that is not there (the quick-start config run from elsewhere) does not stop
+#            trigd from starting; its invokes fail with Runtime.InitError naming the path, and a
+#            provisioned instance backs off until the directory appears;
 #   retries: a timed-out event from a route is retried max_retry_attempts times, then DLQ'd with the
 #            Sandbox.Timedout body.
 set -euo pipefail
@@ -124,5 +127,43 @@ assert_eq 2 "$(json_get "$rec" 'j["record"]["requestContext"]["approximateInvoke
 assert_eq Sandbox.Timedout "$(json_get "$rec" '(lambda p: p if isinstance(p, dict) else json.loads(p))(j["record"]["responsePayload"])["errorType"]')" \
     "errorType in the DLQ record"
 
+stop_trigd
+
+# --- code that is not there: trigd starts anyway; its instances fail to start, backing off ---------
+# The quick-start config (what `trigd` runs without -c) from a directory without examples/: start-up
+# succeeds, --check-config says ok, and hello-runtime fails as an init error naming code_dir.
+# "later" (min_instances 1) has no code_dir at first: its provisioned instance backs off, logged once per
+# attempt, and starts once the directory is created.
+mkdir -p "$WORK/elsewhere"
+HTTP_PORT=$(free_port)
+"$TRIGD" --print-default-config | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+c["http"]["listen"] = "127.0.0.1:" + sys.argv[1]
+c["state_dir"] = sys.argv[2] + "/qs-state"
+c["functions"]["later"] = {"type": "runtime", "code_dir": sys.argv[2] + "/later", "min_instances": 1}
+json.dump(c, open(sys.argv[2] + "/quick.json", "w"))' "$HTTP_PORT" "$WORK"
+cd "$WORK/elsewhere"
+here=$(pwd -P)
+"$TRIGD" --check-config -c "$WORK/quick.json" > "$WORK/check.out" 2>&1 || fail "--check-config: $(cat "$WORK/check.out")"
+start_trigd "$WORK/quick.json"
+invoke hello-runtime '{}'
+unhandled "missing code_dir"
+assert_eq Runtime.InitError "$(out 'j["errorType"]')" "errorType of a missing code_dir"
+assert_eq "code_dir examples/runtimes/c (relative to trigd's working directory $here): No such file or directory" \
+    "$(out 'j["errorMessage"]')" "errorMessage of a missing code_dir"
+grep -q "\[runtime:hello-runtime\] instance [0-9]* cannot start: code_dir examples/runtimes/c .*create the directory or fix code_dir" \
+    "$TRIGD_LOG" || fail "the log does not say what to do about the missing code_dir"
+_attempts() { grep -c "\[runtime:later\] instance [0-9]* cannot start: code_dir $WORK/later: No such file" "$TRIGD_LOG" || true; }
+_attempted() { (($(_attempts) >= $1)); }
+wait_for 30 _attempted 2
+mkdir "$WORK/later"
+cp "$RT/echo/bootstrap" "$WORK/later/bootstrap"
+_later_ready() { invoke later '{}' && [[ "$(out 'j.get("n")')" == 1 ]]; }
+wait_for 60 _later_ready
+n=$(_attempts)
+# attempts back off (1 s, 2 s, 4 s, ...): a handful, never a storm, however slow the machine
+((n >= 2 && n <= 7)) || fail "the provisioned instance without code_dir was attempted $n times"
+cd "$WORK"
 stop_trigd
 log "ok"

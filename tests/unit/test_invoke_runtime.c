@@ -1,7 +1,7 @@
 /* test_invoke_runtime.c — the runtime invoker against a real bash + curl runtime written by the test:
  * option checks, the error-type rule, a cold then a warm invoke in the same process with the log tail
- * (Init Duration only on the cold one), metering through bind and status_json, a timeout, and destroy
- * leaving no child behind. */
+ * (Init Duration only on the cold one), metering through bind and status_json, a timeout, a missing
+ * code_dir, and destroy leaving no child behind without waiting for one that ignores SIGTERM. */
 #include <errno.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,14 +16,19 @@
 static const struct trg_invoker_ops *ops = &trg_invoke_runtime;
 static char dir[] = "/tmp/trigd-test-runtime.XXXXXX";
 
-/* Answers {"pid":PID,"n":N} to each event; an event with "sleep" sleeps 5 s first. */
+/* Answers {"pid":PID,"n":N} to each event; an event with "sleep" sleeps 5 s first. With IGNORE_TERM set
+ * it (and all it runs) ignores SIGTERM, and stays when its Runtime API is gone. */
 static const char bootstrap[] =
     "#!/bin/bash\n"
+    "[ -n \"${IGNORE_TERM:-}\" ] && trap '' TERM\n"
     "R=\"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime\"\n"
     "echo \"init $_HANDLER\"\n"
     "n=0\n"
     "while true; do\n"
-    "  ev=$(curl -sS -D \"$TMPH\" \"$R/invocation/next\") || exit 1\n"
+    "  ev=$(curl -sS -D \"$TMPH\" \"$R/invocation/next\") || {\n"
+    "    [ -n \"${IGNORE_TERM:-}\" ] && while :; do sleep 0.1; done\n"
+    "    exit 1\n"
+    "  }\n"
     "  id=$(sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: *\\([^[:space:]]*\\).*/\\1/p' "
     "\"$TMPH\")\n"
     "  n=$((n + 1))\n"
@@ -103,6 +108,37 @@ static void invoke(struct fixture *f, struct seen *s, const char *ev, int64_t ti
 }
 
 static void no_children_left(void) { assert_true(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD); }
+
+static void count_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    *(int *)w->data = (int)rt_reap_pending();
+}
+
+/* Run the loop until the reaper has reaped every process it adopted (or 30 s passed). */
+static void run_until_reaped(struct ev_loop *loop)
+{
+    int pending = (int)rt_reap_pending();
+    ev_timer t;
+    ev_timer_init(&t, count_cb, 0.05, 0.05);
+    t.data = &pending;
+    ev_timer_start(loop, &t);
+    double end = ev_time() + 30;
+    while (pending > 0 && ev_time() < end)
+        ev_run(loop, EVRUN_ONCE);
+    ev_timer_stop(loop, &t);
+    assert_int_equal(rt_reap_pending(), 0);
+}
+
+/* Destroy the invoker (which does not wait for its processes), let the loop reap them, free the fixture. */
+static void destroy_and_reap(struct fixture *f)
+{
+    ops->destroy(f->inst);
+    f->inst = NULL;
+    run_until_reaped(f->loop);
+    fixture_free(f);
+}
 
 static void test_options(void **state)
 {
@@ -186,7 +222,7 @@ static void test_cold_then_warm(void **state)
     assert_non_null(strstr(b.data, "\"invocations\":2,"));
     trg_buf_free(&b);
 
-    fixture_free(f);
+    destroy_and_reap(f);
     assert_true(kill(pid, 0) != 0);
     no_children_left();
     trg_metrics_destroy(m);
@@ -210,21 +246,93 @@ static void test_timeout(void **state)
     assert_true(run_until(f->loop, &s.calls, 2, 20));
     assert_int_equal(s.outcome, TRG_OUT_SUCCESS);
     assert_non_null(strstr(s.body, "\"n\":1}")); /* a fresh instance */
-    fixture_free(f);
+    destroy_and_reap(f);
     no_children_left();
     seen_clear(&s);
 }
 
+/* A code_dir that is not there does not stop create (trigd starts): invokes fail as init errors that
+ * name it, starts back off, and once the code is there an instance starts and serves. */
 static void test_missing_code_dir(void **state)
 {
     (void)state;
-    void *opts = opts_from_json(ops, "{\"code_dir\":\"/nonexistent/trigd-test\"}");
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    void *inst = (void *)1;
-    assert_int_equal(ops->create(loop, "t", opts, &inst), TRG_EINVAL);
-    assert_null(inst);
-    ev_loop_destroy(loop);
-    opts_free(ops, opts);
+    char later[300], path[320];
+    struct seen s = {0};
+    struct trg_buf b = {0};
+    snprintf(later, sizeof later, "%s/later", dir);
+    char *c = trg_asprintf("{\"code_dir\":\"%s\",\"handler\":\"h.x\",\"environment\":{\"TMPH\":\"%s/hdr\"}}",
+                           later, dir);
+    assert_non_null(c);
+    struct fixture *f = fixture_new(ops, "t", c);
+    trg_free(c);
+
+    invoke(f, &s, "{}", 20000);
+    assert_true(run_until(f->loop, &s.calls, 1, 20));
+    assert_int_equal(s.outcome, TRG_OUT_ERROR);
+    assert_non_null(strstr(s.body, "\"errorType\":\"Runtime.InitError\""));
+    assert_non_null(strstr(s.body, later));
+    assert_non_null(strstr(s.body, "No such file or directory"));
+    /* backing off: the next invoke fails at once with the same error, and nothing is starting */
+    invoke(f, &s, "{}", 20000);
+    assert_true(run_until(f->loop, &s.calls, 2, 20));
+    assert_int_equal(s.outcome, TRG_OUT_ERROR);
+    assert_non_null(strstr(s.body, later));
+    assert_int_equal(ops->status_json(f->inst, &b), 0);
+    assert_non_null(strstr(b.data, "\"backing_off\":true"));
+    assert_non_null(strstr(b.data, "\"instances\":{\"initializing\":0,"));
+    trg_buf_free(&b);
+
+    /* the code arrives: once the backoff is over, an instance starts and serves */
+    assert_int_equal(mkdir(later, 0755), 0);
+    snprintf(path, sizeof path, "%s/bootstrap", later);
+    assert_int_equal(symlink("../bootstrap", path), 0);
+    double end = ev_time() + 30;
+    int n = 2;
+    do {
+        ev_sleep(0.1);
+        ev_now_update(f->loop);
+        invoke(f, &s, "{}", 20000);
+        assert_true(run_until(f->loop, &s.calls, ++n, 20));
+    } while (s.outcome != TRG_OUT_SUCCESS && ev_time() < end);
+    assert_int_equal(s.outcome, TRG_OUT_SUCCESS);
+    assert_non_null(strstr(s.body, "\"n\":1}"));
+    destroy_and_reap(f);
+    unlink(path);
+    rmdir(later);
+    no_children_left();
+    seen_clear(&s);
+}
+
+/* destroy does not wait for an instance that ignores SIGTERM: it returns with the process still there,
+ * handed to the reaper, which SIGKILLs it after kill_grace_ms and reaps it while the loop runs. */
+static void test_destroy_does_not_wait(void **state)
+{
+    (void)state;
+    struct seen s = {0};
+    char *c = trg_asprintf("{\"code_dir\":\"%s\",\"kill_grace_ms\":1500,"
+                           "\"environment\":{\"TMPH\":\"%s/hdr\",\"IGNORE_TERM\":\"1\"}}",
+                           dir, dir);
+    assert_non_null(c);
+    struct fixture *f = fixture_new(ops, "t", c);
+    trg_free(c);
+    invoke(f, &s, "{}", 20000);
+    assert_true(run_until(f->loop, &s.calls, 1, 20));
+    assert_int_equal(s.outcome, TRG_OUT_SUCCESS);
+    cJSON *j = cJSON_Parse(s.body);
+    assert_non_null(j);
+    int pid = cJSON_GetObjectItemCaseSensitive(j, "pid")->valueint;
+    cJSON_Delete(j);
+
+    ops->destroy(f->inst);
+    f->inst = NULL;
+    /* a destroy that waited would have SIGKILLed and reaped it by now */
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+    assert_int_equal(rt_reap_pending(), 1);
+    run_until_reaped(f->loop);
+    assert_true(kill(pid, 0) != 0);
+    no_children_left();
+    fixture_free(f);
+    seen_clear(&s);
 }
 
 int main(void)
@@ -233,7 +341,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options),          cmocka_unit_test(test_error_type_rule),
         cmocka_unit_test(test_cold_then_warm),   cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_missing_code_dir),
+        cmocka_unit_test(test_missing_code_dir), cmocka_unit_test(test_destroy_does_not_wait),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
