@@ -598,7 +598,7 @@ cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev
 {
     if (src && src->conf->ops->filter_view)
         return src->conf->ops->filter_view(src->inst, ev);
-    return cJSON_ParseWithLength(ev->json, ev->len);
+    return trg_json_parse(ev->json, ev->len, NULL);
 }
 
 int trg_engine_raw(struct trg_source *src, const struct trg_event *ev, struct trg_buf *out)
