@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "connectors/connector.h"
+#include "dlq.h"
 #include "filter.h"
 #include "invoke/invoke.h"
 #include "log.h"
@@ -15,7 +16,8 @@
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
-static const char *const dlq_backends[] = {"auto", "redis", "file", NULL};
+static const char *const dlq_backends[] = {
+    [TRG_DLQ_BACKEND_AUTO] = "auto", [TRG_DLQ_BACKEND_REDIS] = "redis", [TRG_DLQ_BACKEND_FILE] = "file", NULL};
 static const char *const envelopes[] = {"lambda", "raw", NULL};
 
 #define TOP(f) offsetof(struct trg_config, f)
@@ -519,7 +521,7 @@ int trg_config_load_text(const char *text, size_t len, const char *name, struct 
             c->has_redis = true;
             trg_opt_apply(trg_redis_options, trg_redis_n_options, &c->redis, redis, "$.redis", NULL, errs);
         }
-        if (c->dlq.backend == 1 && !redis)
+        if (c->dlq.backend == TRG_DLQ_BACKEND_REDIS && !redis)
             trg_errs_add(errs, "$.dlq.backend", "\"redis\" needs a top-level \"redis\" object with its url");
         if (!c->dlq.path && c->state_dir)
             c->dlq.path = trg_asprintf("%s/dlq", c->state_dir);

@@ -73,7 +73,7 @@ struct trg_config {
     bool has_redis;
     struct trg_redis_conf redis;
     struct {
-        int backend;               /* 0 auto (redis when configured, else file), 1 redis, 2 file */
+        int backend;               /* enum trg_dlq_store (dlq.h) */
         char *path;                /* file backend directory; default <state_dir>/dlq */
         int64_t max_len;
     } dlq;

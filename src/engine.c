@@ -1278,10 +1278,10 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
             goto fail;
         }
     }
-    bool use_redis = conf->dlq.backend == 1 || (conf->dlq.backend == 0 && conf->has_redis);
-    struct trg_dlq_conf dc = {.backend = use_redis ? 1 : 0, .dir = conf->dlq.path, .max_len = conf->dlq.max_len};
+    struct trg_dlq_conf dc = {.backend = conf->dlq.backend, .dir = conf->dlq.path, .max_len = conf->dlq.max_len};
     if ((rc = trg_dlq_create(loop, &dc, e->redis, &e->dlq)) != 0) {
-        trg_error("dlq", NULL, "cannot open the DLQ (%s): %s", use_redis ? "redis" : conf->dlq.path,
+        trg_error("dlq", NULL, "cannot open the DLQ (%s): %s",
+                  trg_dlq_backend_resolve(dc.backend, e->redis != NULL) == TRG_DLQ_BACKEND_REDIS ? "redis" : conf->dlq.path,
                   trg_strerror(rc));
         rc = TRG_EINVAL;
         goto fail;
