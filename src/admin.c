@@ -1011,9 +1011,8 @@ static void on_invoke(void *arg, struct trg_http_req *req)
 
 /* --- registration ----------------------------------------------------------------------------- */
 
-int trg_admin_register(struct trg_engine *e, struct trg_http *h, const char *admin_token)
+int trg_admin_register(struct trg_engine *e, struct trg_http *h)
 {
-    (void)admin_token; /* read from the running config at each request; see admin.h */
     int rc;
     if ((rc = trg_http_route(h, "GET", "/admin/status", 0, on_status, e)) != 0 ||
         (rc = trg_http_route(h, "GET", "/admin/routes", 0, on_routes, e)) != 0 ||

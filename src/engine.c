@@ -8,7 +8,6 @@
 
 #include <hiredis/hiredis.h>
 
-#include "admin.h"
 #include "config.h"
 #include "connectors/connector.h"
 #include "dispatch.h"
@@ -1288,8 +1287,7 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
     }
     if ((rc = trg_http_route(e->http, "GET", "/healthz", 0, on_healthz, e)) != 0 ||
         (rc = trg_http_route(e->http, "GET", "/readyz", 0, on_readyz, e)) != 0 ||
-        (rc = trg_http_route(e->http, "GET", "/metrics", 0, on_metrics, e)) != 0 ||
-        (rc = trg_admin_register(e, e->http, conf->http.admin_token)) != 0)
+        (rc = trg_http_route(e->http, "GET", "/metrics", 0, on_metrics, e)) != 0)
         goto fail;
     struct build b;
     if ((rc = build(e, conf, &b)) != 0) {

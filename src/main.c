@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "config.h"
 #include "engine.h"
 #include "http.h"
@@ -161,6 +162,12 @@ int main(int argc, char **argv)
     int rc = trg_engine_create(app.loop, conf, &app.engine);
     if (rc != 0) {
         trg_config_free(conf);
+        ev_loop_destroy(app.loop);
+        return 1;
+    }
+    /* Before the sources start: a webhook path under /admin/ is refused, not the admin API. */
+    if (trg_admin_register(app.engine, trg_engine_http(app.engine)) != 0) {
+        trg_engine_destroy(app.engine);
         ev_loop_destroy(app.loop);
         return 1;
     }
