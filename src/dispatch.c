@@ -305,72 +305,58 @@ static void remember_result(struct trg_batch *b, const struct trg_invoke_result 
     }
 }
 
-static void release_entries(struct trg_batch *b, bool (*pred)(const struct trg_entry *, void *), void *arg,
-                            const struct trg_invoke_result *res)
+/* Every entry of the batch succeeded. */
+static void release_entries(struct trg_batch *b, const struct trg_invoke_result *res)
 {
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, &b->entries)
     {
         struct trg_entry *en = trg_list_entry(pos, struct trg_entry, link);
-        if (pred && !pred(en, arg))
-            continue;
         trg_list_remove(pos);
         b->n--;
         trg_route_release(b->route, en, TRG_DONE_OK, res);
     }
 }
 
-struct failed_set {
-    struct trg_entry **entries;
-    bool *failed;
-    size_t n;
-    size_t first_failed; /* ordered lanes: everything from here on is retried */
-    bool ordered;
-};
-
-static bool succeeded(const struct trg_entry *en, void *arg)
-{
-    struct failed_set *fs = arg;
-    for (size_t i = 0; i < fs->n; i++)
-        if (fs->entries[i] == en)
-            return fs->ordered ? i < fs->first_failed : !fs->failed[i];
-    return false;
-}
-
-/* Partial batch response: release what succeeded; what failed is retried. Returns false when the
+/* Partial batch response: release what succeeded; what failed is retried (on an ordered lane, everything
+ * from the first failed item on, to keep the order). One pass over the entries. Returns false when the
  * response was malformed (the whole batch failed). */
 static bool handle_partial(struct trg_batch *b, const struct trg_invoke_result *res)
 {
-    struct failed_set fs = {.n = b->n, .ordered = b->lane->key != NULL};
-    fs.entries = trg_calloc(b->n, sizeof *fs.entries);
-    fs.failed = trg_calloc(b->n, sizeof *fs.failed);
+    bool *failed = trg_calloc(b->n, sizeof *failed);
     const char **ids = trg_calloc(b->n, sizeof *ids);
-    bool ok = fs.entries && fs.failed && ids;
+    bool ok = failed && ids;
     if (ok) {
-        size_t i = 0;
-        for (struct trg_list *p = b->entries.next; p != &b->entries; p = p->next, i++) {
-            fs.entries[i] = trg_list_entry(p, struct trg_entry, link);
-            ids[i] = fs.entries[i]->ev->item_id;
-        }
+        size_t i = 0, n = b->n;
+        for (struct trg_list *p = b->entries.next; p != &b->entries; p = p->next, i++)
+            ids[i] = trg_list_entry(p, struct trg_entry, link)->ev->item_id;
         char why[256] = "";
-        enum trg_partial pr = trg_outcome_parse(res->body, res->body_len, ids, b->n, fs.failed, why, sizeof why);
+        enum trg_partial pr = trg_outcome_parse(res->body, res->body_len, ids, n, failed, why, sizeof why);
         if (pr == TRG_PARTIAL_MALFORMED) {
             trg_warn("route", b->route->name, "batch %s: malformed partial batch response (%s): the whole batch failed",
                      b->request_id, why);
             ok = false;
         } else if (pr == TRG_PARTIAL_NONE) {
-            release_entries(b, NULL, NULL, res);
+            release_entries(b, res);
         } else {
-            fs.first_failed = fs.n;
-            for (i = 0; i < fs.n; i++)
-                if (fs.failed[i] && i < fs.first_failed)
-                    fs.first_failed = i;
-            release_entries(b, succeeded, &fs, res);
+            bool ordered = b->lane->key != NULL, seen_failure = false;
+            struct trg_list *pos, *tmp;
+            i = 0;
+            trg_list_each(pos, tmp, &b->entries)
+            {
+                seen_failure |= failed[i];
+                bool release = ordered ? !seen_failure : !failed[i];
+                i++;
+                if (!release)
+                    continue;
+                trg_list_remove(pos);
+                b->n--;
+                trg_route_release(b->route, trg_list_entry(pos, struct trg_entry, link), TRG_DONE_OK, res);
+            }
             trg_metrics_add(trg_engine_metrics(b->route->engine), TRG_M_INVOCATIONS, b->route->fn->name, "partial", 1);
         }
     }
-    trg_free(fs.entries);
-    trg_free(fs.failed);
+    trg_free(failed);
     trg_free(ids);
     return ok;
 }
@@ -394,7 +380,7 @@ static void batch_result(void *arg, struct trg_invoke_result *res)
     case TRG_OUT_SUCCESS:
     case TRG_OUT_PARTIAL:
         if (!r->conf->report_batch_item_failures) {
-            release_entries(b, NULL, NULL, res);
+            release_entries(b, res);
         } else if (!handle_partial(b, res)) {
             batch_failed(b);
             break;

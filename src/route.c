@@ -52,6 +52,7 @@ int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct 
     trg_list_init(&r->link);
     trg_list_init(&r->src_link);
     trg_list_init(&r->lanes);
+    r->keyed = (struct trg_map)TRG_MAP_INIT;
     r->entries = (struct trg_pool)TRG_POOL_INIT(struct trg_entry, 65536);
     trg_list_init(&r->batches);
     trg_list_init(&r->dlq_jobs);
@@ -67,6 +68,10 @@ static void lane_free(struct trg_route *r, struct trg_lane *l)
 {
     if (r->last_lane == l)
         r->last_lane = NULL;
+    if (l->key)
+        trg_map_remove(&r->keyed, &l->node);
+    else
+        r->unordered = NULL;
     trg_list_remove(&l->link);
     trg_free(l->key);
     trg_free(l);
@@ -83,6 +88,7 @@ void trg_route_destroy(struct trg_route *r)
     trg_metrics_remove(trg_engine_metrics(r->engine), TRG_M_QUEUED, r->name, NULL);
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, &r->lanes) lane_free(r, trg_list_entry(pos, struct trg_lane, link));
+    trg_map_clear(&r->keyed);
     trg_pool_clear(&r->entries);
     trg_list_remove(&r->link);
     trg_list_remove(&r->src_link);
@@ -111,19 +117,28 @@ static struct trg_lane *lane_get(struct trg_route *r, const char *key)
 {
     if (r->last_lane && lane_is(r->last_lane, key))
         return r->last_lane;
-    struct trg_list *pos, *tmp;
-    trg_list_each(pos, tmp, &r->lanes)
-    {
-        struct trg_lane *l = trg_list_entry(pos, struct trg_lane, link);
-        if (lane_is(l, key))
-            return r->last_lane = l;
+    struct trg_lane *l = r->unordered;
+    if (key) {
+        struct trg_map_node *node = trg_map_get(&r->keyed, key);
+        l = node ? trg_list_entry(node, struct trg_lane, node) : NULL;
     }
-    struct trg_lane *l = trg_calloc(1, sizeof *l);
-    if (!l)
+    if (l)
+        return r->last_lane = l;
+    if (!(l = trg_calloc(1, sizeof *l)))
         return NULL;
     if (key && !(l->key = trg_strdup(key))) {
         trg_free(l);
         return NULL;
+    }
+    if (key) {
+        l->node.key = l->key;
+        if (trg_map_put(&r->keyed, &l->node) != 0) {
+            trg_free(l->key);
+            trg_free(l);
+            return NULL;
+        }
+    } else {
+        r->unordered = l;
     }
     trg_list_init(&l->queue);
     trg_list_push_back(&r->lanes, &l->link);

@@ -19,6 +19,7 @@
 #include "event.h"
 #include "invoke/invoke.h"
 #include "list.h"
+#include "map.h"
 
 struct trg_engine;
 struct trg_config;
@@ -36,6 +37,7 @@ struct trg_entry {
 
 struct trg_lane {
     struct trg_list link;     /* in route->lanes */
+    struct trg_map_node node; /* ordered lanes: in route->keyed, by key */
     char *key;                /* NULL: the unordered lane */
     struct trg_list queue;    /* entries waiting for a batch */
     size_t n;
@@ -78,6 +80,8 @@ struct trg_route {
     struct trg_source *source;
     struct trg_function *fn;
     struct trg_list lanes;
+    struct trg_map keyed;     /* the ordered lanes by key: a lookup does not walk every live key */
+    struct trg_lane *unordered; /* the lane of events without a key, once one came */
     struct trg_lane *last_lane; /* the lane the last event went to (consecutive events mostly share one) */
     struct trg_pool entries;  /* struct trg_entry */
     struct trg_list batches;  /* every unfinished batch */
