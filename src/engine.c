@@ -807,7 +807,8 @@ static void retire_route(struct trg_engine *e, struct trg_route *r)
     }
 }
 
-/* Make the build live: retire what the new config no longer has unchanged, adopt the new objects. */
+/* Make the build live: retire what the new config no longer has unchanged, adopt the new objects, and
+ * (once the engine runs) start the new sources. Returns how many of those could not start. */
 static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
 {
     struct trg_list *p, *tmp;
@@ -876,13 +877,13 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
     }
     if (e->reap)
         wake(e);
-    int rc = 0;
+    int not_started = 0;
     if (e->started_ms) {
         trg_list_each(p, tmp, &e->sources)
         {
             struct trg_source *s = trg_list_entry(p, struct trg_source, link);
             if (!s->started && !s->retired && source_start(s) != 0)
-                rc = TRG_EINVAL;
+                not_started++;
         }
     }
     trg_engine_config_ref(cfg);
@@ -890,7 +891,7 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
         trg_engine_config_unref(e->cfg);
     e->cfg = cfg;
     intakes_sync(e);
-    return rc;
+    return not_started;
 }
 
 /* --- health, readiness, metrics --- */
@@ -1343,10 +1344,10 @@ int trg_engine_reload(struct trg_engine *e, struct trg_config *conf)
     int rc = build(e, conf, &b);
     if (rc != 0)
         return rc;
-    rc = commit(e, conf, &b);
+    int not_started = commit(e, conf, &b);
     trg_info("engine", NULL, "reloaded %s: %zu source(s), %zu route(s), %zu function(s)", conf->path,
              conf->n_sources, conf->n_routes, conf->n_functions);
-    return rc == 0 ? 0 : 0;
+    return not_started;
 }
 
 void trg_engine_destroy(struct trg_engine *e)

@@ -34,7 +34,9 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
 int trg_engine_start(struct trg_engine *e);
 /* Switch to a new config without dropping in-flight work: unchanged sources, functions and routes
  * are kept; changed and removed ones stop taking events and are freed once they have finished what
- * they hold. Takes ownership of conf on success; on failure nothing changed and conf is the caller's. */
+ * they hold. A negative trg_err: nothing changed and conf is still the caller's. Otherwise the config
+ * is applied and taken, and the result is the number of new sources that could not start (each logged;
+ * they stay down, /readyz answers 503, until a reload starts them). */
 int trg_engine_reload(struct trg_engine *e, struct trg_config *conf);
 /* Stop intake, let in-flight work finish for up to shutdown_timeout_ms, then abandon what is left
  * (its sources are not told it is done, so they redeliver it) and call done. */

@@ -103,9 +103,13 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         trg_error("trigd", NULL, "the new config has errors (printed above): keeping the running one");
         return;
     }
-    if (trg_engine_reload(app->engine, c) != 0) {
+    int rc = trg_engine_reload(app->engine, c);
+    if (rc < 0) {
         trg_error("trigd", NULL, "cannot apply the new config: keeping the running one");
         trg_config_free(c);
+    } else if (rc > 0) {
+        trg_error("trigd", NULL, "the new config is applied, but %d source(s) could not start (logged above): "
+                  "they take no events and /readyz answers 503 until a reload starts them", rc);
     }
 }
 
