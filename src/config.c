@@ -569,6 +569,14 @@ int trg_config_load_file(const char *path, struct trg_config **out, struct trg_e
     return rc;
 }
 
+void trg_config_ref(struct trg_config *c) { c->refs++; }
+
+void trg_config_unref(struct trg_config *c)
+{
+    if (--c->refs == 0)
+        trg_config_free(c);
+}
+
 void trg_config_free(struct trg_config *c)
 {
     if (!c)

@@ -95,6 +95,10 @@ int trg_config_load_file(const char *path, struct trg_config **out, struct trg_e
 int trg_config_load_text(const char *text, size_t len, const char *name, struct trg_config **out,
                          struct trg_errs *errs);
 void trg_config_free(struct trg_config *c); /* NULL is a no-op */
+/* Reference counting by the engine objects built from a config (sources, routes, functions): the last
+ * unref frees it. */
+void trg_config_ref(struct trg_config *c);
+void trg_config_unref(struct trg_config *c);
 
 const struct trg_function_conf *trg_config_function(const struct trg_config *c, const char *name);
 const struct trg_source_conf *trg_config_source(const struct trg_config *c, const char *name);

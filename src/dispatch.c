@@ -6,7 +6,7 @@
 
 #include "config.h"
 #include "connectors/connector.h"
-#include "engine.h"
+#include "core.h"
 #include "log.h"
 #include "metrics.h"
 #include "outcome.h"
@@ -37,8 +37,8 @@ struct function_private {
 
 static struct trg_list *directs_of(struct trg_function *fn) { return &PRIV(fn)->directs; }
 
-int trg_function_create(struct trg_engine *e, struct trg_config *cfg, const struct trg_function_conf *conf,
-                        struct trg_function **out)
+int trg_function_create(struct trg_core *core, const struct trg_function_owner *owner, struct trg_config *cfg,
+                        const struct trg_function_conf *conf, struct trg_function **out)
 {
     struct function_private *p = trg_calloc(1, sizeof *p);
     if (!p)
@@ -49,16 +49,17 @@ int trg_function_create(struct trg_engine *e, struct trg_config *cfg, const stru
         trg_free(p);
         return TRG_ENOMEM;
     }
-    int rc = conf->ops->create(trg_engine_loop(e), conf->name, conf->opts, &fn->inst);
+    int rc = conf->ops->create(core->loop, conf->name, conf->opts, &fn->inst);
     if (rc != 0) {
         trg_error("function", conf->name, "cannot create the %s function: %s", conf->type, trg_strerror(rc));
         trg_free(fn->name);
         trg_free(p);
         return rc;
     }
-    fn->engine = e;
+    fn->core = core;
+    fn->owner = owner;
     fn->cfg = cfg;
-    trg_engine_config_ref(cfg);
+    trg_config_ref(cfg);
     fn->conf = conf;
     trg_list_init(&fn->link);
     trg_list_init(&fn->waiting);
@@ -85,9 +86,17 @@ void trg_function_destroy(struct trg_function *fn)
         trg_free(d);
     }
     trg_list_remove(&fn->link);
-    trg_engine_config_unref(fn->cfg);
+    trg_config_unref(fn->cfg);
     trg_free(fn->name);
     trg_free(PRIV(fn));
+}
+
+void trg_function_cancel(struct trg_function *fn)
+{
+    if (fn->inst) {
+        fn->conf->ops->destroy(fn->inst);
+        fn->inst = NULL;
+    }
 }
 
 bool trg_function_has_capacity(const struct trg_function *fn)
@@ -105,7 +114,7 @@ void trg_dispatch_unqueue(struct trg_function *fn, struct trg_job *job)
 
 static void set_inflight(struct trg_function *fn)
 {
-    trg_metrics_set(trg_engine_metrics(fn->engine), TRG_M_INFLIGHT, fn->name, NULL, (double)fn->inflight);
+    trg_metrics_set(fn->core->metrics, TRG_M_INFLIGHT, fn->name, NULL, (double)fn->inflight);
 }
 
 /* Start waiting jobs while there is capacity, then let the routes cut new batches. */
@@ -117,7 +126,7 @@ static void capacity_freed(struct trg_function *fn)
         PRIV(fn)->n_waiting--;
         job->run(job);
     }
-    trg_engine_function_free(fn->engine, fn);
+    fn->owner->has_capacity(fn->owner->arg, fn);
 }
 
 static void enqueue_or_run(struct trg_function *fn, struct trg_job *job)
@@ -164,7 +173,7 @@ static void batch_to_dlq_if(struct trg_batch *b, bool (*pred)(const struct trg_r
 
 static bool pred_expired(const struct trg_route *r, const struct trg_entry *en)
 {
-    return r->conf->max_record_age_s >= 0 && entry_expired(r, en, trg_wall_ms());
+    return r->conf->max_record_age_s >= 0 && entry_expired(r, en, trg_core_wall_ms(r->core));
 }
 
 static bool pred_exhausted(const struct trg_route *r, const struct trg_entry *en)
@@ -217,7 +226,7 @@ static struct trg_batch *split_batch(struct trg_batch *b)
             b->n--;
             p = next;
         }
-        l->first_ms = trg_mono_ms() - r->conf->batch_window_ms; /* ready as soon as the lane is free */
+        l->first_ms = trg_core_mono_ms(r->core) - r->conf->batch_window_ms; /* ready as soon as the lane is free */
         return NULL;
     }
     struct trg_batch *b2 = trg_calloc(1, sizeof *b2);
@@ -246,11 +255,11 @@ static struct trg_batch *split_batch(struct trg_batch *b)
 static void schedule_retry(struct trg_batch *b, int64_t delay_ms)
 {
     struct trg_route *r = b->route;
-    trg_metrics_add(trg_engine_metrics(r->engine), TRG_M_RETRIES, r->name, NULL, 1);
+    trg_metrics_add(r->core->metrics, TRG_M_RETRIES, r->name, NULL, 1);
     ev_timer_init(&b->retry, retry_cb, (double)delay_ms / 1000.0, 0.);
     b->retry.data = b;
     b->job.run = invoke_batch;
-    ev_timer_start(trg_engine_loop(r->engine), &b->retry);
+    ev_timer_start(r->core->loop, &b->retry);
 }
 
 static int max_attempts(const struct trg_batch *b)
@@ -280,9 +289,8 @@ static void batch_failed(struct trg_batch *b)
     struct trg_batch *b2 = NULL;
     if (r->conf->bisect_on_error && b->n > 1)
         b2 = split_batch(b);
-    uint64_t rnd = trg_engine_rand(r->engine);
     int64_t delay = trg_backoff_ms(max_attempts(b) - 1, r->conf->retry_base_ms, r->conf->retry_max_ms,
-                                   trg_rand_xorshift, &rnd);
+                                   trg_core_random, r->core);
     trg_info("route", r->name, "batch %s (%zu events) failed; retry %d in %lld ms", b->request_id, b->n,
              max_attempts(b), (long long)delay);
     schedule_retry(b, delay);
@@ -353,7 +361,7 @@ static bool handle_partial(struct trg_batch *b, const struct trg_invoke_result *
                 b->n--;
                 trg_route_release(b->route, trg_list_entry(pos, struct trg_entry, link), TRG_DONE_OK, res);
             }
-            trg_metrics_add(trg_engine_metrics(b->route->engine), TRG_M_INVOCATIONS, b->route->fn->name, "partial", 1);
+            trg_metrics_add(b->route->core->metrics, TRG_M_INVOCATIONS, b->route->fn->name, "partial", 1);
         }
     }
     trg_free(failed);
@@ -371,7 +379,7 @@ static void batch_result(void *arg, struct trg_invoke_result *res)
     b->payload = NULL;
     fn->inflight--;
     set_inflight(fn);
-    struct trg_metrics *m = trg_engine_metrics(r->engine);
+    struct trg_metrics *m = r->core->metrics;
     trg_metrics_add(m, TRG_M_INVOCATIONS, fn->name, trg_outcome_name(res->outcome), 1);
     trg_metrics_observe(m, TRG_M_INVOCATION_DURATION, fn->name, res->duration_ms / 1000.0);
     remember_result(b, res);
@@ -401,9 +409,8 @@ static void batch_result(void *arg, struct trg_invoke_result *res)
             trg_route_batch_finished(b);
             break;
         }
-        uint64_t rnd = trg_engine_rand(r->engine);
         int64_t delay = trg_throttle_delay_ms(max_attempts(b), res->retry_after_ms, r->conf->retry_base_ms,
-                                              r->conf->retry_max_ms, trg_rand_xorshift, &rnd);
+                                              r->conf->retry_max_ms, trg_core_random, r->core);
         trg_info("function", fn->name, "throttled (status %d): batch %s retried in %lld ms", res->status,
                  b->request_id, (long long)delay);
         schedule_retry(b, delay);
@@ -487,8 +494,8 @@ static void direct_result(void *arg, struct trg_invoke_result *res)
     struct trg_function *fn = d->fn;
     fn->inflight--;
     set_inflight(fn);
-    trg_metrics_add(trg_engine_metrics(fn->engine), TRG_M_INVOCATIONS, fn->name, trg_outcome_name(res->outcome), 1);
-    trg_metrics_observe(trg_engine_metrics(fn->engine), TRG_M_INVOCATION_DURATION, fn->name,
+    trg_metrics_add(fn->core->metrics, TRG_M_INVOCATIONS, fn->name, trg_outcome_name(res->outcome), 1);
+    trg_metrics_observe(fn->core->metrics, TRG_M_INVOCATION_DURATION, fn->name,
                         res->duration_ms / 1000.0);
     trg_list_remove(&d->link);
     d->cb(d->arg, res);

@@ -19,6 +19,8 @@
 
 struct ev_loop;
 struct trg_config;
+struct trg_core;
+struct trg_core_hooks;
 struct trg_dlq;
 struct trg_http;
 struct trg_metrics;
@@ -26,10 +28,12 @@ struct trg_redis;
 
 struct trg_engine;
 
-/* Build everything the config names (no I/O beyond binding the HTTP listener). Takes ownership of
+/* Build everything the config names (no I/O beyond binding the HTTP listener). hooks (NULL: the real
+ * ones) replace the clock and the random source, for tests; they are copied. Takes ownership of
  * conf on success; on failure conf is still the caller's, errors are logged, and a negative trg_err
  * is returned (TRG_EINVAL for a config that cannot run, such as a port in use or a path taken twice). */
-int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_engine **out);
+int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struct trg_core_hooks *hooks,
+                      struct trg_engine **out);
 /* Start every source's intake. */
 int trg_engine_start(struct trg_engine *e);
 /* Switch to a new config without dropping in-flight work: unchanged sources, functions and routes
@@ -50,7 +54,7 @@ struct trg_metrics *trg_engine_metrics(const struct trg_engine *e);
 struct trg_dlq *trg_engine_dlq(const struct trg_engine *e);
 struct trg_http *trg_engine_http(const struct trg_engine *e);
 const struct trg_config *trg_engine_config(const struct trg_engine *e);
-uint64_t trg_engine_rand(struct trg_engine *e);
+const struct trg_core *trg_engine_core(const struct trg_engine *e);
 bool trg_engine_stopping(const struct trg_engine *e);
 bool trg_engine_ready(const struct trg_engine *e);
 
@@ -75,37 +79,3 @@ int trg_engine_redrive(struct trg_engine *e, const char *route, const char *reco
                        void (*cb)(void *arg, int err), void *arg);
 
 #endif
-
-/* --- engine-internal services for route.c and dispatch.c --- */
-struct trg_route;
-struct trg_function;
-struct trg_source;
-struct trg_event;
-/* One route let go of ev with status (enum trg_done_status); when no route holds it any more, the
- * source hears of it in its done callback, later, from the loop. res may be NULL. */
-void trg_engine_event_done(struct trg_engine *e, struct trg_event *ev, int status,
-                           const struct trg_invoke_result *res);
-/* A route became full or drained, or its DLQ blocked or recovered: re-evaluate its source's pause. */
-void trg_engine_route_changed(struct trg_engine *e, struct trg_route *r);
-/* A retired route holds nothing any more: free it (later, from the loop). */
-void trg_engine_route_idle(struct trg_engine *e, struct trg_route *r);
-/* A function has capacity again: pump the routes that use it. */
-void trg_engine_function_free(struct trg_engine *e, struct trg_function *fn);
-/* What filters see of ev (the source's filter_view, or ev->json parsed); NULL when it is not JSON.
- * Caller frees with cJSON_Delete(). src may be NULL (redriven events). */
-cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev);
-/* The payload alone of ev for "envelope": "raw" (the source's raw op, or ev->json). */
-int trg_engine_raw(struct trg_source *src, const struct trg_event *ev, struct trg_buf *out);
-/* The source's envelope for a batch (or the default one). */
-int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out);
-struct trg_failure_info;
-/* Hand failed events to the source's on_failure target (ops->on_failure): TRG_ESTATE when the source (none for
- * redriven events) has no such op; else as ops->on_failure. */
-int trg_engine_on_failure(struct trg_source *src, const char *target, struct trg_event *const *evs, size_t n,
-                          const struct trg_failure_info *info, void (*done)(void *, int, const char *), void *arg);
-/* The source's batch info for a DLQ record (ops->batch_info); *key stays NULL when there is none. */
-int trg_engine_batch_info(struct trg_source *src, struct trg_event *const *evs, size_t n, size_t payload_size,
-                          const char **key, struct trg_buf *out);
-/* Reference counting of configs shared by engine objects. */
-void trg_engine_config_ref(struct trg_config *c);
-void trg_engine_config_unref(struct trg_config *c);

@@ -163,7 +163,7 @@ int main(int argc, char **argv)
         trg_config_free(conf);
         return 1;
     }
-    int rc = trg_engine_create(app.loop, conf, &app.engine);
+    int rc = trg_engine_create(app.loop, conf, NULL, &app.engine);
     if (rc != 0) {
         trg_config_free(conf);
         ev_loop_destroy(app.loop);

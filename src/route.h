@@ -5,7 +5,9 @@
  * order; the unordered lane has as many as the function's concurrency allows. Batches are cut only when
  * the function can take one, so events wait in lanes and batch up while the function is busy.
  *
- * Engine-internal: route.c, dispatch.c and engine.c share these structs.
+ * Engine-internal. route.c owns struct trg_route and struct trg_lane; dispatch.c runs the batches route.c
+ * cuts. A route reaches nothing above it: it is handed the core (loop, metrics, DLQ, clock, random) and
+ * signals its owner (the engine) through the callbacks of struct trg_route_owner.
  */
 #ifndef TRG_ROUTE_H
 #define TRG_ROUTE_H
@@ -21,8 +23,8 @@
 #include "list.h"
 #include "map.h"
 
-struct trg_engine;
 struct trg_config;
+struct trg_core;
 struct trg_route_conf;
 struct trg_source;
 struct trg_function;
@@ -70,11 +72,23 @@ struct trg_batch {
     size_t last_body_len;
 };
 
+/* What a route tells its owner; every callback runs from the loop, never from inside trg_route_push(). */
+struct trg_route_owner {
+    /* The route let go of ev with status (enum trg_done_status); res may be NULL. */
+    void (*event_done)(void *arg, struct trg_event *ev, int status, const struct trg_invoke_result *res);
+    /* The route became full or drained, or its DLQ blocked or recovered: re-evaluate its source's pause. */
+    void (*changed)(void *arg, struct trg_route *r);
+    /* A retired route holds nothing any more: free it (later, from the loop). */
+    void (*idle)(void *arg, struct trg_route *r);
+    void *arg;
+};
+
 struct trg_route {
     struct trg_list link;     /* in the engine's routes */
     struct trg_list src_link; /* in the source's routes while active */
     char *name;
-    struct trg_engine *engine;
+    struct trg_core *core;    /* borrowed from the owner */
+    const struct trg_route_owner *owner;
     struct trg_config *cfg;   /* holds conf; referenced */
     const struct trg_route_conf *conf;
     struct trg_source *source;
@@ -94,9 +108,11 @@ struct trg_route {
     ev_timer dlq_retry;
 };
 
-/* Create an active route (no events yet). cfg is referenced for the route's lifetime. */
-int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct trg_route_conf *conf,
-                     struct trg_source *src, struct trg_function *fn, struct trg_route **out);
+/* Create an active route (no events yet). core and owner are borrowed and must outlive the route; cfg is
+ * referenced for the route's lifetime. */
+int trg_route_create(struct trg_core *core, const struct trg_route_owner *owner, struct trg_config *cfg,
+                     const struct trg_route_conf *conf, struct trg_source *src, struct trg_function *fn,
+                     struct trg_route **out);
 /* Free a route that holds nothing (held == 0). */
 void trg_route_destroy(struct trg_route *r);
 
