@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fate.h"
 #include "connectors/connector.h"
 #include "core.h"
 #include "log.h"
@@ -144,64 +145,6 @@ static void enqueue_or_run(struct trg_function *fn, struct trg_job *job)
 static void invoke_batch(struct trg_job *job);
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-static bool entry_expired(const struct trg_route *r, const struct trg_entry *en, int64_t now)
-{
-    return r->conf->max_record_age_s >= 0 && now - en->ev->created_ms > r->conf->max_record_age_s * 1000;
-}
-
-/* Move entries matching pred out of the batch into a list and send them to the DLQ. */
-static void batch_to_dlq_if(struct trg_batch *b, bool (*pred)(const struct trg_route *, const struct trg_entry *),
-                            enum trg_dlq_condition cond)
-{
-    struct trg_list out;
-    trg_list_init(&out);
-    size_t n = 0;
-    struct trg_list *pos, *tmp;
-    trg_list_each(pos, tmp, &b->entries)
-    {
-        struct trg_entry *en = trg_list_entry(pos, struct trg_entry, link);
-        if (!pred(b->route, en))
-            continue;
-        trg_list_remove(pos);
-        trg_list_push_back(&out, pos);
-        b->n--;
-        n++;
-    }
-    if (n)
-        trg_route_to_dlq(b->route, &out, n, cond, b);
-}
-
-static bool pred_expired(const struct trg_route *r, const struct trg_entry *en)
-{
-    return r->conf->max_record_age_s >= 0 && entry_expired(r, en, trg_core_wall_ms(r->core));
-}
-
-static bool pred_exhausted(const struct trg_route *r, const struct trg_entry *en)
-{
-    return (r->conf->max_retry_attempts >= 0 && en->attempts > r->conf->max_retry_attempts) ||
-           (en->ev->max_receives > 0 && en->attempts >= en->ev->max_receives);
-}
-
-static bool pred_all(const struct trg_route *r, const struct trg_entry *en)
-{
-    (void)r;
-    (void)en;
-    return true;
-}
-
-void trg_dispatch_batch(struct trg_batch *b)
-{
-    batch_to_dlq_if(b, pred_expired, TRG_DLQ_AGE_EXCEEDED);
-    if (b->n == 0) {
-        trg_route_batch_finished(b);
-        return;
-    }
-    b->job.run = invoke_batch;
-    ev_timer_init(&b->retry, retry_cb, 0., 0.);
-    b->retry.data = b;
-    enqueue_or_run(b->route->fn, &b->job);
-}
-
 /* Split the batch: the second half leaves it, to the front of an ordered lane (after the first half in
  * order) or as a batch of its own in the unordered lane. Returns the new batch, or NULL. */
 static struct trg_batch *split_batch(struct trg_batch *b)
@@ -262,42 +205,6 @@ static void schedule_retry(struct trg_batch *b, int64_t delay_ms)
     ev_timer_start(r->core->loop, &b->retry);
 }
 
-static int max_attempts(const struct trg_batch *b)
-{
-    int a = 0;
-    for (const struct trg_list *p = b->entries.next; p != &b->entries; p = p->next) {
-        const struct trg_entry *en = trg_list_entry(p, const struct trg_entry, link);
-        if (en->attempts > a)
-            a = en->attempts;
-    }
-    return a;
-}
-
-/* The whole batch (what is left of it) failed: count the attempt, DLQ what is exhausted or expired,
- * bisect if asked, and retry the rest after a backoff. */
-static void batch_failed(struct trg_batch *b)
-{
-    struct trg_route *r = b->route;
-    for (struct trg_list *p = b->entries.next; p != &b->entries; p = p->next)
-        trg_list_entry(p, struct trg_entry, link)->attempts++;
-    batch_to_dlq_if(b, pred_exhausted, TRG_DLQ_RETRIES_EXHAUSTED);
-    batch_to_dlq_if(b, pred_expired, TRG_DLQ_AGE_EXCEEDED);
-    if (b->n == 0) {
-        trg_route_batch_finished(b);
-        return;
-    }
-    struct trg_batch *b2 = NULL;
-    if (r->conf->bisect_on_error && b->n > 1)
-        b2 = split_batch(b);
-    int64_t delay = trg_backoff_ms(max_attempts(b) - 1, r->conf->retry_base_ms, r->conf->retry_max_ms,
-                                   trg_core_random, r->core);
-    trg_info("route", r->name, "batch %s (%zu events) failed; retry %d in %lld ms", b->request_id, b->n,
-             max_attempts(b), (long long)delay);
-    schedule_retry(b, delay);
-    if (b2)
-        schedule_retry(b2, delay);
-}
-
 static void remember_result(struct trg_batch *b, const struct trg_invoke_result *res)
 {
     trg_free(b->last_error);
@@ -313,60 +220,128 @@ static void remember_result(struct trg_batch *b, const struct trg_invoke_result 
     }
 }
 
-/* Every entry of the batch succeeded. */
-static void release_entries(struct trg_batch *b, const struct trg_invoke_result *res)
+static const struct trg_fate_policy *policy(const struct trg_route *r, struct trg_fate_policy *p)
 {
+    *p = (struct trg_fate_policy){
+        .max_retry_attempts = r->conf->max_retry_attempts,
+        .max_record_age_s = r->conf->max_record_age_s,
+        .retry_base_ms = r->conf->retry_base_ms,
+        .retry_max_ms = r->conf->retry_max_ms,
+        .bisect_on_error = r->conf->bisect_on_error,
+    };
+    return p;
+}
+
+/* Decide the fate of the batch's events (fate.c) and apply it: release, then the DLQ by condition;
+ * what is retried stays in the batch (bisected when the fate says so) and waits out the delay, or is
+ * invoked now (TRG_FATE_BEFORE). failed: for TRG_FATE_PARTIAL. Frees the batch when nothing is left. */
+static void decide(struct trg_batch *b, enum trg_fate_kind kind, const bool *failed, const struct trg_invoke_result *res)
+{
+    struct trg_route *r = b->route;
+    struct trg_fate_entry *fe = trg_calloc(b->n ? b->n : 1, sizeof *fe);
+    if (!fe) {
+        trg_error("route", r->name, "out of memory deciding the outcome of batch %s; retrying it", b->request_id);
+        schedule_retry(b, r->conf->retry_base_ms);
+        return;
+    }
+    size_t i = 0;
     struct trg_list *pos, *tmp;
+    for (pos = b->entries.next; pos != &b->entries; pos = pos->next, i++) {
+        const struct trg_entry *en = trg_list_entry(pos, struct trg_entry, link);
+        fe[i] = (struct trg_fate_entry){.attempts = en->attempts, .max_receives = en->ev->max_receives,
+                                        .created_ms = en->ev->created_ms};
+    }
+    struct trg_fate_policy p;
+    struct trg_fate fate;
+    trg_fate_decide(policy(r, &p), kind, failed, b->lane->key != NULL, res ? res->retry_after_ms : -1,
+                    trg_core_wall_ms(r->core), fe, b->n, &fate, trg_core_random, r->core);
+    /* Release first, then the DLQ in the order of the conditions' checks (exhausted before expired). */
+    static const enum trg_dlq_condition order[] = {TRG_DLQ_RETRIES_EXHAUSTED, TRG_DLQ_AGE_EXCEEDED,
+                                                   TRG_DLQ_PAYLOAD_TOO_LARGE, TRG_DLQ_REJECTED};
+    struct trg_list dlq[TRG_ARRAY_SIZE(order)];
+    size_t n_dlq[TRG_ARRAY_SIZE(order)] = {0};
+    for (size_t k = 0; k < TRG_ARRAY_SIZE(order); k++)
+        trg_list_init(&dlq[k]);
+    i = 0;
     trg_list_each(pos, tmp, &b->entries)
     {
         struct trg_entry *en = trg_list_entry(pos, struct trg_entry, link);
+        struct trg_fate_entry *f = &fe[i++];
+        en->attempts = f->attempts;
+        if (f->verdict == TRG_FATE_RETRY)
+            continue;
         trg_list_remove(pos);
         b->n--;
-        trg_route_release(b->route, en, TRG_DONE_OK, res);
+        if (f->verdict == TRG_FATE_RELEASE) {
+            trg_route_release(r, en, TRG_DONE_OK, res);
+            continue;
+        }
+        for (size_t k = 0; k < TRG_ARRAY_SIZE(order); k++)
+            if (order[k] == f->cond) {
+                trg_list_push_back(&dlq[k], pos);
+                n_dlq[k]++;
+            }
     }
+    trg_free(fe);
+    for (size_t k = 0; k < TRG_ARRAY_SIZE(order); k++)
+        if (n_dlq[k])
+            trg_route_to_dlq(r, &dlq[k], n_dlq[k], order[k], b);
+    if (b->n == 0) {
+        trg_route_batch_finished(b);
+        return;
+    }
+    if (kind == TRG_FATE_BEFORE) {
+        b->job.run = invoke_batch;
+        ev_timer_init(&b->retry, retry_cb, 0., 0.);
+        b->retry.data = b;
+        enqueue_or_run(r->fn, &b->job);
+        return;
+    }
+    struct trg_batch *b2 = fate.split ? split_batch(b) : NULL;
+    if (kind == TRG_FATE_THROTTLED)
+        trg_info("function", r->fn->name, "throttled (status %d): batch %s retried in %lld ms", res->status,
+                 b->request_id, (long long)fate.delay_ms);
+    else
+        trg_info("route", r->name, "batch %s (%zu events) failed; retry in %lld ms", b->request_id, b->n,
+                 (long long)fate.delay_ms);
+    schedule_retry(b, fate.delay_ms);
+    if (b2)
+        schedule_retry(b2, fate.delay_ms);
 }
 
-/* Partial batch response: release what succeeded; what failed is retried (on an ordered lane, everything
- * from the first failed item on, to keep the order). One pass over the entries. Returns false when the
- * response was malformed (the whole batch failed). */
-static bool handle_partial(struct trg_batch *b, const struct trg_invoke_result *res)
+void trg_dispatch_batch(struct trg_batch *b) { decide(b, TRG_FATE_BEFORE, NULL, NULL); }
+
+/* A partial batch response (report_batch_item_failures): the failed items are retried, the others
+ * released. A malformed response fails the whole batch. */
+static void handle_partial(struct trg_batch *b, const struct trg_invoke_result *res)
 {
-    bool *failed = trg_calloc(b->n, sizeof *failed);
-    const char **ids = trg_calloc(b->n, sizeof *ids);
-    bool ok = failed && ids;
-    if (ok) {
-        size_t i = 0, n = b->n;
-        for (struct trg_list *p = b->entries.next; p != &b->entries; p = p->next, i++)
-            ids[i] = trg_list_entry(p, struct trg_entry, link)->ev->item_id;
-        char why[256] = "";
-        enum trg_partial pr = trg_outcome_parse(res->body, res->body_len, ids, n, failed, why, sizeof why);
-        if (pr == TRG_PARTIAL_MALFORMED) {
-            trg_warn("route", b->route->name, "batch %s: malformed partial batch response (%s): the whole batch failed",
-                     b->request_id, why);
-            ok = false;
-        } else if (pr == TRG_PARTIAL_NONE) {
-            release_entries(b, res);
-        } else {
-            bool ordered = b->lane->key != NULL, seen_failure = false;
-            struct trg_list *pos, *tmp;
-            i = 0;
-            trg_list_each(pos, tmp, &b->entries)
-            {
-                seen_failure |= failed[i];
-                bool release = ordered ? !seen_failure : !failed[i];
-                i++;
-                if (!release)
-                    continue;
-                trg_list_remove(pos);
-                b->n--;
-                trg_route_release(b->route, trg_list_entry(pos, struct trg_entry, link), TRG_DONE_OK, res);
-            }
-            trg_metrics_add(b->route->core->metrics, TRG_M_INVOCATIONS, b->route->fn->name, "partial", 1);
-        }
+    bool *failed = trg_calloc(b->n ? b->n : 1, sizeof *failed);
+    const char **ids = trg_calloc(b->n ? b->n : 1, sizeof *ids);
+    if (!failed || !ids) {
+        trg_free(failed);
+        trg_free(ids);
+        trg_error("route", b->route->name, "out of memory reading the partial response of batch %s: the whole "
+                  "batch failed", b->request_id);
+        decide(b, TRG_FATE_FAILED, NULL, res);
+        return;
+    }
+    size_t i = 0;
+    for (struct trg_list *p = b->entries.next; p != &b->entries; p = p->next, i++)
+        ids[i] = trg_list_entry(p, struct trg_entry, link)->ev->item_id;
+    char why[256] = "";
+    enum trg_partial pr = trg_outcome_parse(res->body, res->body_len, ids, b->n, failed, why, sizeof why);
+    if (pr == TRG_PARTIAL_MALFORMED) {
+        trg_warn("route", b->route->name, "batch %s: malformed partial batch response (%s): the whole batch failed",
+                 b->request_id, why);
+        decide(b, TRG_FATE_FAILED, NULL, res);
+    } else if (pr == TRG_PARTIAL_NONE) {
+        decide(b, TRG_FATE_SUCCESS, NULL, res);
+    } else {
+        trg_metrics_add(b->route->core->metrics, TRG_M_INVOCATIONS, b->route->fn->name, "partial", 1);
+        decide(b, TRG_FATE_PARTIAL, failed, res);
     }
     trg_free(failed);
     trg_free(ids);
-    return ok;
 }
 
 static void batch_result(void *arg, struct trg_invoke_result *res)
@@ -387,39 +362,22 @@ static void batch_result(void *arg, struct trg_invoke_result *res)
     switch (res->outcome) {
     case TRG_OUT_SUCCESS:
     case TRG_OUT_PARTIAL:
-        if (!r->conf->report_batch_item_failures) {
-            release_entries(b, res);
-        } else if (!handle_partial(b, res)) {
-            batch_failed(b);
-            break;
-        }
-        if (b->n == 0)
-            trg_route_batch_finished(b);
+        if (r->conf->report_batch_item_failures)
+            handle_partial(b, res);
         else
-            batch_failed(b);
+            decide(b, TRG_FATE_SUCCESS, NULL, res);
         break;
     case TRG_OUT_ERROR:
         trg_info("function", fn->name, "batch %s of route %s failed: status %d, %s", b->request_id, r->name,
                  res->status, res->function_error ? res->function_error : "error");
-        batch_failed(b);
+        decide(b, TRG_FATE_FAILED, NULL, res);
         break;
-    case TRG_OUT_THROTTLED: {
-        batch_to_dlq_if(b, pred_expired, TRG_DLQ_AGE_EXCEEDED);
-        if (b->n == 0) {
-            trg_route_batch_finished(b);
-            break;
-        }
-        int64_t delay = trg_throttle_delay_ms(max_attempts(b), res->retry_after_ms, r->conf->retry_base_ms,
-                                              r->conf->retry_max_ms, trg_core_random, r->core);
-        trg_info("function", fn->name, "throttled (status %d): batch %s retried in %lld ms", res->status,
-                 b->request_id, (long long)delay);
-        schedule_retry(b, delay);
+    case TRG_OUT_THROTTLED:
+        decide(b, TRG_FATE_THROTTLED, NULL, res);
         break;
-    }
     case TRG_OUT_REJECTED:
         trg_warn("function", fn->name, "rejected batch %s (status %d): to the DLQ", b->request_id, res->status);
-        batch_to_dlq_if(b, pred_all, TRG_DLQ_REJECTED);
-        trg_route_batch_finished(b);
+        decide(b, TRG_FATE_REJECTED, NULL, res);
         break;
     }
     capacity_freed(fn);
@@ -442,7 +400,16 @@ static void invoke_batch(struct trg_job *job)
         if (b->n == 1) {
             trg_warn("route", r->name, "an event is larger than max_batch_bytes (%lld): to the DLQ",
                      (long long)r->conf->max_batch_bytes);
-            batch_to_dlq_if(b, pred_all, TRG_DLQ_PAYLOAD_TOO_LARGE);
+            struct trg_list all, *pos, *tmp;
+            size_t n = b->n;
+            trg_list_init(&all);
+            trg_list_each(pos, tmp, &b->entries)
+            {
+                trg_list_remove(pos);
+                trg_list_push_back(&all, pos);
+            }
+            b->n = 0;
+            trg_route_to_dlq(r, &all, n, TRG_DLQ_PAYLOAD_TOO_LARGE, b);
             trg_route_batch_finished(b);
             return;
         }
