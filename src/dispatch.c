@@ -1,199 +1,24 @@
-/* dispatch.c — invoking functions within their concurrency, and the fate of a batch afterwards. */
+/* dispatch.c — running a batch on its function and applying its fate (src/fate.c) afterwards. */
 #include "dispatch.h"
 
 #include <ev.h>
 #include <string.h>
 
 #include "config.h"
-#include "fate.h"
 #include "connectors/connector.h"
 #include "core.h"
+#include "fate.h"
+#include "function.h"
 #include "log.h"
 #include "metrics.h"
 #include "outcome.h"
 #include "retry.h"
 #include "route.h"
 
-/* A direct invocation (Invoke API) waiting for or using capacity. */
-struct direct_job {
-    struct trg_job job;
-    struct trg_list link;      /* in the function's directs */
-    struct trg_function *fn;
-    char *payload;
-    size_t len;
-    char request_id[40];
-    trg_invoke_cb cb;
-    void *arg;
-};
-
-static struct trg_list *directs_of(struct trg_function *fn);
-
-/* Functions keep their direct jobs in a list hidden behind the waiting list's owner. */
-struct function_private {
-    struct trg_function pub;
-    struct trg_list directs;
-    size_t n_waiting;
-};
-#define PRIV(fn) ((struct function_private *)(fn))
-
-static struct trg_list *directs_of(struct trg_function *fn) { return &PRIV(fn)->directs; }
-
-int trg_function_create(struct trg_core *core, const struct trg_function_owner *owner, struct trg_config *cfg,
-                        const struct trg_function_conf *conf, struct trg_function **out)
-{
-    struct function_private *p = trg_calloc(1, sizeof *p);
-    if (!p)
-        return TRG_ENOMEM;
-    struct trg_function *fn = &p->pub;
-    fn->name = trg_strdup(conf->name);
-    if (!fn->name) {
-        trg_free(p);
-        return TRG_ENOMEM;
-    }
-    int rc = conf->ops->create(core->loop, conf->name, conf->opts, &fn->inst);
-    if (rc != 0) {
-        trg_error("function", conf->name, "cannot create the %s function: %s", conf->type, trg_strerror(rc));
-        trg_free(fn->name);
-        trg_free(p);
-        return rc;
-    }
-    fn->core = core;
-    fn->owner = owner;
-    fn->cfg = cfg;
-    trg_config_ref(cfg);
-    fn->conf = conf;
-    trg_list_init(&fn->link);
-    trg_list_init(&fn->waiting);
-    trg_list_init(&p->directs);
-    *out = fn;
-    return 0;
-}
-
-void trg_function_destroy(struct trg_function *fn)
-{
-    if (!fn)
-        return;
-    if (fn->inst)
-        fn->conf->ops->destroy(fn->inst);
-    struct trg_list *pos, *tmp;
-    trg_list_each(pos, tmp, directs_of(fn))
-    {
-        struct direct_job *d = trg_list_entry(pos, struct direct_job, link);
-        struct trg_invoke_result res = {.outcome = TRG_OUT_ERROR, .status = -1, .function_error = "Shutdown",
-                                        .retry_after_ms = -1};
-        trg_list_remove(&d->link);
-        d->cb(d->arg, &res);
-        trg_free(d->payload);
-        trg_free(d);
-    }
-    trg_list_remove(&fn->link);
-    trg_config_unref(fn->cfg);
-    trg_free(fn->name);
-    trg_free(PRIV(fn));
-}
-
-void trg_function_cancel(struct trg_function *fn)
-{
-    if (fn->inst) {
-        fn->conf->ops->destroy(fn->inst);
-        fn->inst = NULL;
-    }
-}
-
-bool trg_function_has_capacity(const struct trg_function *fn)
-{
-    return fn->inst && (size_t)fn->inflight + PRIV(fn)->n_waiting < (size_t)fn->conf->max_concurrency;
-}
-
-void trg_dispatch_unqueue(struct trg_function *fn, struct trg_job *job)
-{
-    if (!trg_list_linked(&job->link))
-        return;
-    trg_list_remove(&job->link);
-    PRIV(fn)->n_waiting--;
-}
-
-static void set_inflight(struct trg_function *fn)
-{
-    trg_metrics_set(fn->core->metrics, TRG_M_INFLIGHT, fn->name, NULL, (double)fn->inflight);
-}
-
-/* Start waiting jobs while there is capacity, then let the routes cut new batches. */
-static void capacity_freed(struct trg_function *fn)
-{
-    while (fn->inst && fn->inflight < fn->conf->max_concurrency && !trg_list_empty(&fn->waiting)) {
-        struct trg_job *job = trg_list_first(&fn->waiting, struct trg_job, link);
-        trg_list_remove(&job->link);
-        PRIV(fn)->n_waiting--;
-        job->run(job);
-    }
-    fn->owner->has_capacity(fn->owner->arg, fn);
-}
-
-static void enqueue_or_run(struct trg_function *fn, struct trg_job *job)
-{
-    if (fn->inst && fn->inflight < fn->conf->max_concurrency && trg_list_empty(&fn->waiting)) {
-        job->run(job);
-        return;
-    }
-    trg_list_push_back(&fn->waiting, &job->link);
-    PRIV(fn)->n_waiting++;
-}
-
 /* --- batches --- */
 
 static void invoke_batch(struct trg_job *job);
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
-
-/* Split the batch: the second half leaves it, to the front of an ordered lane (after the first half in
- * order) or as a batch of its own in the unordered lane. Returns the new batch, or NULL. */
-static struct trg_batch *split_batch(struct trg_batch *b)
-{
-    size_t keep = b->n / 2;
-    struct trg_list *p = b->entries.next;
-    for (size_t i = 0; i < keep; i++)
-        p = p->next;
-    struct trg_route *r = b->route;
-    struct trg_lane *l = b->lane;
-    if (l->key) {
-        /* Put the second half back at the front of the lane, keeping its order. */
-        struct trg_list *at = &l->queue;
-        while (p != &b->entries) {
-            struct trg_list *next = p->next;
-            struct trg_entry *en = trg_list_entry(p, struct trg_entry, link);
-            trg_list_remove(p);
-            trg_list_insert_after(at, p);
-            at = p;
-            l->n++;
-            l->bytes += en->ev->len;
-            b->n--;
-            p = next;
-        }
-        l->first_ms = trg_core_mono_ms(r->core) - r->conf->batch_window_ms; /* ready as soon as the lane is free */
-        return NULL;
-    }
-    struct trg_batch *b2 = trg_calloc(1, sizeof *b2);
-    if (!b2)
-        return NULL; /* retry whole: bisecting is an optimisation */
-    *b2 = (struct trg_batch){.route = r, .lane = l, .last_status = b->last_status};
-    trg_list_init(&b2->entries);
-    trg_list_init(&b2->job.link);
-    trg_request_id(b2->request_id);
-    b2->last_error = trg_strdup(b->last_error);
-    if (b->last_body)
-        b2->last_body = trg_strndup(b->last_body, b->last_body_len), b2->last_body_len = b->last_body_len;
-    while (p != &b->entries) {
-        struct trg_list *next = p->next;
-        trg_list_remove(p);
-        trg_list_push_back(&b2->entries, p);
-        b->n--;
-        b2->n++;
-        p = next;
-    }
-    l->unfinished++;
-    trg_list_push_back(&r->batches, &b2->link);
-    return b2;
-}
 
 static void schedule_retry(struct trg_batch *b, int64_t delay_ms)
 {
@@ -294,10 +119,10 @@ static void decide(struct trg_batch *b, enum trg_fate_kind kind, const bool *fai
         b->job.run = invoke_batch;
         ev_timer_init(&b->retry, retry_cb, 0., 0.);
         b->retry.data = b;
-        enqueue_or_run(r->fn, &b->job);
+        trg_function_submit(r->fn, &b->job);
         return;
     }
-    struct trg_batch *b2 = fate.split ? split_batch(b) : NULL;
+    struct trg_batch *b2 = fate.split ? trg_route_split(b) : NULL;
     if (kind == TRG_FATE_THROTTLED)
         trg_info("function", r->fn->name, "throttled (status %d): batch %s retried in %lld ms", res->status,
                  b->request_id, (long long)fate.delay_ms);
@@ -352,11 +177,7 @@ static void batch_result(void *arg, struct trg_invoke_result *res)
     b->invoking = false;
     trg_free(b->payload);
     b->payload = NULL;
-    fn->inflight--;
-    set_inflight(fn);
-    struct trg_metrics *m = r->core->metrics;
-    trg_metrics_add(m, TRG_M_INVOCATIONS, fn->name, trg_outcome_name(res->outcome), 1);
-    trg_metrics_observe(m, TRG_M_INVOCATION_DURATION, fn->name, res->duration_ms / 1000.0);
+    trg_function_done(fn, res);
     remember_result(b, res);
 
     switch (res->outcome) {
@@ -380,7 +201,7 @@ static void batch_result(void *arg, struct trg_invoke_result *res)
         decide(b, TRG_FATE_REJECTED, NULL, res);
         break;
     }
-    capacity_freed(fn);
+    trg_function_pump(fn);
 }
 
 static void invoke_batch(struct trg_job *job)
@@ -413,7 +234,7 @@ static void invoke_batch(struct trg_job *job)
             trg_route_batch_finished(b);
             return;
         }
-        struct trg_batch *b2 = split_batch(b);
+        struct trg_batch *b2 = trg_route_split(b);
         invoke_batch(&b->job);
         if (b2)
             trg_dispatch_batch(b2);
@@ -431,18 +252,13 @@ static void invoke_batch(struct trg_job *job)
     /* The invoker borrows the payload until its callback; keep it with the batch. */
     trg_free(b->payload);
     b->payload = trg_buf_steal(&payload);
-    int rc = fn->conf->ops->invoke(fn->inst, &req, batch_result, b);
-    if (rc != 0) {
+    if (trg_function_invoke(fn, &req, batch_result, b) != 0) {
         struct trg_invoke_result res = {.outcome = TRG_OUT_ERROR, .status = -1,
                                         .function_error = (char *)"InvokeFailed", .retry_after_ms = -1};
-        trg_error("function", fn->name, "cannot invoke: %s", trg_strerror(rc));
-        fn->inflight++;
         batch_result(b, &res);
         return;
     }
     b->invoking = true;
-    fn->inflight++;
-    set_inflight(fn);
 }
 
 static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -453,55 +269,3 @@ static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
     trg_dispatch_batch(b);
 }
 
-/* --- direct invocations --- */
-
-static void direct_result(void *arg, struct trg_invoke_result *res)
-{
-    struct direct_job *d = arg;
-    struct trg_function *fn = d->fn;
-    fn->inflight--;
-    set_inflight(fn);
-    trg_metrics_add(fn->core->metrics, TRG_M_INVOCATIONS, fn->name, trg_outcome_name(res->outcome), 1);
-    trg_metrics_observe(fn->core->metrics, TRG_M_INVOCATION_DURATION, fn->name,
-                        res->duration_ms / 1000.0);
-    trg_list_remove(&d->link);
-    d->cb(d->arg, res);
-    trg_free(d->payload);
-    trg_free(d);
-    fn->users--;
-    capacity_freed(fn);
-}
-
-static void run_direct(struct trg_job *job)
-{
-    struct direct_job *d = (struct direct_job *)job;
-    struct trg_function *fn = d->fn;
-    struct trg_invoke_req req = {fn->name, d->request_id, d->payload, d->len, fn->conf->timeout_ms};
-    fn->inflight++;
-    set_inflight(fn);
-    if (fn->conf->ops->invoke(fn->inst, &req, direct_result, d) != 0) {
-        struct trg_invoke_result res = {.outcome = TRG_OUT_ERROR, .status = -1,
-                                        .function_error = (char *)"InvokeFailed", .retry_after_ms = -1};
-        direct_result(d, &res);
-    }
-}
-
-int trg_dispatch_direct(struct trg_function *fn, const char *payload, size_t len, trg_invoke_cb cb, void *arg)
-{
-    struct direct_job *d = trg_calloc(1, sizeof *d);
-    if (!d || !(d->payload = trg_strndup(payload, len))) {
-        trg_free(d);
-        return TRG_ENOMEM;
-    }
-    d->len = len;
-    d->fn = fn;
-    d->cb = cb;
-    d->arg = arg;
-    d->job.run = run_direct;
-    trg_list_init(&d->job.link);
-    trg_request_id(d->request_id);
-    trg_list_push_back(directs_of(fn), &d->link);
-    fn->users++;
-    enqueue_or_run(fn, &d->job);
-    return 0;
-}

@@ -9,10 +9,10 @@
 #include <hiredis/hiredis.h>
 
 #include "config.h"
-#include "core.h"
 #include "connectors/connector.h"
-#include "dispatch.h"
+#include "core.h"
 #include "dlq.h"
+#include "function.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -868,7 +868,7 @@ int trg_engine_invoke(struct trg_engine *e, const char *function, const char *pa
         return TRG_ENOTFOUND;
     if (e->core.stopping)
         return TRG_ESTATE;
-    return trg_dispatch_direct(fn, payload, len, cb, arg);
+    return trg_function_invoke_direct(fn, payload, len, cb, arg);
 }
 
 int trg_engine_redrive(struct trg_engine *e, const char *route, const char *record, size_t len,

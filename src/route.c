@@ -8,6 +8,7 @@
 #include "config.h"
 #include "connectors/connector.h"
 #include "dispatch.h"
+#include "function.h"
 #include "core.h"
 #include "filter.h"
 #include "log.h"
@@ -304,7 +305,7 @@ static void batch_free(struct trg_batch *b)
 {
     struct trg_route *r = b->route;
     ev_timer_stop(r->core->loop, &b->retry);
-    trg_dispatch_unqueue(r->fn, &b->job);
+    trg_function_unqueue(r->fn, &b->job);
     trg_list_remove(&b->link);
     b->lane->unfinished--;
     trg_free(b->last_error);
@@ -318,6 +319,54 @@ void trg_route_batch_finished(struct trg_batch *b)
     struct trg_route *r = b->route;
     batch_free(b);
     trg_route_pump(r);
+}
+
+struct trg_batch *trg_route_split(struct trg_batch *b)
+{
+    size_t keep = b->n / 2;
+    struct trg_list *p = b->entries.next;
+    for (size_t i = 0; i < keep; i++)
+        p = p->next;
+    struct trg_route *r = b->route;
+    struct trg_lane *l = b->lane;
+    if (l->key) {
+        /* Put the second half back at the front of the lane, keeping its order. */
+        struct trg_list *at = &l->queue;
+        while (p != &b->entries) {
+            struct trg_list *next = p->next;
+            struct trg_entry *en = trg_list_entry(p, struct trg_entry, link);
+            trg_list_remove(p);
+            trg_list_insert_after(at, p);
+            at = p;
+            l->n++;
+            l->bytes += en->ev->len;
+            b->n--;
+            p = next;
+        }
+        l->first_ms = trg_core_mono_ms(r->core) - r->conf->batch_window_ms; /* ready as soon as the lane is free */
+        return NULL;
+    }
+    struct trg_batch *b2 = trg_calloc(1, sizeof *b2);
+    if (!b2)
+        return NULL; /* retry whole: bisecting is an optimisation */
+    *b2 = (struct trg_batch){.route = r, .lane = l, .last_status = b->last_status};
+    trg_list_init(&b2->entries);
+    trg_list_init(&b2->job.link);
+    trg_request_id(b2->request_id);
+    b2->last_error = trg_strdup(b->last_error);
+    if (b->last_body)
+        b2->last_body = trg_strndup(b->last_body, b->last_body_len), b2->last_body_len = b->last_body_len;
+    while (p != &b->entries) {
+        struct trg_list *next = p->next;
+        trg_list_remove(p);
+        trg_list_push_back(&b2->entries, p);
+        b->n--;
+        b2->n++;
+        p = next;
+    }
+    l->unfinished++;
+    trg_list_push_back(&r->batches, &b2->link);
+    return b2;
 }
 
 void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, const struct trg_invoke_result *res)

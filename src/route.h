@@ -19,6 +19,7 @@
 
 #include "dlq.h"
 #include "event.h"
+#include "function.h"
 #include "invoke/invoke.h"
 #include "list.h"
 #include "map.h"
@@ -46,12 +47,6 @@ struct trg_lane {
     size_t bytes;
     int unfinished;           /* batches cut from this lane and not finished */
     int64_t first_ms;         /* monotonic ms when the oldest queued entry arrived */
-};
-
-/* Something waiting for a function's capacity: a batch, or a direct invocation. */
-struct trg_job {
-    struct trg_list link;     /* in fn->waiting */
-    void (*run)(struct trg_job *job);
 };
 
 struct trg_batch {
@@ -129,6 +124,10 @@ void trg_route_pump(struct trg_route *r);
 
 /* The batch is finished: its entries were all released. Frees it and pumps its lane. */
 void trg_route_batch_finished(struct trg_batch *b);
+/* Bisect a batch: its second half leaves it — back to the front of an ordered lane (after the first half,
+ * in order: NULL is returned) or as a new batch of the unordered lane, returned (NULL when out of memory:
+ * the batch stays whole). */
+struct trg_batch *trg_route_split(struct trg_batch *b);
 /* Release one entry with a final status (enum trg_done_status) and free it. res may be NULL. */
 void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, const struct trg_invoke_result *res);
 /* Write entries (unlinked from anything, in `list`) to the DLQ with a condition; they are released
