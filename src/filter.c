@@ -1,18 +1,26 @@
 /* filter.c — the EventBridge pattern language, compiled to an immutable tree and matched against a
  * parsed record without allocating.
  *
- * A pattern is a node: a list of terms that must all match (AND). A term is a field (a nested
- * node, or a leaf list of matchers of which any must match) or a $or group (a list of nodes of
- * which any must match). docs/FILTERS.md has the semantics and where they come from.
+ * A pattern compiles to a tree as written: a node is a list of terms that must all match (AND); a
+ * term is a field (a nested node, or a leaf list of matchers of which any must match) or a $or
+ * group (a list of nodes). That tree owns every name and matcher. Matching does not walk it:
+ * event-ruler's semantics for $or are those of expanding the pattern into alternatives, where a
+ * field named again (in a $or branch, or after it) replaces the earlier one for that alternative.
+ * So each pattern is also expanded into alternative trees without $or, which borrow the leaves of
+ * the first tree; the pattern matches when any alternative does (alternatives that all start with
+ * the same single field are merged into one tree with the OR inside it). docs/FILTERS.md has the
+ * semantics and where they come from.
  */
 #include "filter.h"
 
+#include <arpa/inet.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "filter_fold.h"
 #include "log.h"
 #include "util.h"
 
@@ -29,13 +37,15 @@ enum m_kind {
     M_SUFFIX_IC,    /* strs[0], folded */
     M_WILDCARD,     /* wilds[0] */
     M_NUMERIC,      /* range */
+    M_CIDR,         /* cidrs[0] */
     M_EXISTS,       /* exists (evaluated by the leaf, never by match_value) */
     M_NOT_STR,      /* anything-but strings: strs[n] */
     M_NOT_NUM,      /* anything-but numbers: nums[n] */
-    M_NOT_PREFIX,   /* strs[0] */
-    M_NOT_SUFFIX,   /* strs[0] */
+    M_NOT_PREFIX,   /* strs[n] */
+    M_NOT_SUFFIX,   /* strs[n] */
     M_NOT_EIC,      /* strs[n], folded */
     M_NOT_WILDCARD, /* wilds[n] */
+    M_NOT_CIDR,     /* cidrs[n] */
 };
 
 enum bound {
@@ -47,6 +57,14 @@ enum bound {
 struct fstr {
     char *s;
     size_t len;
+    size_t nchar; /* characters (UTF-8), for suffixes ignoring case */
+};
+
+/* An address block: the first bits of addr (4 bytes for IPv4, 16 for IPv6), host bits zero. */
+struct cidr {
+    unsigned char addr[16];
+    unsigned char bits;
+    bool v6;
 };
 
 /* A wildcard pattern split at its unescaped stars: seg[0] is anchored at the start, seg[nseg-1]
@@ -64,6 +82,7 @@ struct matcher {
         struct fstr *strs;
         double *nums;
         struct wild *wilds;
+        struct cidr *cidrs;
         double num;
         bool exists;
         struct {
@@ -77,62 +96,58 @@ struct node;
 
 struct term {
     bool is_or;
-    char *name;         /* field name; NULL for $or */
+    char *name;         /* field name; NULL for $or (borrowed in an alternative tree) */
     struct node *child; /* nested pattern object, or NULL for a leaf */
     struct matcher *m;  /* leaf: any must match */
     size_t nm;
     bool exists_true, exists_false;
     struct node **branch; /* $or: any must match */
     size_t nbranch;
+    char **path; /* leaf of the written tree: its field names from the root, $or left out */
+    size_t plen;
 };
 
 struct node {
     struct term *t;
     size_t n;
+    bool borrowed; /* an alternative: names and matchers of its terms belong to the written tree */
+};
+
+struct pattern {
+    struct node *tree; /* as written, owns the leaves */
+    struct node **alt; /* alternatives without $or: any must match */
+    size_t nalt;
 };
 
 struct trg_filter {
-    struct node **pat;
+    struct pattern *pat;
     size_t n;
 };
 
 /* ---------------------------------------------------------------------------------------------
- * Case folding for equals-ignore-case: ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic.
- * Every mapping keeps the UTF-8 length of the character, so a folded string is as long as the
- * original and suffixes can be compared from the end. */
+ * Case folding for equals-ignore-case: Unicode simple case folding (one code point to one code
+ * point, src/filter_fold.h). A folded character may be longer or shorter in UTF-8 than the
+ * original (U+023A Ⱥ folds to U+2C65 ⱥ, one byte longer; U+212A KELVIN SIGN to k), so
+ * comparisons walk both strings character by character. */
 
 static uint32_t fold_cp(uint32_t c)
 {
     if (c < 0x80)
-        return c >= 'A' && c <= 'Z' ? c + 32 : c;
-    if (c >= 0xC0 && c <= 0xDE && c != 0xD7)
-        return c + 32;
-    if (c >= 0x100 && c <= 0x17F) {
-        if (c == 0x130 || c == 0x131 || c == 0x138 || c == 0x149 || c == 0x17F)
-            return c;
-        if (c == 0x178)
-            return 0xFF;
-        if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
-            return (c & 1) ? c + 1 : c;
-        return (c & 1) ? c : c + 1;
+        return c - 'A' < 26u ? c + 32 : c;
+    size_t lo = 0, hi = TRG_ARRAY_SIZE(trg_fold_ranges);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (trg_fold_ranges[mid].lo <= c)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2)
-        return c + 32;
-    if (c == 0x386)
-        return 0x3AC;
-    if (c >= 0x388 && c <= 0x38A)
-        return c + 37;
-    if (c == 0x38C)
-        return 0x3CC;
-    if (c == 0x38E || c == 0x38F)
-        return c + 63;
-    if (c == 0x3C2)
-        return 0x3C3;
-    if (c >= 0x410 && c <= 0x42F)
-        return c + 32;
-    if (c >= 0x400 && c <= 0x40F)
-        return c + 80;
-    return c;
+    if (lo == 0)
+        return c;
+    const struct trg_fold_range *r = &trg_fold_ranges[lo - 1];
+    if (c > r->hi || (c - r->lo) % r->step != 0)
+        return c;
+    return (uint32_t)((int64_t)c + r->delta);
 }
 
 /* Decode one character of s (n > 0 bytes left). A byte that does not start a well-formed sequence
@@ -198,37 +213,97 @@ static size_t utf8_put(uint32_t cp, char *out)
     return 4;
 }
 
-/* Fold s in place (the length never changes). */
-static void fold_str(char *s, size_t len)
+/* Length in bytes of s (len bytes) folded, and its number of characters into *nchar. */
+static size_t fold_len(const char *s, size_t len, size_t *nchar)
 {
-    size_t i = 0;
+    size_t i = 0, out = 0, n = 0;
+    char tmp[4];
     while (i < len) {
         size_t adv;
         uint32_t cp = utf8_next((const unsigned char *)s + i, len - i, &adv);
-        uint32_t f = cp < 0x110000u ? fold_cp(cp) : cp;
-        if (f != cp)
-            utf8_put(f, s + i);
+        out += cp < 0x110000u ? utf8_put(fold_cp(cp), tmp) : 1;
         i += adv;
+        n++;
     }
+    *nchar = n;
+    return out;
 }
 
-/* Does a (alen bytes) fold to the already folded f (flen bytes)? */
-static bool eq_fold(const char *a, size_t alen, const char *f, size_t flen)
+/* Write s (len bytes) folded into out, which holds fold_len() bytes and a NUL. */
+static void fold_into(const char *s, size_t len, char *out)
 {
-    if (alen != flen)
-        return false;
-    size_t i = 0;
-    while (i < alen) {
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t adv;
+        uint32_t cp = utf8_next((const unsigned char *)s + i, len - i, &adv);
+        if (cp < 0x110000u)
+            o += utf8_put(fold_cp(cp), out + o);
+        else
+            out[o++] = s[i];
+        i += adv;
+    }
+    out[o] = '\0';
+}
+
+/* Compare a (alen bytes, any case) with the folded f (flen bytes) character by character, as far as
+ * f goes. Returns the number of bytes of a that fold to f, or (size_t)-1 when they differ or a ends
+ * first. */
+static size_t fold_cmp(const char *a, size_t alen, const char *f, size_t flen)
+{
+    size_t i = 0, j = 0;
+    while (j < flen) {
+        if (i >= alen)
+            return (size_t)-1;
+        unsigned char ab = (unsigned char)a[i], fb = (unsigned char)f[j];
+        if (ab < 0x80 && fb < 0x80) { /* the common case: ASCII on both sides */
+            if (ab != fb && ((unsigned)(ab - 'A') >= 26u || ab + 32u != fb))
+                return (size_t)-1;
+            i++;
+            j++;
+            continue;
+        }
         size_t aadv, fadv;
         uint32_t ac = utf8_next((const unsigned char *)a + i, alen - i, &aadv);
-        uint32_t fc = utf8_next((const unsigned char *)f + i, flen - i, &fadv);
-        if (aadv != fadv)
-            return false;
+        uint32_t fc = utf8_next((const unsigned char *)f + j, flen - j, &fadv);
         if (ac != fc && (ac >= 0x110000u || fold_cp(ac) != fc))
-            return false;
+            return (size_t)-1;
         i += aadv;
+        j += fadv;
     }
-    return true;
+    return i;
+}
+
+/* Does a (alen bytes) fold to the folded f (flen bytes)? */
+static bool eq_fold(const char *a, size_t alen, const char *f, size_t flen)
+{
+    return fold_cmp(a, alen, f, flen) == alen;
+}
+
+/* Where the character that ends at i (> 0) in s starts, as utf8_next() would have split it. */
+static size_t utf8_prev(const char *s, size_t i)
+{
+    for (size_t k = 1; k <= 4 && k <= i; k++) {
+        unsigned char b = (unsigned char)s[i - k];
+        if ((b & 0xC0) != 0x80) {
+            size_t adv;
+            utf8_next((const unsigned char *)s + i - k, k, &adv);
+            return adv == k ? i - k : i - 1;
+        }
+    }
+    return i - 1;
+}
+
+/* Does s end with something that folds to f (flen bytes, nchar characters)? Simple folding maps
+ * one character to one, so the candidate is the last nchar characters of s. */
+static bool suffix_fold(const char *s, size_t len, const char *f, size_t flen, size_t nchar)
+{
+    size_t start = len;
+    for (size_t k = 0; k < nchar; k++) {
+        if (start == 0)
+            return false;
+        start = (unsigned char)s[start - 1] < 0x80 ? start - 1 : utf8_prev(s, start);
+    }
+    return eq_fold(s + start, len - start, f, flen);
 }
 
 /* --------------------------------------------------------------------------------------------- */
@@ -277,6 +352,43 @@ static bool has_suffix(const char *s, size_t len, const struct fstr *p)
     return len >= p->len && memcmp(s + len - p->len, p->s, p->len) == 0;
 }
 
+/* Parse s (len bytes) as an IPv4 (dotted quad) or IPv6 address into addr; false when it is not
+ * one. Allocates nothing. */
+static bool ip_parse(const char *s, size_t len, unsigned char addr[16], bool *v6)
+{
+    char buf[INET6_ADDRSTRLEN];
+    if (len < 2 || len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    *v6 = memchr(buf, ':', len) != NULL;
+    return inet_pton(*v6 ? AF_INET6 : AF_INET, buf, addr) == 1;
+}
+
+static bool cidr_contains(const struct cidr *c, const unsigned char addr[16], bool v6)
+{
+    if (c->v6 != v6)
+        return false;
+    size_t full = c->bits / 8u;
+    unsigned rest = c->bits % 8u;
+    if (memcmp(c->addr, addr, full) != 0)
+        return false;
+    return rest == 0 || ((c->addr[full] ^ addr[full]) & (0xFFu << (8 - rest)) & 0xFFu) == 0;
+}
+
+/* Is the string an address inside one of the matcher's blocks? */
+static bool cidr_any(const struct matcher *m, const char *s, size_t len)
+{
+    unsigned char addr[16];
+    bool v6;
+    if (!ip_parse(s, len, addr, &v6))
+        return false;
+    for (size_t i = 0; i < m->n; i++)
+        if (cidr_contains(&m->u.cidrs[i], addr, v6))
+            return true;
+    return false;
+}
+
 /* Does one leaf value (string, number, boolean or null) satisfy one matcher? */
 static bool match_value(const struct matcher *m, const cJSON *v, const char *s, size_t len)
 {
@@ -299,15 +411,15 @@ static bool match_value(const struct matcher *m, const cJSON *v, const char *s, 
     case M_EIC:
         return is_str && eq_fold(s, len, m->u.strs[0].s, m->u.strs[0].len);
     case M_PREFIX_IC:
-        return is_str && len >= m->u.strs[0].len &&
-               eq_fold(s, m->u.strs[0].len, m->u.strs[0].s, m->u.strs[0].len);
+        return is_str && fold_cmp(s, len, m->u.strs[0].s, m->u.strs[0].len) != (size_t)-1;
     case M_SUFFIX_IC:
-        return is_str && len >= m->u.strs[0].len &&
-               eq_fold(s + len - m->u.strs[0].len, m->u.strs[0].len, m->u.strs[0].s, m->u.strs[0].len);
+        return is_str && suffix_fold(s, len, m->u.strs[0].s, m->u.strs[0].len, m->u.strs[0].nchar);
     case M_WILDCARD:
         return is_str && wild_match(&m->u.wilds[0], s, len);
     case M_NUMERIC:
         return cJSON_IsNumber(v) && in_range(m, v->valuedouble);
+    case M_CIDR:
+        return is_str && cidr_any(m, s, len);
     case M_EXISTS:
         return false;
     case M_NOT_STR:
@@ -323,9 +435,19 @@ static bool match_value(const struct matcher *m, const cJSON *v, const char *s, 
                     return false;
         return true;
     case M_NOT_PREFIX:
-        return !(is_str && has_prefix(s, len, &m->u.strs[0]));
+        if (is_str)
+            for (size_t i = 0; i < m->n; i++)
+                if (has_prefix(s, len, &m->u.strs[i]))
+                    return false;
+        return true;
     case M_NOT_SUFFIX:
-        return !(is_str && has_suffix(s, len, &m->u.strs[0]));
+        if (is_str)
+            for (size_t i = 0; i < m->n; i++)
+                if (has_suffix(s, len, &m->u.strs[i]))
+                    return false;
+        return true;
+    case M_NOT_CIDR:
+        return !(is_str && cidr_any(m, s, len));
     case M_NOT_EIC:
         if (is_str)
             for (size_t i = 0; i < m->n; i++)
@@ -479,7 +601,7 @@ static bool node_match(const struct node *nd, const cJSON *obj, struct xctx *x)
     for (size_t i = 0; i < nd->n; i++) {
         const struct term *t = &nd->t[i];
         bool ok;
-        if (t->is_or) {
+        if (t->is_or) { /* only where alt_or() moved alternatives inside a field */
             ok = false;
             for (size_t b = 0; b < t->nbranch && !ok; b++)
                 ok = node_match(t->branch[b], obj, x);
@@ -524,8 +646,9 @@ bool trg_filter_match(const struct trg_filter *f, const cJSON *record)
     if (!f || f->n == 0)
         return true;
     for (size_t i = 0; i < f->n; i++)
-        if (root_match(f->pat[i], record, NULL))
-            return true;
+        for (size_t a = 0; a < f->pat[i].nalt; a++)
+            if (root_match(f->pat[i].alt[a], record, NULL))
+                return true;
     return false;
 }
 
@@ -537,19 +660,29 @@ bool trg_filter_explain(const struct trg_filter *f, const cJSON *record, char *w
     if (!f || f->n == 0)
         return true;
     for (size_t i = 0; i < f->n; i++) {
+        const struct pattern *p = &f->pat[i];
         struct xctx x;
-        x.plen = 0;
-        x.path[0] = '\0';
-        x.failed = false;
-        x.why[0] = '\0';
-        if (root_match(f->pat[i], record, &x)) {
-            if (why && why_len)
-                why[0] = '\0';
-            return true;
+        char first[sizeof x.why] = "does not match";
+        for (size_t a = 0; a < p->nalt; a++) {
+            x.plen = 0;
+            x.path[0] = '\0';
+            x.failed = false;
+            x.why[0] = '\0';
+            if (root_match(p->alt[a], record, &x)) {
+                if (why && why_len)
+                    why[0] = '\0';
+                return true;
+            }
+            if (a == 0 && x.failed)
+                memcpy(first, x.why, sizeof first);
         }
         if (why && used + 1 < why_len) {
-            int n = snprintf(why + used, why_len - used, "%spattern %zu: %s", used ? "; " : "", i,
-                             x.failed ? x.why : "does not match");
+            int n = p->nalt > 1 ? snprintf(why + used, why_len - used,
+                                           "%spattern %zu: no $or branch matches "
+                                           "(first: %.320s)",
+                                           used ? "; " : "", i, first)
+                                : snprintf(why + used, why_len - used, "%spattern %zu: %s", used ? "; " : "",
+                                           i, first);
             if (n > 0)
                 used = used + (size_t)n < why_len ? used + (size_t)n : why_len - 1;
         }
@@ -599,6 +732,10 @@ static void matcher_free(struct matcher *m)
     case M_NOT_NUM:
         trg_free(m->u.nums);
         break;
+    case M_CIDR:
+    case M_NOT_CIDR:
+        trg_free(m->u.cidrs);
+        break;
     default:
         break;
     }
@@ -610,19 +747,31 @@ static void node_free(struct node *nd)
         return;
     for (size_t i = 0; i < nd->n; i++) {
         struct term *t = &nd->t[i];
-        trg_free(t->name);
         node_free(t->child);
-        if (t->m)
-            for (size_t j = 0; j < t->nm; j++)
-                matcher_free(&t->m[j]);
-        trg_free(t->m);
         if (t->branch)
             for (size_t b = 0; b < t->nbranch; b++)
                 node_free(t->branch[b]);
         trg_free(t->branch);
+        if (nd->borrowed)
+            continue;
+        trg_free(t->name);
+        if (t->m)
+            for (size_t j = 0; j < t->nm; j++)
+                matcher_free(&t->m[j]);
+        trg_free(t->m);
+        trg_free(t->path);
     }
     trg_free(nd->t);
     trg_free(nd);
+}
+
+static void pattern_free(struct pattern *p)
+{
+    if (p->alt)
+        for (size_t a = 0; a < p->nalt; a++)
+            node_free(p->alt[a]);
+    trg_free(p->alt);
+    node_free(p->tree);
 }
 
 void trg_filter_free(struct trg_filter *f)
@@ -631,7 +780,7 @@ void trg_filter_free(struct trg_filter *f)
         return;
     if (f->pat)
         for (size_t i = 0; i < f->n; i++)
-            node_free(f->pat[i]);
+            pattern_free(&f->pat[i]);
     trg_free(f->pat);
     trg_free(f);
 }
@@ -708,14 +857,17 @@ static void path_back(struct cctx *c, size_t saved)
 
 static int fstr_set(struct cctx *c, struct fstr *f, const char *s, bool fold)
 {
-    f->len = strlen(s);
-    f->s = trg_strndup(s, f->len);
+    size_t len = strlen(s);
+    f->len = fold ? fold_len(s, len, &f->nchar) : len;
+    f->s = trg_malloc(f->len + 1);
     if (!f->s) {
         c_oom(c);
         return TRG_ENOMEM;
     }
     if (fold)
-        fold_str(f->s, f->len);
+        fold_into(s, len, f->s);
+    else
+        memcpy(f->s, s, len + 1);
     return 0;
 }
 
@@ -905,10 +1057,89 @@ static int wildlist_compile(struct cctx *c, struct matcher *m, const cJSON *v, c
     return 0;
 }
 
+/* One "address/prefix-length" block, host bits cleared. */
+static int cidr_parse(struct cctx *c, struct cidr *out, const char *s, const char *what)
+{
+    const char *slash = strchr(s, '/');
+    unsigned char addr[16];
+    bool v6;
+    if (!slash || strchr(slash + 1, '/') || !ip_parse(s, (size_t)(slash - s), addr, &v6)) {
+        cerr(c, "%s: \"%.60s\" is not an address block such as \"10.0.0.0/24\" or \"2001:db8::/32\"", what,
+             s);
+        return TRG_EINVAL;
+    }
+    unsigned max = v6 ? 128 : 32, bits = 0;
+    const char *p = slash + 1;
+    if (!*p || strlen(p) > 3)
+        bits = max + 1;
+    for (; *p && bits <= max; p++)
+        bits = *p >= '0' && *p <= '9' ? bits * 10 + (unsigned)(*p - '0') : max + 1;
+    if (bits > max) {
+        cerr(c, "%s: \"%.60s\": the prefix length after / is a number from 0 to %u for %s", what, s, max,
+             v6 ? "IPv6" : "IPv4");
+        return TRG_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    out->bits = (unsigned char)bits;
+    out->v6 = v6;
+    size_t full = bits / 8u;
+    memcpy(out->addr, addr, full);
+    if (bits % 8u)
+        out->addr[full] = (unsigned char)(addr[full] & (0xFFu << (8 - bits % 8u)));
+    return 0;
+}
+
+/* cidr: a string; inside anything-but, a string or a non-empty list of strings. */
+static int cidrlist_compile(struct cctx *c, struct matcher *m, const cJSON *v, const char *what,
+                            const char *usage)
+{
+    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
+    if (n <= 0) {
+        cerr(c, "%s", usage);
+        return TRG_EINVAL;
+    }
+    if (cJSON_IsArray(v))
+        for (const cJSON *e = v->child; e; e = e->next)
+            if (!cJSON_IsString(e)) {
+                cerr(c, "%s", usage);
+                return TRG_EINVAL;
+            }
+    m->u.cidrs = trg_calloc((size_t)n, sizeof *m->u.cidrs);
+    if (!m->u.cidrs) {
+        c_oom(c);
+        return TRG_ENOMEM;
+    }
+    m->n = (size_t)n;
+    if (cJSON_IsString(v))
+        return cidr_parse(c, &m->u.cidrs[0], v->valuestring, what);
+    size_t i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        int rc = cidr_parse(c, &m->u.cidrs[i], e->valuestring, what);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static const char anything_but_usage[] =
     "anything-but expects a string, a number, a list of only strings or only numbers, or an object "
-    "{\"prefix\": s}, {\"suffix\": s}, {\"equals-ignore-case\": s or [s, ...]}, {\"wildcard\": s or [s, "
-    "...]}";
+    "with one of prefix, suffix, equals-ignore-case, wildcard, cidr";
+
+/* anything-but {"prefix"|"suffix": s or [s, ...]}: no empty string, it would exclude every string. */
+static int affixlist_compile(struct cctx *c, struct matcher *m, const cJSON *v, const char *op)
+{
+    char usage[128];
+    snprintf(usage, sizeof usage, "anything-but %s expects a string or a non-empty list of strings", op);
+    int rc = strlist_compile(c, m, v, false, usage);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->u.strs[i].len == 0) {
+            cerr(c, "anything-but %s: an empty %s would exclude every string", op, op);
+            return TRG_EINVAL;
+        }
+    return 0;
+}
 
 static int anything_but_compile(struct cctx *c, struct matcher *m, const cJSON *v)
 {
@@ -956,17 +1187,30 @@ static int anything_but_compile(struct cctx *c, struct matcher *m, const cJSON *
     if (cJSON_IsObject(v) && v->child && !v->child->next) {
         const cJSON *in = v->child;
         const char *op = in->string;
-        if (!strcmp(op, "prefix") && cJSON_IsString(in))
-            return m_str1(c, m, M_NOT_PREFIX, in->valuestring, false);
-        if (!strcmp(op, "suffix") && cJSON_IsString(in))
-            return m_str1(c, m, M_NOT_SUFFIX, in->valuestring, false);
+        if (!strcmp(op, "prefix")) {
+            m->kind = M_NOT_PREFIX;
+            return affixlist_compile(c, m, in, op);
+        }
+        if (!strcmp(op, "suffix")) {
+            m->kind = M_NOT_SUFFIX;
+            return affixlist_compile(c, m, in, op);
+        }
         if (!strcmp(op, "equals-ignore-case")) {
             m->kind = M_NOT_EIC;
-            return strlist_compile(c, m, in, true, anything_but_usage);
+            return strlist_compile(c, m, in, true,
+                                   "anything-but equals-ignore-case expects a string or a non-empty list of "
+                                   "strings");
         }
         if (!strcmp(op, "wildcard")) {
             m->kind = M_NOT_WILDCARD;
-            return wildlist_compile(c, m, in, anything_but_usage);
+            return wildlist_compile(c, m, in,
+                                    "anything-but wildcard expects a string or a non-empty list of strings");
+        }
+        if (!strcmp(op, "cidr")) {
+            m->kind = M_NOT_CIDR;
+            return cidrlist_compile(c, m, in, "anything-but cidr",
+                                    "anything-but cidr expects a string or a non-empty list of strings such "
+                                    "as \"10.0.0.0/8\"");
         }
     }
     cerr(c, "%s", anything_but_usage);
@@ -985,7 +1229,8 @@ static int affix_compile(struct cctx *c, struct matcher *m, const cJSON *v, bool
     return TRG_EINVAL;
 }
 
-static const char known_ops[] = "prefix, suffix, equals-ignore-case, anything-but, numeric, exists, wildcard";
+static const char known_ops[] =
+    "prefix, suffix, equals-ignore-case, anything-but, numeric, exists, wildcard, cidr";
 
 static int op_compile(struct cctx *c, struct matcher *m, const cJSON *obj)
 {
@@ -1030,8 +1275,12 @@ static int op_compile(struct cctx *c, struct matcher *m, const cJSON *obj)
     if (!strcmp(op, "anything-but"))
         return anything_but_compile(c, m, v);
     if (!strcmp(op, "cidr")) {
-        cerr(c, "cidr is not supported by trigd; use prefix or wildcard on the address");
-        return TRG_EINVAL;
+        m->kind = M_CIDR;
+        if (!cJSON_IsString(v)) {
+            cerr(c, "cidr expects a string such as \"10.0.0.0/24\" or \"2001:db8::/32\"");
+            return TRG_EINVAL;
+        }
+        return cidrlist_compile(c, m, v, "cidr", "cidr expects a string");
     }
     cerr(c, "unknown operator \"%s\" (known: %s)", op, known_ops);
     return TRG_EINVAL;
@@ -1164,6 +1413,294 @@ static struct node *node_compile(struct cctx *c, const cJSON *obj, int depth)
     return nd;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Expanding $or into alternatives, as event-ruler compiles a pattern: fields are taken in the
+ * order written; a $or gives one copy of everything before it per branch, each continued with the
+ * branch; a field whose path (names from the root, $or left out) is already in an alternative
+ * replaces it there. Then each alternative is built into a tree of its own. */
+
+/* One alternative under construction: leaves of the written tree, at most one per path, in order. */
+struct alt {
+    struct term **leaf;
+    size_t n, cap;
+};
+
+struct alts {
+    struct alt *v;
+    size_t n, cap;
+};
+
+static void alts_free(struct alts *as)
+{
+    for (size_t i = 0; i < as->n; i++)
+        trg_free(as->v[i].leaf);
+    trg_free(as->v);
+    as->v = NULL;
+    as->n = as->cap = 0;
+}
+
+/* Append a, taking ownership of a.leaf (freed on failure too). */
+static int alts_push(struct cctx *c, struct alts *as, struct alt a)
+{
+    if (as->n == as->cap) {
+        size_t cap = as->cap ? as->cap * 2 : 4;
+        struct alt *v = trg_realloc(as->v, cap * sizeof *v);
+        if (!v) {
+            trg_free(a.leaf);
+            c_oom(c);
+            return TRG_ENOMEM;
+        }
+        as->v = v;
+        as->cap = cap;
+    }
+    as->v[as->n++] = a;
+    return 0;
+}
+
+/* Append a copy of src. */
+static int alts_push_copy(struct cctx *c, struct alts *as, const struct alt *src)
+{
+    struct alt a = {NULL, 0, 0};
+    if (src->n) {
+        a.leaf = trg_malloc(src->n * sizeof *a.leaf);
+        if (!a.leaf) {
+            c_oom(c);
+            return TRG_ENOMEM;
+        }
+        memcpy(a.leaf, src->leaf, src->n * sizeof *a.leaf);
+        a.n = a.cap = src->n;
+    }
+    return alts_push(c, as, a);
+}
+
+static bool same_path(const struct term *a, const struct term *b)
+{
+    if (a->plen != b->plen)
+        return false;
+    for (size_t i = 0; i < a->plen; i++)
+        if (strcmp(a->path[i], b->path[i]) != 0)
+            return false;
+    return true;
+}
+
+static int alt_put(struct cctx *c, struct alt *a, struct term *leaf)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (same_path(a->leaf[i], leaf)) {
+            a->leaf[i] = leaf;
+            return 0;
+        }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 8;
+        struct term **v = trg_realloc(a->leaf, cap * sizeof *v);
+        if (!v) {
+            c_oom(c);
+            return TRG_ENOMEM;
+        }
+        a->leaf = v;
+        a->cap = cap;
+    }
+    a->leaf[a->n++] = leaf;
+    return 0;
+}
+
+/* Continue every alternative of as with node nd, found under the field names stack[0..depth). */
+static int expand(struct cctx *c, struct alts *as, struct node *nd, char **stack, size_t depth)
+{
+    for (size_t i = 0; i < nd->n; i++) {
+        struct term *t = &nd->t[i];
+        int rc = 0;
+        if (t->is_or) {
+            size_t saved = path_key(c, "$or");
+            struct alts before = *as;
+            as->v = NULL;
+            as->n = as->cap = 0;
+            for (size_t b = 0; b < t->nbranch && !rc; b++) {
+                struct alts br = {NULL, 0, 0};
+                size_t sb = path_index(c, b);
+                if (before.n == 0)
+                    rc = alts_push(c, &br, (struct alt){NULL, 0, 0});
+                for (size_t k = 0; k < before.n && !rc; k++)
+                    rc = alts_push_copy(c, &br, &before.v[k]);
+                if (!rc)
+                    rc = expand(c, &br, t->branch[b], stack, depth);
+                for (size_t k = 0; k < br.n && !rc; k++) {
+                    rc = alts_push(c, as, br.v[k]);
+                    br.v[k].leaf = NULL;
+                }
+                alts_free(&br);
+                path_back(c, sb);
+                if (!rc && as->n > TRG_FILTER_MAX_ALTERNATIVES) {
+                    cerr(c,
+                         "the $or branches combine into more than %d alternatives (each $or multiplies "
+                         "them by its number of branches): split the pattern into several patterns",
+                         TRG_FILTER_MAX_ALTERNATIVES);
+                    rc = TRG_EINVAL;
+                }
+            }
+            alts_free(&before);
+            path_back(c, saved);
+        } else if (t->child) {
+            size_t saved = path_key(c, t->name);
+            stack[depth] = t->name;
+            rc = expand(c, as, t->child, stack, depth + 1);
+            path_back(c, saved);
+        } else {
+            if (!t->path) {
+                t->path = trg_malloc((depth + 1) * sizeof *t->path);
+                if (!t->path) {
+                    c_oom(c);
+                    return TRG_ENOMEM;
+                }
+                memcpy(t->path, stack, depth * sizeof *t->path);
+                t->path[depth] = t->name;
+                t->plen = depth + 1;
+            }
+            if (as->n == 0)
+                rc = alts_push(c, as, (struct alt){NULL, 0, 0});
+            for (size_t k = 0; k < as->n && !rc; k++)
+                rc = alt_put(c, &as->v[k], t);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The tree of one alternative, from its n leaves that share path[0..depth). Its terms borrow names
+ * and matchers from the written tree. NULL when out of memory. */
+static struct node *alt_build(struct cctx *c, struct term **leaf, size_t n, size_t depth)
+{
+    struct node *nd = trg_calloc(1, sizeof *nd);
+    struct term **sub = trg_calloc(n ? n : 1, sizeof *sub);
+    if (!nd || !sub)
+        goto fail;
+    nd->borrowed = true;
+    nd->t = trg_calloc(n ? n : 1, sizeof *nd->t);
+    if (!nd->t)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        const struct term *l = leaf[i];
+        if (l->plen == depth + 1) {
+            nd->t[nd->n++] = *l;
+            continue;
+        }
+        const char *name = l->path[depth];
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = leaf[k]->plen > depth + 1 && !strcmp(leaf[k]->path[depth], name);
+        if (seen)
+            continue;
+        size_t ns = 0;
+        for (size_t k = i; k < n; k++)
+            if (leaf[k]->plen > depth + 1 && !strcmp(leaf[k]->path[depth], name))
+                sub[ns++] = leaf[k];
+        struct term *t = &nd->t[nd->n++];
+        t->name = l->path[depth];
+        t->child = alt_build(c, sub, ns, depth + 1);
+        if (!t->child)
+            goto fail;
+    }
+    trg_free(sub);
+    return nd;
+fail:
+    c_oom(c);
+    trg_free(sub);
+    node_free(nd);
+    return NULL;
+}
+
+/* Is every one of the n alternatives one field holding a nested object, the same field? */
+static bool alt_same_field(struct node *const *alts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (alts[i]->n != 1 || !alts[i]->t[0].child || strcmp(alts[i]->t[0].name, alts[0]->t[0].name) != 0)
+            return false;
+    return true;
+}
+
+/* One tree for the OR of the n >= 2 alternative trees alts (takes ownership of the array and the
+ * trees, also when it fails: NULL, out of memory). {f: A} or {f: B} becomes {f: (A or B)}, as far
+ * down as every alternative is the same single field: a record matches either when one element of f
+ * matches A or one matches B. The rest is a $or term. This looks f up once instead of once per
+ * alternative. */
+static struct node *alt_or(struct cctx *c, struct node **alts, size_t n)
+{
+    struct node *nd = trg_calloc(1, sizeof *nd);
+    struct term *t = nd ? trg_calloc(1, sizeof *t) : NULL;
+    if (!t) {
+        c_oom(c);
+        trg_free(nd);
+        for (size_t i = 0; i < n; i++)
+            node_free(alts[i]);
+        trg_free(alts);
+        return NULL;
+    }
+    nd->borrowed = true;
+    nd->t = t;
+    nd->n = 1;
+    if (!alt_same_field(alts, n)) {
+        t->is_or = true;
+        t->branch = alts;
+        t->nbranch = n;
+        return nd;
+    }
+    t->name = alts[0]->t[0].name;
+    for (size_t i = 0; i < n; i++) {
+        struct node *a = alts[i];
+        alts[i] = a->t[0].child;
+        a->t[0].child = NULL;
+        node_free(a);
+    }
+    t->child = alt_or(c, alts, n);
+    if (!t->child) {
+        node_free(nd);
+        return NULL;
+    }
+    return nd;
+}
+
+static int pattern_expand(struct cctx *c, struct pattern *p)
+{
+    char *stack[TRG_FILTER_MAX_DEPTH + 1];
+    struct alts as = {NULL, 0, 0};
+    int rc = expand(c, &as, p->tree, stack, 0);
+    if (rc)
+        goto done;
+    p->alt = trg_calloc(as.n ? as.n : 1, sizeof *p->alt);
+    if (!p->alt) {
+        c_oom(c);
+        rc = TRG_ENOMEM;
+        goto done;
+    }
+    for (size_t a = 0; a < as.n; a++) {
+        p->alt[a] = alt_build(c, as.v[a].leaf, as.v[a].n, 0);
+        if (!p->alt[a]) {
+            rc = TRG_ENOMEM;
+            goto done;
+        }
+        p->nalt = a + 1;
+    }
+    if (p->nalt > 1 && alt_same_field(p->alt, p->nalt)) {
+        struct node **v = p->alt;
+        size_t n = p->nalt;
+        p->alt = trg_calloc(1, sizeof *p->alt);
+        if (!p->alt) {
+            p->alt = v;
+            c_oom(c);
+            rc = TRG_ENOMEM;
+            goto done;
+        }
+        p->alt[0] = alt_or(c, v, n);
+        p->nalt = p->alt[0] ? 1 : 0;
+        if (!p->alt[0])
+            rc = TRG_ENOMEM;
+    }
+done:
+    alts_free(&as);
+    return rc;
+}
+
 /* One element of "filters": an object, a string holding one, or Lambda's {"Pattern": "..."}. */
 static struct node *pattern_compile(struct cctx *c, const cJSON *p)
 {
@@ -1206,7 +1743,7 @@ struct trg_filter *trg_filter_compile(const cJSON *patterns, const char *path, s
             goto fail;
         }
         f->n = 1;
-        f->pat[0] = pattern_compile(&c, patterns);
+        f->pat[0].tree = pattern_compile(&c, patterns);
         goto done;
     }
     if (!cJSON_IsArray(patterns)) {
@@ -1230,15 +1767,22 @@ struct trg_filter *trg_filter_compile(const cJSON *patterns, const char *path, s
     size_t i = 0;
     for (const cJSON *p = patterns->child; p && !c.oom; p = p->next, i++) {
         size_t saved = path_index(&c, i);
-        f->pat[i] = pattern_compile(&c, p);
+        f->pat[i].tree = pattern_compile(&c, p);
         path_back(&c, saved);
     }
 done:
     if (c.nerr || c.oom)
         goto fail;
     for (size_t k = 0; k < f->n; k++)
-        if (!f->pat[k])
+        if (!f->pat[k].tree)
             goto fail;
+    for (size_t k = 0; k < f->n; k++) {
+        size_t saved = f->n > 1 || cJSON_IsArray(patterns) ? path_index(&c, k) : c.path.len;
+        int rc = pattern_expand(&c, &f->pat[k]);
+        path_back(&c, saved);
+        if (rc || c.nerr || c.oom)
+            goto fail;
+    }
     trg_buf_free(&c.path);
     return f;
 fail:

@@ -1,4 +1,5 @@
-/* filter.h — a route's event filter: the EventBridge pattern language of Lambda's FilterCriteria.
+/* filter.h — a route's event filter: the EventBridge pattern language of Lambda's FilterCriteria,
+ * cidr included, matched as AWS's event-ruler matches it.
  *
  * Patterns are compiled once at config load into an immutable tree; matching allocates nothing.
  * A record matches the filter when it matches any of its patterns (OR). An empty filter (no
@@ -20,6 +21,9 @@
 #define TRG_FILTER_MAX_DEPTH 32
 /* Nested arrays in a record that matching descends into; deeper elements are not looked at. */
 #define TRG_FILTER_MAX_ARRAY_DEPTH 32
+/* Alternatives one pattern's $or branches may combine into (each $or multiplies them by its number
+ * of branches); more is a compile error. */
+#define TRG_FILTER_MAX_ALTERNATIVES 1024
 
 struct trg_filter;
 

@@ -76,6 +76,38 @@ static const struct mcase match_cases[] = {
     {"{\"n\":[{\"equals-ignore-case\":\"\xc5\x81\xc3\x93\x44\xc5\xb9\"}]}",
      "{\"n\":\"\xc5\x82\xc3\xb3\x64\xc5\xba\"}", true},
     {"{\"n\":[{\"equals-ignore-case\":\"e\"}]}", "{\"n\":\"\xc3\xa9\"}", false},
+    /* equals-ignore-case is Unicode simple case folding, also where UTF-8 lengths differ:
+     * U+023A (2 bytes) and U+2C65 (3 bytes); U+212A KELVIN SIGN and k; U+1E9E and U+00DF */
+    {"{\"n\":[{\"equals-ignore-case\":\"12\xe2\xb1\xa5\x33\x34\"}]}", "{\"n\":\"12\xc8\xba\x33\x34\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"12\xc8\xba\x33\x34\"}]}", "{\"n\":\"12\xe2\xb1\xa5\x33\x34\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"12\xc8\xba\x33\x34\"}]}", "{\"n\":\"12\xe2\xb1\xa5\x33\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"12\xc8\xba\x33\x34\"}]}", "{\"n\":\"12\xe2\xb1\xa5\x33\x34\x35\"}",
+     false},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xe2\xb1\xa5\"}]}", "{\"n\":\"\xc8\xba\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xe2\xb1\xa5\"}]}", "{\"n\":\"a\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xc3\x9f\"}]}", "{\"n\":\"SS\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"SS\"}]}", "{\"n\":\"\xc3\x9f\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"ss\"}]}", "{\"n\":\"\xc3\x9f\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xe1\xba\x9e\"}]}", "{\"n\":\"\xc3\x9f\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xc4\xb1\"}]}", "{\"n\":\"I\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"I\"}]}", "{\"n\":\"\xc4\xb1\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"i\"}]}", "{\"n\":\"\xc4\xb0\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"I\"}]}", "{\"n\":\"i\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"k\"}]}", "{\"n\":\"\xe2\x84\xaa\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xe2\x84\xaa\"}]}", "{\"n\":\"K\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xce\xa3\"}]}", "{\"n\":\"\xcf\x82\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xc7\x84\"}]}", "{\"n\":\"\xc7\x85\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xf0\x90\x90\x80\"}]}", "{\"n\":\"\xf0\x90\x90\xa8\"}", true},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xce\xb0\"}]}", "{\"n\":\"\xce\xa5\xcc\x88\xcc\x81\"}", false},
+    {"{\"n\":[{\"equals-ignore-case\":\"\xe4\xb8\xad\"}]}", "{\"n\":\"\xe4\xb8\xad\"}", true},
+    {"{\"s\":[{\"prefix\":{\"equals-ignore-case\":\"\xe2\xb1\xa5\x62\"}}]}", "{\"s\":\"\xc8\xba\x42\x63\"}",
+     true},
+    {"{\"s\":[{\"prefix\":{\"equals-ignore-case\":\"\xe2\xb1\xa5\x62\"}}]}", "{\"s\":\"\xc8\xba\"}", false},
+    {"{\"s\":[{\"suffix\":{\"equals-ignore-case\":\"x\xe2\xb1\xa5y\"}}]}", "{\"s\":\"abX\xc8\xbaY\"}", true},
+    {"{\"s\":[{\"suffix\":{\"equals-ignore-case\":\"x\xc8\xbay\"}}]}", "{\"s\":\"X\xe2\xb1\xa5Y\"}", true},
+    {"{\"s\":[{\"suffix\":{\"equals-ignore-case\":\"x\xe2\xb1\xa5y\"}}]}", "{\"s\":\"\xc8\xbaY\"}", false},
+    {"{\"s\":[{\"suffix\":{\"equals-ignore-case\":\"\xe2\xb1\xa5\"}}]}", "{\"s\":\"a\xc8\xba\"}", true},
+    {"{\"s\":[{\"suffix\":{\"equals-ignore-case\":\"\xe2\xb1\xa5\"}}]}", "{\"s\":\"\xc8\xba\x61\"}", false},
     /* unicode exact: escapes decode to the same UTF-8 */
     {"{\"c\":[\"caf\xc3\xa9\"]}", "{\"c\":\"caf\\u00e9\"}", true},
     {"{\"c\":[\"caf\xc3\xa9\"]}", "{\"c\":\"cafe\"}", false},
@@ -106,6 +138,29 @@ static const struct mcase match_cases[] = {
     {"{\"p\":[{\"anything-but\":{\"wildcard\":\"*/lib/*\"}}]}", "{\"p\":\"/usr/bin/x\"}", true},
     {"{\"s\":[{\"anything-but\":\"a\"}]}", "{\"s\":[\"a\",\"b\"]}", true},
     {"{\"s\":[{\"anything-but\":\"a\"}]}", "{\"s\":[\"a\"]}", false},
+    /* anything-but with lists of prefixes, suffixes, equals-ignore-case and wildcard values */
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}", "{\"a\":\"$x\"}", false},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}", "{\"a\":\"%\"}", false},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}", "{\"a\":\"x$\"}", true},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}", "{\"a\":\"\"}", true},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}", "{\"a\":5}", true},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}", "{}", false},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}", "{\"a\":[\"$1\",\"%2\"]}", false},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}", "{\"a\":[\"$1\",\"3\"]}", true},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"us-\"]}}]}", "{\"a\":\"us-east-1\"}", false},
+    {"{\"a\":[{\"anything-but\":{\"prefix\":[\"us-\"]}}]}", "{\"a\":\"US-east-1\"}", true},
+    {"{\"f\":[{\"anything-but\":{\"suffix\":[\".png\",\".jpg\"]}}]}", "{\"f\":\"a.jpg\"}", false},
+    {"{\"f\":[{\"anything-but\":{\"suffix\":[\".png\",\".jpg\"]}}]}", "{\"f\":\"a.png\"}", false},
+    {"{\"f\":[{\"anything-but\":{\"suffix\":[\".png\",\".jpg\"]}}]}", "{\"f\":\"a.gif\"}", true},
+    {"{\"f\":[{\"anything-but\":{\"suffix\":[\".png\",\".jpg\"]}}]}", "{\"f\":\"png\"}", true},
+    {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"\xe2\xb1\xa5\",\"b\"]}}]}", "{\"s\":\"\xc8\xba\"}",
+     false},
+    {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"\xe2\xb1\xa5\",\"b\"]}}]}", "{\"s\":\"B\"}",
+     false},
+    {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"\xe2\xb1\xa5\",\"b\"]}}]}", "{\"s\":\"c\"}", true},
+    {"{\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"ss\"]}}]}", "{\"s\":\"\xc3\x9f\"}", true},
+    {"{\"p\":[{\"anything-but\":{\"wildcard\":[\"*.so\",\"/lib/*\"]}}]}", "{\"p\":\"/lib/a\"}", false},
+    {"{\"p\":[{\"anything-but\":{\"wildcard\":[\"*.so\",\"/lib/*\"]}}]}", "{\"p\":\"/bin/a\"}", true},
     /* numeric: numbers compared as numbers, never strings */
     {"{\"p\":[{\"numeric\":[\">\",0,\"<=\",5]}]}", "{\"p\":5}", true},
     {"{\"p\":[{\"numeric\":[\">\",0,\"<=\",5]}]}", "{\"p\":0}", false},
@@ -145,6 +200,52 @@ static const struct mcase match_cases[] = {
     {"{\"x\":[{\"exists\":false},\"a\"]}", "{\"x\":\"a\"}", true},
     {"{\"x\":[{\"exists\":false},\"a\"]}", "{}", true},
     {"{\"x\":[{\"exists\":false},\"a\"]}", "{\"x\":\"b\"}", false},
+    /* cidr: IPv4 and IPv6, any prefix length, host bits ignored, only strings that are addresses */
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"10.0.0.0\"}", true},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"10.0.0.255\"}", true},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"10.0.1.0\"}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"9.255.255.255\"}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"10.0.0\"}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"10.0.0.1/32\"}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"10.0.0.256\"}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"host.example\"}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":10}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":\"::ffff:10.0.0.1\"}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{\"ip\":[\"1.1.1.1\",\"10.0.0.7\"]}", true},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/24\"}]}", "{}", false},
+    {"{\"ip\":[{\"cidr\":\"220.160.153.171/31\"}]}", "{\"ip\":\"220.160.153.170\"}", true},
+    {"{\"ip\":[{\"cidr\":\"220.160.153.171/31\"}]}", "{\"ip\":\"220.160.153.171\"}", true},
+    {"{\"ip\":[{\"cidr\":\"220.160.153.171/31\"}]}", "{\"ip\":\"220.160.153.172\"}", false},
+    {"{\"ip\":[{\"cidr\":\"220.160.153.171/31\"}]}", "{\"ip\":\"220.160.153.169\"}", false},
+    {"{\"ip\":[{\"cidr\":\"1.2.3.4/32\"}]}", "{\"ip\":\"1.2.3.4\"}", true},
+    {"{\"ip\":[{\"cidr\":\"1.2.3.4/32\"}]}", "{\"ip\":\"1.2.3.5\"}", false},
+    {"{\"ip\":[{\"cidr\":\"1.2.3.4/0\"}]}", "{\"ip\":\"255.1.1.1\"}", true},
+    {"{\"ip\":[{\"cidr\":\"1.2.3.4/0\"}]}", "{\"ip\":\"::1\"}", false},
+    {"{\"ip\":[{\"cidr\":\"172.16.0.0/12\"}]}", "{\"ip\":\"172.31.255.1\"}", true},
+    {"{\"ip\":[{\"cidr\":\"172.16.0.0/12\"}]}", "{\"ip\":\"172.32.0.1\"}", false},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::/32\"}]}", "{\"ip\":\"2001:db8:1::5\"}", true},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::/32\"}]}", "{\"ip\":\"2001:DB8::1\"}", true},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::/32\"}]}", "{\"ip\":\"2001:0db8:0000:0000:0000:0000:0000:0001\"}", true},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::/32\"}]}", "{\"ip\":\"2001:db9::1\"}", false},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::/32\"}]}", "{\"ip\":\"32.1.13.184\"}", false},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::/32\"}]}", "{\"ip\":\"2001:db8::1%eth0\"}", false},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::1/127\"}]}", "{\"ip\":\"2001:db8::\"}", true},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::1/127\"}]}", "{\"ip\":\"2001:db8::1\"}", true},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::1/127\"}]}", "{\"ip\":\"2001:db8::2\"}", false},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::1/128\"}]}", "{\"ip\":\"2001:db8:0::1\"}", true},
+    {"{\"ip\":[{\"cidr\":\"2001:db8::1/128\"}]}", "{\"ip\":\"2001:db8::3\"}", false},
+    {"{\"ip\":[{\"cidr\":\"fe80::/65\"}]}", "{\"ip\":\"fe80::7fff:ffff:ffff:ffff\"}", true},
+    {"{\"ip\":[{\"cidr\":\"fe80::/65\"}]}", "{\"ip\":\"fe80::8000:0:0:0\"}", false},
+    {"{\"ip\":[{\"cidr\":\"::/0\"}]}", "{\"ip\":\"ffff::1\"}", true},
+    {"{\"ip\":[{\"cidr\":\"::/0\"}]}", "{\"ip\":\"1.2.3.4\"}", false},
+    {"{\"ip\":[{\"cidr\":\"10.0.0.0/8\"},{\"cidr\":\"::1/128\"}]}", "{\"ip\":\"::1\"}", true},
+    {"{\"ip\":[{\"anything-but\":{\"cidr\":\"10.0.0.0/8\"}}]}", "{\"ip\":\"10.1.2.3\"}", false},
+    {"{\"ip\":[{\"anything-but\":{\"cidr\":\"10.0.0.0/8\"}}]}", "{\"ip\":\"11.0.0.1\"}", true},
+    {"{\"ip\":[{\"anything-but\":{\"cidr\":\"10.0.0.0/8\"}}]}", "{\"ip\":\"localhost\"}", true},
+    {"{\"ip\":[{\"anything-but\":{\"cidr\":\"10.0.0.0/8\"}}]}", "{\"ip\":7}", true},
+    {"{\"ip\":[{\"anything-but\":{\"cidr\":\"10.0.0.0/8\"}}]}", "{}", false},
+    {"{\"ip\":[{\"anything-but\":{\"cidr\":[\"10.0.0.0/8\",\"fd00::/8\"]}}]}", "{\"ip\":\"fd12::1\"}", false},
+    {"{\"ip\":[{\"anything-but\":{\"cidr\":[\"10.0.0.0/8\",\"fd00::/8\"]}}]}", "{\"ip\":\"fe12::1\"}", true},
     /* wildcard */
     {"{\"f\":[{\"wildcard\":\"dir/*.png\"}]}", "{\"f\":\"dir/a.png\"}", true},
     {"{\"f\":[{\"wildcard\":\"dir/*.png\"}]}", "{\"f\":\"dir/sub/a.png\"}", true},
@@ -206,6 +307,50 @@ static const struct mcase match_cases[] = {
     {"{\"$or\":[{\"a\":[{\"exists\":false}]},{\"a\":[\"x\"]}]}", "{\"a\":\"y\"}", false},
     {"{\"$or\":[{\"a\":[1]},{\"b\":[2]}],\"$or\":[{\"c\":[3]},{\"d\":[4]}]}", "{\"a\":1,\"d\":4}", true},
     {"{\"$or\":[{\"a\":[1]},{\"b\":[2]}],\"$or\":[{\"c\":[3]},{\"d\":[4]}]}", "{\"a\":1}", false},
+    /* a field named again replaces the earlier one for that alternative (event-ruler): in a $or
+     * branch, or after the $or, and through nested objects; other fields still apply */
+    {"{\"name\":[\"a\",\"b\"],\"$or\":[{\"name\":[{\"anything-but\":\"a\"}]},{\"condition1\":[\"x\"]}]}",
+     "{\"name\":\"c\"}", true},
+    {"{\"name\":[\"a\",\"b\"],\"$or\":[{\"name\":[{\"anything-but\":\"a\"}]},{\"condition1\":[\"x\"]}]}",
+     "{\"name\":\"b\"}", true},
+    {"{\"name\":[\"a\",\"b\"],\"$or\":[{\"name\":[{\"anything-but\":\"a\"}]},{\"condition1\":[\"x\"]}]}",
+     "{\"name\":\"a\"}", false},
+    {"{\"name\":[\"a\",\"b\"],\"$or\":[{\"name\":[{\"anything-but\":\"a\"}]},{\"condition1\":[\"x\"]}]}",
+     "{\"name\":\"a\",\"condition1\":\"x\"}", true},
+    {"{\"name\":[\"a\",\"b\"],\"$or\":[{\"name\":[{\"anything-but\":\"a\"}]},{\"condition1\":[\"x\"]}]}",
+     "{\"name\":\"c\",\"condition1\":\"y\"}", true},
+    {"{\"name\":[\"a\",\"b\"],\"$or\":[{\"name\":[{\"anything-but\":\"a\"}]},{\"condition1\":[\"x\"]}]}",
+     "{\"condition1\":\"x\"}", false},
+    {"{\"$or\":[{\"name\":[\"x\"]},{\"c\":[1]}],\"name\":[\"y\"]}", "{\"name\":\"y\"}", true},
+    {"{\"$or\":[{\"name\":[\"x\"]},{\"c\":[1]}],\"name\":[\"y\"]}", "{\"name\":\"x\"}", false},
+    {"{\"$or\":[{\"name\":[\"x\"]},{\"c\":[1]}],\"name\":[\"y\"]}", "{\"name\":\"y\",\"c\":1}", true},
+    {"{\"d\":{\"s\":[\"a\"],\"n\":[1]},\"$or\":[{\"d\":{\"s\":[\"b\"]}},{\"x\":[1]}]}",
+     "{\"d\":{\"s\":\"b\",\"n\":1}}", true},
+    {"{\"d\":{\"s\":[\"a\"],\"n\":[1]},\"$or\":[{\"d\":{\"s\":[\"b\"]}},{\"x\":[1]}]}",
+     "{\"d\":{\"s\":\"b\",\"n\":2}}", false},
+    {"{\"d\":{\"s\":[\"a\"],\"n\":[1]},\"$or\":[{\"d\":{\"s\":[\"b\"]}},{\"x\":[1]}]}",
+     "{\"d\":{\"s\":\"a\",\"n\":1},\"x\":1}", true},
+    {"{\"d\":{\"s\":[\"a\"],\"n\":[1]},\"$or\":[{\"d\":{\"s\":[\"b\"]}},{\"x\":[1]}]}",
+     "{\"d\":{\"s\":\"a\",\"n\":1}}", false},
+    {"{\"d\":{\"s\":[\"a\"],\"$or\":[{\"s\":[\"b\"]},{\"t\":[1]}]}}", "{\"d\":{\"s\":\"b\"}}", true},
+    {"{\"d\":{\"s\":[\"a\"],\"$or\":[{\"s\":[\"b\"]},{\"t\":[1]}]}}", "{\"d\":{\"s\":\"b\",\"t\":1}}", true},
+    {"{\"d\":{\"s\":[\"a\"],\"$or\":[{\"s\":[\"b\"]},{\"t\":[1]}]}}", "{\"d\":{\"s\":\"a\"}}", false},
+    /* alternatives that are all the same field are merged into one tree: same answers */
+    {"{\"d\":{\"$or\":[{\"a\":[{\"exists\":false}]},{\"b\":[2]}]}}", "{}", true},
+    {"{\"d\":{\"$or\":[{\"a\":[{\"exists\":false}]},{\"b\":[2]}]}}", "{\"d\":[{\"a\":1}]}", false},
+    {"{\"d\":{\"$or\":[{\"a\":[{\"exists\":false}]},{\"b\":[2]}]}}", "{\"d\":[{\"a\":1},{\"b\":3}]}", true},
+    {"{\"d\":{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}}", "{\"d\":[{\"a\":2},{\"b\":2}]}", true},
+    {"{\"d\":{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}}", "{\"d\":[{\"a\":2},{\"b\":1}]}", false},
+    {"{\"d\":{\"e\":{\"$or\":[{\"a\":[1]},{\"b\":{\"$or\":[{\"c\":[1]},{\"f\":[2]}]}}]}}}",
+     "{\"d\":{\"e\":{\"b\":[{\"c\":0},{\"f\":2}]}}}", true},
+    {"{\"d\":{\"e\":{\"$or\":[{\"a\":[1]},{\"b\":{\"$or\":[{\"c\":[1]},{\"f\":[2]}]}}]}}}",
+     "{\"d\":{\"e\":{\"b\":[{\"c\":0},{\"f\":1}]}}}", false},
+    {"{\"a\":[1],\"a\":[2]}", "{\"a\":2}", true},
+    {"{\"a\":[1],\"a\":[2]}", "{\"a\":1}", false},
+    {"{\"e\":{\"k\":[\"x\"],\"$or\":[{\"v\":[1]},{\"w\":[2]}]}}",
+     "{\"e\":[{\"k\":\"x\",\"v\":2},{\"k\":\"y\",\"v\":1}]}", false},
+    {"{\"e\":{\"k\":[\"x\"],\"$or\":[{\"v\":[1]},{\"w\":[2]}]}}",
+     "{\"e\":[{\"k\":\"y\"},{\"k\":\"x\",\"w\":2}]}", true},
     /* records that are not objects */
     {"{\"x\":[{\"exists\":false}]}", "\"just a string\"", true},
     {"{\"x\":[\"a\"]}", "[1,2]", false},
@@ -285,7 +430,36 @@ static const struct ecase error_cases[] = {
     {"[{\"p\":[{\"equals-ignore-case\":5}]}]",
      "$.routes.r.filters[0].p: equals-ignore-case expects a string"},
     {"[{\"p\":[{\"bogus\":1}]}]", "$.routes.r.filters[0].p: unknown operator \"bogus\""},
-    {"[{\"p\":[{\"cidr\":\"10.0.0.0/8\"}]}]", "$.routes.r.filters[0].p: cidr is not supported"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0\" is not an address block such as \"10.0.0.0/24\""},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.256/8\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.256/8\" is not an address"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0/8\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0/8\" is not an address"},
+    {"[{\"p\":[{\"cidr\":\"/8\"}]}]", "$.routes.r.filters[0].p: cidr: \"/8\" is not an address"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/8/8\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/8/8\" is not an address"},
+    {"[{\"p\":[{\"cidr\":\"host/8\"}]}]", "$.routes.r.filters[0].p: cidr: \"host/8\" is not an address"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/33\"}]}]", "$.routes.r.filters[0].p: cidr: \"10.0.0.0/33\": the prefix "
+                                               "length after / is a number from 0 to 32 for IPv4"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/\": the prefix length"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/-1\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/-1\": the prefix length"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/ 8\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/ 8\": the prefix length"},
+    {"[{\"p\":[{\"cidr\":\"10.0.0.0/0008\"}]}]",
+     "$.routes.r.filters[0].p: cidr: \"10.0.0.0/0008\": the prefix length"},
+    {"[{\"p\":[{\"cidr\":\"::/129\"}]}]", "$.routes.r.filters[0].p: cidr: \"::/129\": the prefix length "
+                                          "after / is a number from 0 to 128 for IPv6"},
+    {"[{\"p\":[{\"cidr\":5}]}]", "$.routes.r.filters[0].p: cidr expects a string such as \"10.0.0.0/24\""},
+    {"[{\"p\":[{\"cidr\":[\"10.0.0.0/8\"]}]}]", "$.routes.r.filters[0].p: cidr expects a string"},
+    {"[{\"d\":{\"ip\":[{\"cidr\":\"1.2.3.4/40\"}]}}]", "$.routes.r.filters[0].d.ip: cidr: \"1.2.3.4/40\""},
+    {"[{\"p\":[{\"anything-but\":{\"cidr\":[\"10.0.0.0/8\",\"x\"]}}]}]",
+     "$.routes.r.filters[0].p: anything-but cidr: \"x\" is not an address block"},
+    {"[{\"p\":[{\"anything-but\":{\"cidr\":[]}}]}]",
+     "$.routes.r.filters[0].p: anything-but cidr expects a string or a non-empty list of strings"},
+    {"[{\"p\":[{\"anything-but\":{\"cidr\":[\"10.0.0.0/8\",1]}}]}]",
+     "$.routes.r.filters[0].p: anything-but cidr expects a string or a non-empty list"},
     {"[{\"p\":[{\"prefix\":\"a\",\"suffix\":\"b\"}]}]",
      "$.routes.r.filters[0].p: an operator object has exactly one key"},
     {"[{\"p\":[{}]}]", "$.routes.r.filters[0].p: an operator object has exactly one key"},
@@ -309,7 +483,36 @@ static const struct ecase error_cases[] = {
      "$.routes.r.filters[0].x: anything-but: a list holds only strings"},
     {"[{\"x\":[{\"anything-but\":[]}]}]", "$.routes.r.filters[0].x: anything-but: a list holds only strings"},
     {"[{\"x\":[{\"anything-but\":null}]}]", "$.routes.r.filters[0].x: anything-but expects"},
-    {"[{\"x\":[{\"anything-but\":{\"prefix\":5}}]}]", "$.routes.r.filters[0].x: anything-but expects"},
+    {"[{\"x\":[{\"anything-but\":{\"prefix\":5}}]}]",
+     "$.routes.r.filters[0].x: anything-but prefix expects a string or a non-empty list of strings"},
+    {"[{\"x\":[{\"anything-but\":{\"prefix\":[]}}]}]",
+     "$.routes.r.filters[0].x: anything-but prefix expects a string or a non-empty list of strings"},
+    {"[{\"x\":[{\"anything-but\":{\"prefix\":[\"a\",1]}}]}]",
+     "$.routes.r.filters[0].x: anything-but prefix expects a string or a non-empty list of strings"},
+    {"[{\"x\":[{\"anything-but\":{\"prefix\":[[\"a\"]]}}]}]",
+     "$.routes.r.filters[0].x: anything-but prefix expects a string or a non-empty list of strings"},
+    {"[{\"x\":[{\"anything-but\":{\"prefix\":\"\"}}]}]",
+     "$.routes.r.filters[0].x: anything-but prefix: an empty prefix would exclude every string"},
+    {"[{\"x\":[{\"anything-but\":{\"prefix\":[\"a\",\"\"]}}]}]",
+     "$.routes.r.filters[0].x: anything-but prefix: an empty prefix would exclude every string"},
+    {"[{\"x\":[{\"anything-but\":{\"suffix\":[]}}]}]",
+     "$.routes.r.filters[0].x: anything-but suffix expects a string or a non-empty list of strings"},
+    {"[{\"x\":[{\"anything-but\":{\"suffix\":[\".a\",null]}}]}]",
+     "$.routes.r.filters[0].x: anything-but suffix expects a string or a non-empty list of strings"},
+    {"[{\"x\":[{\"anything-but\":{\"suffix\":\"\"}}]}]",
+     "$.routes.r.filters[0].x: anything-but suffix: an empty suffix would exclude every string"},
+    {"[{\"x\":[{\"anything-but\":{\"equals-ignore-case\":[]}}]}]",
+     "$.routes.r.filters[0].x: anything-but equals-ignore-case expects a string or a non-empty list"},
+    {"[{\"x\":[{\"anything-but\":{\"equals-ignore-case\":[\"a\",2]}}]}]",
+     "$.routes.r.filters[0].x: anything-but equals-ignore-case expects a string or a non-empty list"},
+    {"[{\"x\":[{\"anything-but\":{\"wildcard\":[]}}]}]",
+     "$.routes.r.filters[0].x: anything-but wildcard expects a string or a non-empty list"},
+    {"[{\"x\":[{\"anything-but\":{\"wildcard\":[\"a*\",true]}}]}]",
+     "$.routes.r.filters[0].x: anything-but wildcard expects a string or a non-empty list"},
+    {"[{\"x\":[{\"anything-but\":{\"prefix\":\"a\",\"suffix\":\"b\"}}]}]",
+     "$.routes.r.filters[0].x: anything-but expects"},
+    {"[{\"x\":[{\"anything-but\":{}}]}]", "$.routes.r.filters[0].x: anything-but expects"},
+    {"[{\"x\":[{\"prefix\":[\"a\"]}]}]", "$.routes.r.filters[0].x: prefix expects a string"},
     {"[{\"x\":[{\"anything-but\":{\"numeric\":[\">\",1]}}]}]",
      "$.routes.r.filters[0].x: anything-but expects"},
     {"[{\"x\":[{\"anything-but\":{\"wildcard\":\"a**\"}}]}]",
@@ -398,6 +601,54 @@ static void test_nesting_limit(void **state)
     trg_buf_free(&b);
 }
 
+/* $or branches multiply into alternatives: up to TRG_FILTER_MAX_ALTERNATIVES compile, one more $or
+ * beyond is an error naming it. */
+static void test_alternatives_limit(void **state)
+{
+    (void)state;
+    struct trg_buf b = {0};
+    int limit_ors = 0;
+    while ((1 << limit_ors) < TRG_FILTER_MAX_ALTERNATIVES)
+        limit_ors++;
+    assert_int_equal(1 << limit_ors, TRG_FILTER_MAX_ALTERNATIVES);
+    for (int ors = limit_ors; ors <= limit_ors + 1; ors++) {
+        trg_buf_reset(&b);
+        trg_buf_adds(&b, "{\"src\":[\"s\"]");
+        for (int i = 0; i < ors; i++)
+            trg_buf_addf(&b, ",\"k%d\":{\"$or\":[{\"a\":[%d]},{\"b\":[%d]}]}", i, i, i);
+        trg_buf_adds(&b, "}");
+        struct trg_errs errs = {0};
+        struct trg_filter *f = compile_text(b.data, &errs);
+        if (ors == limit_ors) {
+            assert_non_null(f);
+            /* the last alternative: every k_i through its second branch */
+            struct trg_buf r = {0};
+            trg_buf_adds(&r, "{\"src\":\"s\"");
+            for (int i = 0; i < ors; i++)
+                trg_buf_addf(&r, ",\"k%d\":{\"b\":%d}", i, i);
+            trg_buf_adds(&r, "}");
+            cJSON *rec = cJSON_Parse(r.data);
+            assert_true(trg_filter_match(f, rec));
+            cJSON_ReplaceItemInObject(rec, "src", cJSON_CreateString("t"));
+            assert_false(trg_filter_match(f, rec));
+            cJSON_Delete(rec);
+            trg_buf_free(&r);
+        } else {
+            char want[128];
+            snprintf(want, sizeof want,
+                     "$.routes.r.filters.k%d.$or: the $or branches combine into more than %d", ors - 1,
+                     TRG_FILTER_MAX_ALTERNATIVES);
+            assert_null(f);
+            assert_int_equal(errs.lines.n, 1);
+            if (strncmp(errs.lines.v[0], want, strlen(want)) != 0)
+                fail_msg("got  %s\nwant %s", errs.lines.v[0], want);
+        }
+        trg_filter_free(f);
+        trg_errs_free(&errs);
+    }
+    trg_buf_free(&b);
+}
+
 static void test_explain(void **state)
 {
     (void)state;
@@ -418,6 +669,13 @@ static void test_explain(void **state)
          "pattern 0: no $or branch matches (first: a: missing)"},
         {"{\"e\":{\"n\":[\"x\"],\"m\":[1]}}", "{\"e\":[{\"n\":\"y\"},{\"n\":\"x\",\"m\":2}]}",
          "pattern 0: e.n: \"y\" matches none of the allowed values"},
+        {"{\"n\":[\"a\",\"b\"],\"$or\":[{\"n\":[{\"anything-but\":\"a\"}]},{\"c\":[\"x\"]}]}",
+         "{\"n\":\"a\"}",
+         "pattern 0: no $or branch matches (first: n: \"a\" matches none of the allowed values)"},
+        {"{\"d\":{\"$or\":[{\"a\":[1]},{\"b\":[2]}]}}", "{\"d\":{\"b\":3}}",
+         "pattern 0: no $or branch matches (first: d.a: missing)"},
+        {"{\"ip\":[{\"cidr\":\"10.0.0.0/8\"}]}", "{\"ip\":\"11.0.0.1\"}",
+         "pattern 0: ip: \"11.0.0.1\" matches none of the allowed values"},
     };
     for (size_t i = 0; i < TRG_ARRAY_SIZE(cases); i++) {
         struct trg_errs errs = {0};
@@ -508,7 +766,12 @@ static void test_alloc_failures(void **state)
         "\"s\":[{\"anything-but\":{\"equals-ignore-case\":[\"x\",\"Y\"]}}],"
         "\"w\":[{\"wildcard\":\"a*b*c\"},{\"anything-but\":[1,2]}],"
         "\"$or\":[{\"a\":[{\"prefix\":\"p\"}]},{\"b\":[{\"suffix\":{\"equals-ignore-case\":\"S\"}}]}]}},"
-        "\"{\\\"k\\\":[null]}\"]");
+        "\"{\\\"k\\\":[null]}\","
+        "{\"ip\":[{\"cidr\":\"10.0.0.0/8\"},{\"anything-but\":{\"cidr\":[\"::1/128\",\"fd00::/8\"]}}],"
+        "\"p\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}},{\"anything-but\":{\"suffix\":[\"x\"]}}],"
+        "\"d\":{\"s\":[\"a\"]},\"$or\":[{\"d\":{\"s\":[\"b\"],\"$or\":[{\"t\":[1]},{\"u\":[2]}]}},"
+        "{\"e\":[{\"equals-ignore-case\":\"\xc8\xba\"}]}]},"
+        "{\"v\":{\"w\":{\"$or\":[{\"a\":[1]},{\"b\":{\"$or\":[{\"c\":[1]},{\"d\":[2]}]}}]}}}]");
     assert_non_null(p);
     bool done = false;
     for (long n = 0; n < 10000 && !done; n++) {
@@ -534,11 +797,15 @@ static void test_match_does_not_allocate(void **state)
 {
     (void)state;
     struct trg_errs errs = {0};
-    struct trg_filter *f =
-        compile_text("[{\"d\":{\"s\":[{\"equals-ignore-case\":\"A\"}],\"$or\":[{\"x\":[1]},"
-                     "{\"y\":[{\"wildcard\":\"*z*\"}]}]}}]",
-                     &errs);
-    cJSON *rec = cJSON_Parse("{\"d\":[{\"s\":\"a\",\"y\":\"xzx\"}]}");
+    struct trg_filter *f = compile_text(
+        "[{\"d\":{\"s\":[{\"equals-ignore-case\":\"A\"}],\"$or\":[{\"x\":[1]},"
+        "{\"y\":[{\"wildcard\":\"*z*\"}]}]},"
+        "\"ip\":[{\"cidr\":\"2001:db8::/32\"}],\"n\":[{\"suffix\":{\"equals-ignore-case\":\"\xc8\xba\"}}],"
+        "\"p\":[{\"anything-but\":{\"prefix\":[\"$\",\"%\"]}}]}]",
+        &errs);
+    cJSON *rec =
+        cJSON_Parse("{\"d\":[{\"s\":\"a\",\"y\":\"xzx\"}],\"ip\":\"2001:db8::7\",\"n\":\"x\xe2\xb1\xa5\","
+                    "\"p\":\"q\"}");
     char why[128];
     trg_alloc_fail_after(0);
     assert_true(trg_filter_match(f, rec));
@@ -555,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_error_table),
         cmocka_unit_test(test_all_errors_in_one_pass),
         cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_alternatives_limit),
         cmocka_unit_test(test_explain),
         cmocka_unit_test(test_empty_and_null),
         cmocka_unit_test(test_more_than_five_warns),
