@@ -53,7 +53,7 @@ static const char *const top_keys[] = {"http", "log", "redis", "dlq", "functions
 
 #define FN(f) offsetof(struct trg_function_conf, f)
 static const struct trg_opt function_options[] = {
-    {"type", TRG_OPT_STRING, NULL, 0, 0, NULL, FN(type), "`http`, `lambda` or `exec`.", NULL, TRG_OPT_REQUIRED},
+    {"type", TRG_OPT_STRING, NULL, 0, 0, NULL, FN(type), "`http`, `lambda`, `exec` or `runtime`.", NULL, TRG_OPT_REQUIRED},
     {"timeout_ms", TRG_OPT_INT, "30000", 1, 900000, "ms", FN(timeout_ms),
      "How long one invocation may run before it counts as a function error (Lambda's Timeout).", NULL, 0},
     {"max_concurrency", TRG_OPT_INT, "10", 1, 1000, "invocations", FN(max_concurrency),
@@ -273,7 +273,7 @@ static struct typed_fields source_fields(void *elem)
 }
 
 static const struct kind function_kind = {
-    "$.functions", "function", "http, lambda, exec", sizeof(struct trg_function_conf), function_options,
+    "$.functions", "function", "http, lambda, exec, runtime", sizeof(struct trg_function_conf), function_options,
     TRG_ARRAY_SIZE(function_options), bind_function, unbind_function, function_fields,
 };
 static const struct kind source_kind = {

@@ -850,8 +850,10 @@ int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
             continue;
         rc |= trg_buf_addf(out, "%s{\"name\":", first ? "" : ",");
         rc |= trg_buf_add_json_str(out, fn->name, strlen(fn->name));
-        rc |= trg_buf_addf(out, ",\"type\":\"%s\",\"inflight\":%d,\"max_concurrency\":%lld}", fn->conf->type,
+        rc |= trg_buf_addf(out, ",\"type\":\"%s\",\"inflight\":%d,\"max_concurrency\":%lld", fn->conf->type,
                            fn->inflight, (long long)fn->conf->max_concurrency);
+        rc |= fn->conf->ops->status_json ? fn->conf->ops->status_json(fn->inst, out) : 0;
+        rc |= trg_buf_adds(out, "}");
         first = false;
     }
     rc |= trg_buf_adds(out, "]}");

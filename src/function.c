@@ -52,6 +52,9 @@ int trg_function_create(struct trg_core *core, const struct trg_function_owner *
         trg_free(p);
         return rc;
     }
+    if (conf->ops->bind)
+        conf->ops->bind(fn->inst,
+                        &(struct trg_invoke_host){core->metrics, conf->max_concurrency, conf->timeout_ms});
     fn->core = core;
     fn->owner = owner;
     fn->cfg = cfg;

@@ -41,6 +41,7 @@ struct http_route {
     size_t path_len;
     bool prefix;
     size_t max_body;
+    bool pass_oversize; /* the handler answers bodies beyond max_body itself */
     trg_http_handler fn;
     void *arg;
 };
@@ -51,6 +52,7 @@ struct trg_http {
     char *listen;
     int port;
     bool accepting_closed;
+    bool quiet; /* created with trg_http_opts.quiet: start and stop at debug level */
     ev_io io;
     ev_timer timer;
     struct http_route *routes;
@@ -69,7 +71,7 @@ struct trg_http_req {
     struct MHD_Connection *conn;      /* NULL once MHD completed the request */
     struct trg_http_req *prev, *next; /* in h->owned while REQ_HANDLER */
     enum req_state state;
-    bool started, suspended, in_handler, closed, too_big, failed;
+    bool started, suspended, in_handler, closed, too_big, failed, pass_oversize;
     char *uri; /* raw request target */
     char *raw_path;
     const char *query; /* into uri, "" when none */
@@ -389,7 +391,7 @@ static enum MHD_Result dispatch(struct trg_http_req *r)
     bool path_found;
     enum MHD_Result ret;
 
-    if (r->too_big)
+    if (r->too_big && !r->pass_oversize)
         return queue_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
     rt = route_find(h, r->method, r->path, &path_found, &allow);
     if (!rt) {
@@ -449,6 +451,7 @@ static enum MHD_Result on_headers(struct trg_http_req *r, const char *method, co
         return ret;
     }
     r->max_body = rt->max_body;
+    r->pass_oversize = rt->pass_oversize;
     cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -457,6 +460,10 @@ static enum MHD_Result on_headers(struct trg_http_req *r, const char *method, co
         if (errno == 0 && end != cl && n > r->max_body) {
             trg_debug("http", r->h->listen, "%s %s: body of %llu bytes refused (max %zu)", method, url, n,
                       r->max_body);
+            if (r->pass_oversize) { /* the handler says why, at once, without the body */
+                r->too_big = true;
+                return dispatch(r);
+            }
             return queue_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL);
         }
     }
@@ -588,6 +595,12 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 
 int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **out)
 {
+    return trg_http_create_with(loop, listen, NULL, out);
+}
+
+int trg_http_create_with(struct ev_loop *loop, const char *listen, const struct trg_http_opts *o,
+                         struct trg_http **out)
+{
     struct trg_http *h = NULL;
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
@@ -606,6 +619,7 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
     if (!h)
         return TRG_ENOMEM;
     h->loop = loop;
+    h->quiet = o && o->quiet;
     h->listen = trg_strdup(listen);
     if (!h->listen) {
         err = TRG_ENOMEM;
@@ -616,9 +630,9 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, h, MHD_OPTION_NOTIFY_COMPLETED,
-        completed_cb, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        completed_cb, h, MHD_OPTION_CONNECTION_LIMIT, o && o->conn_limit ? o->conn_limit : (unsigned)HTTP_CONN_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, o ? o->conn_timeout_s : (unsigned)HTTP_CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o && o->conn_memory ? o->conn_memory : (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!h->daemon) {
         trg_error("http", listen,
                   "cannot listen on %s (address in use or not local?); "
@@ -641,7 +655,10 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
     ev_timer_init(&h->timer, timer_cb, 0., 0.);
     h->timer.data = h;
     http_rearm(h);
-    trg_info("http", listen, "listening on port %d", h->port);
+    if (h->quiet)
+        trg_debug("http", listen, "listening on port %d", h->port);
+    else
+        trg_info("http", listen, "listening on port %d", h->port);
     *out = h;
     return 0;
 fail:
@@ -701,6 +718,12 @@ void trg_http_destroy(struct trg_http *h)
 int trg_http_route(struct trg_http *h, const char *method, const char *path, size_t max_body,
                    trg_http_handler fn, void *arg)
 {
+    return trg_http_route_oversize(h, method, path, max_body, false, fn, arg);
+}
+
+int trg_http_route_oversize(struct trg_http *h, const char *method, const char *path, size_t max_body,
+                            bool pass_oversize, trg_http_handler fn, void *arg)
+{
     struct http_route rt = {0}, *routes;
 
     if (!h || !path || path[0] != '/' || !fn)
@@ -718,6 +741,7 @@ int trg_http_route(struct trg_http *h, const char *method, const char *path, siz
     rt.path_len = strlen(path);
     rt.prefix = path[rt.path_len - 1] == '/';
     rt.max_body = max_body;
+    rt.pass_oversize = pass_oversize;
     rt.fn = fn;
     rt.arg = arg;
     routes = trg_realloc(h->routes, (h->n_routes + 1) * sizeof *routes);
@@ -793,6 +817,8 @@ void trg_http_req_set_data(struct trg_http_req *r, void *data) { r->data = data;
 void *trg_http_req_data(const struct trg_http_req *r) { return r->data; }
 
 bool trg_http_req_closed(const struct trg_http_req *r) { return r->closed || !r->conn; }
+
+bool trg_http_req_too_large(const struct trg_http_req *r) { return r->too_big; }
 
 void trg_http_respond(struct trg_http_req *r, int status, const char *content_type, const char *body,
                       size_t len, const char *const *headers)

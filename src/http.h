@@ -20,6 +20,16 @@ typedef void (*trg_http_handler)(void *arg, struct trg_http_req *req);
 
 /* Listen on "host:port" ("127.0.0.1:9070", "[::1]:9070", "0.0.0.0:0"). Port 0 picks a free port. */
 int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **out);
+/* Knobs of a listener that is not trigd's main one (a runtime instance's Runtime API). 0 = the default. */
+struct trg_http_opts {
+    unsigned conn_limit;     /* connections at once (default 1024) */
+    size_t conn_memory;      /* libmicrohttpd's memory pool per connection (default 64 KB) */
+    unsigned conn_timeout_s; /* idle connections closed after this; 0 = never (NULL opts: 60 s) */
+    bool quiet;              /* "listening on port N" at debug instead of info */
+};
+/* trg_http_create() with knobs; o NULL = the defaults of trg_http_create(). */
+int trg_http_create_with(struct ev_loop *loop, const char *listen, const struct trg_http_opts *o,
+                         struct trg_http **out);
 /* The port actually bound (useful with port 0). */
 int trg_http_port(const struct trg_http *h);
 /* Stop accepting connections; requests already in progress can still be answered. */
@@ -32,6 +42,11 @@ void trg_http_destroy(struct trg_http *h);
  * Returns TRG_EINVAL if the same method+path is registered already. */
 int trg_http_route(struct trg_http *h, const char *method, const char *path, size_t max_body,
                    trg_http_handler fn, void *arg);
+/* The same, and when pass_oversize is true a request whose body exceeds max_body still reaches the
+ * handler (with an empty body and trg_http_req_too_large() true) instead of the server's own 413; when
+ * Content-Length announces it, that happens at once, before the body is sent. */
+int trg_http_route_oversize(struct trg_http *h, const char *method, const char *path, size_t max_body,
+                            bool pass_oversize, trg_http_handler fn, void *arg);
 /* Remove every handler registered with this arg (requests in progress are unaffected). */
 void trg_http_unroute(struct trg_http *h, void *arg);
 
@@ -58,6 +73,9 @@ bool trg_http_req_bearer_ok(const struct trg_http_req *r, const char *token);
 /* Has the client gone away? (then respond soon; the answer is dropped). A suspended request
  * notices a peer that closed its connection while it waits; the request stays valid all the same. */
 bool trg_http_req_closed(const struct trg_http_req *r);
+
+/* Did the body exceed the route's max_body (only seen by trg_http_route_oversize() handlers)? */
+bool trg_http_req_too_large(const struct trg_http_req *r);
 
 /* Answer the request and free it (r is invalid afterwards, even when called from inside the
  * handler). headers: name, value, name, value, ..., NULL (may be NULL); Content-Length,

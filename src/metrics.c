@@ -69,6 +69,19 @@ static const struct family families[TRG_M__COUNT] = {
     [TRG_M_PAUSED_PARTITIONS] = {"trigd_source_paused_partitions",
                                  "Partitions the source has paused right now (backpressure or stopping).", M_GAUGE,
                                  "source", NULL, NULL, 0},
+    [TRG_M_BILLED_MS] = {"trigd_function_billed_ms_total",
+                         "Billed duration of runtime function invocations (1 ms steps).", M_COUNTER, "function",
+                         NULL, NULL, 0},
+    [TRG_M_GB_SECONDS] = {"trigd_function_gb_seconds_total",
+                          "Memory times billed duration of runtime function invocations (memory_mb / 1024 x s).",
+                          M_COUNTER, "function", NULL, NULL, 0},
+    [TRG_M_COLD_STARTS] = {"trigd_function_cold_starts_total", "Runtime instances started (cold starts).",
+                           M_COUNTER, "function", NULL, NULL, 0},
+    [TRG_M_INIT_DURATION] = {"trigd_function_init_duration_seconds",
+                             "Init duration of runtime instances: from spawn to their first next.", M_HISTOGRAM,
+                             "function", NULL, duration_buckets, TRG_ARRAY_SIZE(duration_buckets)},
+    [TRG_M_INSTANCES] = {"trigd_function_instances", "Runtime instances by state.", M_GAUGE, "function", "state",
+                         NULL, 0},
 };
 
 struct sample {

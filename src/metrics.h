@@ -24,6 +24,11 @@ enum trg_metric {
     TRG_M_SOURCE_EVENTS,        /* counter   {source,event}: what a source counted (skipped fires, ...) */
     TRG_M_PARTITION_LAG,        /* gauge     {source,partition}: records not read yet, per partition (kafka) */
     TRG_M_PAUSED_PARTITIONS,    /* gauge     {source}: partitions paused right now (backpressure) */
+    TRG_M_BILLED_MS,            /* counter   {function}: billed milliseconds (runtime functions) */
+    TRG_M_GB_SECONDS,           /* counter   {function}: memory_mb / 1024 x billed seconds */
+    TRG_M_COLD_STARTS,          /* counter   {function}: instances started for an invoke or provisioned */
+    TRG_M_INIT_DURATION,        /* histogram {function}, seconds: spawn to the first `next` */
+    TRG_M_INSTANCES,            /* gauge     {function,state}: initializing, idle, busy */
     TRG_M__COUNT
 };
 

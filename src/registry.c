@@ -11,6 +11,7 @@ static const struct trg_invoker_ops *const invokers[] = {
     &trg_invoke_http,
     &trg_invoke_lambda,
     &trg_invoke_exec,
+    &trg_invoke_runtime,
 };
 
 static const struct trg_source_ops *const sources[] = {

@@ -33,6 +33,9 @@ static const char usage_text[] =
     "  routes                             the routes\n"
     "  schedules [--next N]               every schedule and its next N fire times (1..100, default 5),\n"
     "                                     in its time zone and in UTC\n"
+    "  functions                          every function; runtime functions with their instances\n"
+    "  usage                              usage per runtime function (invocations, billed ms, GB-seconds,\n"
+    "                                     cold starts) and the estimated cost at the configured prices\n"
     "  invoke FUNCTION [FILE]             invoke a function with the event in FILE (default: stdin)\n"
     "         [--type RequestResponse|Event|DryRun]\n"
     "  dlq list ROUTE [--after ID] [--count N]\n"
@@ -386,6 +389,93 @@ static int cmd_status(struct ctl *c)
         static const char *const ft[] = {"FUNCTION", "TYPE", "INFLIGHT", "MAX_CONCURRENCY"};
         if (rc == 0)
             rc = print_objects(cJSON_GetObjectItemCaseSensitive(j, "functions"), fk, ft, 4);
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* --- functions and usage (runtime functions report instances and usage in the status) --- */
+
+/* A member of a member ("instances", "idle"), as table text. */
+static const char *cell2(const cJSON *obj, const char *outer, const char *key, char *tmp, size_t n)
+{
+    return cell(cJSON_GetObjectItemCaseSensitive(obj, outer), key, tmp, n);
+}
+
+static int cmd_functions(struct ctl *c)
+{
+    cJSON *j = NULL;
+    int rc = get_json(c, "/admin/status", &j);
+    if (rc == 0 && !c->json) {
+        static const char *const titles[] = {"FUNCTION", "TYPE",      "INFLIGHT", "MAX_CONCURRENCY", "MIN",
+                                             "STARTING", "IDLE",      "BUSY",     "MEMORY_MB",       "LIMIT",
+                                             "WAITING",  "BACKING_OFF"};
+        struct table t = {.cols = TRG_ARRAY_SIZE(titles)};
+        table_add(&t, titles);
+        const cJSON *f;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(j, "functions"))
+        {
+            char tmp[12][32];
+            const char *row[] = {cell(f, "name", tmp[0], 32),
+                                 cell(f, "type", tmp[1], 32),
+                                 cell(f, "inflight", tmp[2], 32),
+                                 cell(f, "max_concurrency", tmp[3], 32),
+                                 cell(f, "min_instances", tmp[4], 32),
+                                 cell2(f, "instances", "initializing", tmp[5], 32),
+                                 cell2(f, "instances", "idle", tmp[6], 32),
+                                 cell2(f, "instances", "busy", tmp[7], 32),
+                                 cell(f, "memory_mb", tmp[8], 32),
+                                 cell(f, "memory_limit", tmp[9], 32),
+                                 cell(f, "waiting", tmp[10], 32),
+                                 cell(f, "backing_off", tmp[11], 32)};
+            table_add(&t, row);
+        }
+        rc = t.failed ? oom() : 0;
+        if (rc == 0)
+            table_print(&t);
+        trg_strlist_free(&t.cells);
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int cmd_usage(struct ctl *c)
+{
+    cJSON *j = NULL;
+    int rc = get_json(c, "/admin/status", &j);
+    if (rc == 0 && !c->json) {
+        static const char *const titles[] = {"FUNCTION",    "INVOCATIONS", "BILLED_MS",      "GB_SECONDS",
+                                             "COLD_STARTS", "INIT_MS",     "USD_PER_GB_S",   "USD_PER_REQUEST",
+                                             "EST_COST_USD"};
+        struct table t = {.cols = TRG_ARRAY_SIZE(titles)};
+        table_add(&t, titles);
+        double total = 0;
+        const cJSON *f;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(j, "functions"))
+        {
+            const cJSON *u = cJSON_GetObjectItemCaseSensitive(f, "usage");
+            if (!cJSON_IsObject(u))
+                continue;
+            char tmp[9][32];
+            const cJSON *gbs = cJSON_GetObjectItemCaseSensitive(u, "gb_seconds");
+            const cJSON *cost = cJSON_GetObjectItemCaseSensitive(u, "estimated_cost");
+            snprintf(tmp[3], 32, "%.3f", cJSON_IsNumber(gbs) ? gbs->valuedouble : 0.0);
+            snprintf(tmp[8], 32, "%.6f", cJSON_IsNumber(cost) ? cost->valuedouble : 0.0);
+            total += cJSON_IsNumber(cost) ? cost->valuedouble : 0.0;
+            const char *row[] = {cell(f, "name", tmp[0], 32),           cell(u, "invocations", tmp[1], 32),
+                                 cell(u, "billed_ms", tmp[2], 32),      tmp[3],
+                                 cell(u, "cold_starts", tmp[4], 32),    cell(u, "init_ms", tmp[5], 32),
+                                 cell(u, "price_gb_s", tmp[6], 32),     cell(u, "price_request", tmp[7], 32),
+                                 tmp[8]};
+            table_add(&t, row);
+        }
+        rc = t.failed ? oom() : 0;
+        if (rc == 0) {
+            table_print(&t);
+            printf("\nestimated total: %.6f USD (usage since trigd started or the function was last changed)\n",
+                   total);
+        }
+        trg_strlist_free(&t.cells);
     }
     cJSON_Delete(j);
     return rc;
@@ -888,6 +978,10 @@ int main(int argc, char **argv)
         char **v = args + 1;
         if (strcmp(cmd, "status") == 0)
             rc = n ? usage_error("status takes no arguments%s", NULL) : cmd_status(&c);
+        else if (strcmp(cmd, "functions") == 0)
+            rc = n ? usage_error("functions takes no arguments%s", NULL) : cmd_functions(&c);
+        else if (strcmp(cmd, "usage") == 0)
+            rc = n ? usage_error("usage takes no arguments%s", NULL) : cmd_usage(&c);
         else if (strcmp(cmd, "routes") == 0)
             rc = n ? usage_error("routes takes no arguments%s", NULL) : cmd_routes(&c);
         else if (strcmp(cmd, "schedules") == 0)

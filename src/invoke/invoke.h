@@ -35,6 +35,9 @@ struct trg_invoke_result {
     char *function_error;   /* "Unhandled", "Timeout", "Signal", ...: why it is an error; or NULL */
     int64_t retry_after_ms; /* from Retry-After when throttled; -1 when absent */
     double duration_ms;
+    char *log_tail;         /* the last 4 KB of the invocation's log lines (runtime functions; for the
+                               Invoke API's LogType: Tail), or NULL */
+    size_t log_tail_len;
 };
 /* Free the strings in r (not r itself). */
 void trg_invoke_result_clear(struct trg_invoke_result *r);
@@ -48,6 +51,16 @@ struct trg_invoke_req {
     const char *payload;     /* the event JSON; borrowed until the callback returns */
     size_t len;
     int64_t timeout_ms;      /* deadline for this invocation */
+};
+
+struct trg_buf;
+struct trg_metrics;
+
+/* What the engine knows of a function beyond the invoker's own options (for the optional bind op). */
+struct trg_invoke_host {
+    struct trg_metrics *metrics; /* borrowed for the instance's lifetime */
+    int64_t max_concurrency;     /* the engine never has more invocations in flight */
+    int64_t timeout_ms;
 };
 
 struct trg_invoker_ops {
@@ -64,10 +77,16 @@ struct trg_invoker_ops {
     int (*invoke)(void *inst, const struct trg_invoke_req *req, trg_invoke_cb cb, void *arg);
     /* Destroy the instance: in-flight invocations are cancelled and their callbacks are NOT called. */
     void (*destroy)(void *inst);
+    /* Optional (NULL = not needed): called once right after create with the function's common settings. */
+    void (*bind)(void *inst, const struct trg_invoke_host *host);
+    /* Optional: append members (",\"key\":value...", starting with a comma) to the function's object in
+     * the admin status (GET /admin/status). Returns 0 or TRG_ENOMEM. */
+    int (*status_json)(void *inst, struct trg_buf *out);
 };
 
 extern const struct trg_invoker_ops trg_invoke_http;
 extern const struct trg_invoker_ops trg_invoke_lambda;
 extern const struct trg_invoker_ops trg_invoke_exec;
+extern const struct trg_invoker_ops trg_invoke_runtime;
 
 #endif

@@ -27,6 +27,9 @@ void trg_invoke_result_clear(struct trg_invoke_result *r)
     trg_free(r->body);
     trg_free(r->content_type);
     trg_free(r->function_error);
+    trg_free(r->log_tail);
+    r->log_tail = NULL;
+    r->log_tail_len = 0;
     r->body = NULL;
     r->body_len = 0;
     r->content_type = NULL;

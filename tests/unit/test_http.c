@@ -187,6 +187,44 @@ static void test_body_limits(void **state)
     assert_int_equal(s.calls, 3);
 }
 
+/* Answers "<tag> too_large=<0|1> <body length>" at once: for trg_http_route_oversize(). */
+static void oversize_handler(void *arg, struct trg_http_req *req)
+{
+    struct seen *s = arg;
+    char out[256];
+    size_t len;
+
+    s->calls++;
+    trg_http_req_body(req, &len);
+    snprintf(out, sizeof out, "%s too_large=%d %zu", s->tag, trg_http_req_too_large(req), len);
+    trg_http_respond(req, trg_http_req_too_large(req) ? 413 : 202, "text/plain", out, strlen(out), NULL);
+}
+
+/* trg_http_route_oversize: the handler, not the server, answers bodies beyond max_body. */
+static void test_oversize_to_handler(void **state)
+{
+    struct fixture *f = *state;
+    struct seen s = {.tag = "O"};
+    char body[300];
+    const char *chunked[] = {"-H", "Transfer-Encoding: chunked", NULL};
+    const char *ct[] = {"-H", "Content-Type: text/plain", NULL};
+
+    memset(body, 'x', sizeof body);
+    assert_int_equal(trg_http_route_oversize(f->h, "POST", "/o/", 100, true, oversize_handler, &s), 0);
+    assert_int_equal(th_curl(f->loop, &f->c, url(f, "/o/a"), body, 100, ct), 202);
+    assert_string_equal(f->c.body, "O too_large=0 100");
+    th_client_clear(f->loop, &f->c);
+    /* announced by Content-Length: the handler hears at once, without the body */
+    assert_int_equal(th_curl(f->loop, &f->c, url(f, "/o/b"), body, 101, ct), 413);
+    assert_string_equal(f->c.body, "O too_large=1 0");
+    th_client_clear(f->loop, &f->c);
+    /* chunked: noticed while reading, the handler hears once the body has been discarded */
+    assert_int_equal(th_curl(f->loop, &f->c, url(f, "/o/c"), body, sizeof body, chunked), 413);
+    assert_string_equal(f->c.body, "O too_large=1 0");
+    th_client_clear(f->loop, &f->c);
+    assert_int_equal(s.calls, 3);
+}
+
 /* Holds the request; answers from a timer 50 ms later. */
 static void later_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -414,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_listen_parse),
         cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversize_to_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delayed_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_unanswered, setup, teardown),
