@@ -863,14 +863,14 @@ int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
 /* --- direct invocation and redrive --- */
 
 int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
-                      trg_invoke_cb cb, void *arg)
+                      const char *request_id, trg_invoke_cb cb, void *arg)
 {
     struct trg_function *fn = find_function(&e->functions, function, NULL);
     if (!fn)
         return TRG_ENOTFOUND;
     if (e->core.stopping)
         return TRG_ESTATE;
-    return trg_function_invoke_direct(fn, payload, len, cb, arg);
+    return trg_function_invoke_direct(fn, payload, len, request_id, cb, arg);
 }
 
 int trg_engine_redrive(struct trg_engine *e, const char *route, const char *record, size_t len,

@@ -68,9 +68,10 @@ int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out);
 int trg_engine_sources_status_json(struct trg_engine *e, const char *type, int next_n, struct trg_buf *out);
 
 /* Invoke a function directly (Lambda Invoke API, trigctl invoke), within its concurrency limit.
- * payload is copied. cb is called once, later. TRG_ENOTFOUND when there is no such function. */
+ * payload is copied. request_id (at most 39 characters; NULL: a new UUID) is the id the function sees.
+ * cb is called once, later. TRG_ENOTFOUND when there is no such function. */
 int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
-                      trg_invoke_cb cb, void *arg);
+                      const char *request_id, trg_invoke_cb cb, void *arg);
 
 /* Re-submit the records of a DLQ record (as trg_dlq_record_build wrote it) to its route. cb is called
  * once every record reached a new final outcome (err 0: succeeded, filtered, or written to the DLQ

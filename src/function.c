@@ -2,6 +2,7 @@
  * capacity, and direct invocations (Invoke API). The only place that creates and destroys invokers. */
 #include "function.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -182,7 +183,8 @@ static void run_direct(struct trg_job *job)
     }
 }
 
-int trg_function_invoke_direct(struct trg_function *fn, const char *payload, size_t len, trg_invoke_cb cb, void *arg)
+int trg_function_invoke_direct(struct trg_function *fn, const char *payload, size_t len, const char *request_id,
+                               trg_invoke_cb cb, void *arg)
 {
     struct direct_job *d = trg_calloc(1, sizeof *d);
     if (!d || !(d->payload = trg_strndup(payload, len))) {
@@ -195,7 +197,10 @@ int trg_function_invoke_direct(struct trg_function *fn, const char *payload, siz
     d->arg = arg;
     d->job.run = run_direct;
     trg_list_init(&d->job.link);
-    trg_request_id(d->request_id);
+    if (request_id && *request_id)
+        snprintf(d->request_id, sizeof d->request_id, "%s", request_id);
+    else
+        trg_request_id(d->request_id);
     trg_list_push_back(directs_of(fn), &d->link);
     fn->users++;
     trg_function_submit(fn, &d->job);

@@ -225,7 +225,7 @@ void trg_invoke_api_request(void *arg, struct trg_http_req *req)
     }
     ctx->function = name;
     ctx->req = event ? NULL : req;
-    int rc = trg_engine_invoke(e, name, body, len, invoke_done, ctx);
+    int rc = trg_engine_invoke(e, name, body, len, NULL, invoke_done, ctx);
     if (rc != 0) {
         trg_free(ctx);
         if (rc == TRG_ENOTFOUND) {
