@@ -20,7 +20,6 @@
 #include "dlq.h"
 #include "engine.h"
 #include "http.h"
-#include "invoke_api.h"
 #include "log.h"
 #include "redrive.h"
 #include "util.h"
@@ -411,8 +410,7 @@ int trg_admin_register(struct trg_engine *e, struct trg_http *h)
         (rc = trg_http_route(h, "GET", "/admin/routes", 0, on_routes, e)) != 0 ||
         (rc = trg_http_route(h, "GET", "/admin/schedules", 0, on_schedules, e)) != 0 ||
         (rc = trg_http_route(h, NULL, DLQ_PREFIX, ADMIN_MAX_BODY, on_dlq, e)) != 0 ||
-        (rc = trg_http_route(h, NULL, ADMIN_PREFIX, ADMIN_MAX_BODY, on_admin_other, e)) != 0 ||
-        (rc = trg_http_route(h, "POST", INVOKE_PREFIX, INVOKE_MAX_BODY, trg_invoke_api_request, e)) != 0) {
+        (rc = trg_http_route(h, NULL, ADMIN_PREFIX, ADMIN_MAX_BODY, on_admin_other, e)) != 0) {
         trg_error("admin", NULL, "cannot register the admin API: %s", trg_strerror(rc));
         return rc;
     }

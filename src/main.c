@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "lambda_api.h"
 #include "config.h"
 #include "engine.h"
 #include "http.h"
@@ -170,8 +171,11 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Before the sources start: a webhook path under /admin/ is refused, not the admin API. */
-    if (trg_admin_register(app.engine, trg_engine_http(app.engine)) != 0) {
+    struct trg_lambda_api *lambda_api = NULL;
+    if (trg_admin_register(app.engine, trg_engine_http(app.engine)) != 0 ||
+        trg_lambda_api_register(app.engine, trg_engine_http(app.engine), &lambda_api) != 0) {
         trg_engine_destroy(app.engine);
+        trg_lambda_api_destroy(lambda_api);
         ev_loop_destroy(app.loop);
         return 1;
     }
@@ -186,6 +190,7 @@ int main(int argc, char **argv)
     if (trg_engine_start(app.engine) != 0) {
         trg_error("trigd", NULL, "a source could not start (see above): exiting");
         trg_engine_destroy(app.engine);
+        trg_lambda_api_destroy(lambda_api);
         ev_loop_destroy(app.loop);
         return 1;
     }
@@ -198,6 +203,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 20; i++)
         ev_run(app.loop, EVRUN_NOWAIT);
     trg_engine_destroy(app.engine);
+    trg_lambda_api_destroy(lambda_api); /* after the engine: its Event invocations hear the engine's last word */
     ev_signal_stop(app.loop, &app.sigterm);
     ev_signal_stop(app.loop, &app.sigint);
     ev_signal_stop(app.loop, &app.sighup);

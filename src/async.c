@@ -1,0 +1,281 @@
+/* async.c — the Invoke API's Event invocations, queued and retried as Lambda does (see async.h). */
+#include "async.h"
+
+#include <cjson/cJSON.h>
+#include <ev.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "aws_error.h"
+#include "config.h"
+#include "dlq.h"
+#include "engine.h"
+#include "invoke_api.h"
+#include "list.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+struct trg_async {
+    struct trg_engine *e;
+    struct ev_loop *loop;   /* the engine's: it outlives the engine, which goes first */
+    struct trg_list events; /* every event not finished yet */
+};
+
+struct async_event {
+    struct trg_list link;
+    struct trg_async *a;
+    char *function;
+    char *payload;
+    size_t len;
+    char request_id[40];
+    int64_t created_ms;
+    int attempts;              /* invocations that ended (not counting throttles) */
+    bool inflight;
+    ev_timer timer;            /* the wait before the next attempt */
+    struct trg_buf response;   /* the last error's response (Lambda's error object) */
+    char *function_error;      /* the last error's X-Amz-Function-Error, or NULL */
+};
+
+static void count(struct trg_async *a, const char *function, const char *what)
+{
+    trg_metrics_add(trg_engine_metrics(a->e), TRG_M_ASYNC_EVENTS, function, what, 1);
+}
+
+static void event_free(struct async_event *ev)
+{
+    if (!ev)
+        return;
+    ev_timer_stop(ev->a->loop, &ev->timer);
+    trg_list_remove(&ev->link);
+    trg_buf_free(&ev->response);
+    trg_free(ev->function_error);
+    trg_free(ev->function);
+    trg_free(ev->payload);
+    trg_free(ev);
+}
+
+static void attempt(struct async_event *ev);
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    attempt(w->data);
+}
+
+static void retry_in(struct async_event *ev, int64_t delay_ms)
+{
+    ev_timer_set(&ev->timer, (double)delay_ms / 1000.0, 0.);
+    ev_timer_start(ev->a->loop, &ev->timer);
+}
+
+/* Append Lambda's asynchronous invocation record of ev to b. */
+static int build_record(const struct async_event *ev, const char *condition, int64_t now_ms, struct trg_buf *b)
+{
+    time_t secs = (time_t)(now_ms / 1000);
+    struct tm tm;
+    char ts[40];
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof ts - n, ".%03dZ", (int)(now_ms % 1000));
+    int rc = trg_buf_addf(b,
+                          "{\"version\":\"1.0\",\"timestamp\":\"%s\",\"requestContext\":{\"requestId\":\"%s\","
+                          "\"functionArn\":\"arn:aws:lambda:%s:%s:function:",
+                          ts, ev->request_id, TRG_AWS_REGION, TRG_AWS_ACCOUNT);
+    rc |= trg_buf_adds(b, ev->function);
+    rc |= trg_buf_addf(b, ":$LATEST\",\"condition\":\"%s\",\"approximateInvokeCount\":%d},\"requestPayload\":",
+                       condition, ev->attempts);
+    rc |= trg_buf_add(b, ev->payload, ev->len);
+    rc |= trg_buf_adds(b, ",\"responseContext\":{\"statusCode\":200,\"executedVersion\":\"$LATEST\"");
+    if (ev->function_error) {
+        rc |= trg_buf_adds(b, ",\"functionError\":");
+        rc |= trg_buf_add_json_str(b, ev->function_error, strlen(ev->function_error));
+    }
+    rc |= trg_buf_adds(b, "}");
+    if (ev->response.len > 0) {
+        rc |= trg_buf_adds(b, ",\"responsePayload\":");
+        cJSON *j = trg_json_parse(ev->response.data, ev->response.len, NULL);
+        if (j)
+            rc |= trg_buf_add(b, ev->response.data, ev->response.len);
+        else
+            rc |= trg_buf_add_json_str(b, ev->response.data, ev->response.len);
+        cJSON_Delete(j);
+    }
+    rc |= trg_buf_adds(b, "}");
+    return rc;
+}
+
+static void put_done(void *arg, int err, const char *id)
+{
+    struct async_event *ev = arg;
+    if (err == 0)
+        trg_info("async", ev->function, "event %s failed: its record is in the DLQ async.%s as %s", ev->request_id,
+                 ev->function, id);
+    else
+        trg_error("async", ev->function, "event %s failed and its record could not be written to the DLQ: %s",
+                  ev->request_id, trg_strerror(err));
+    event_free(ev);
+}
+
+static void target_done(void *arg, struct trg_invoke_result *res)
+{
+    struct async_event *ev = arg;
+    if (res->outcome == TRG_OUT_SUCCESS || res->outcome == TRG_OUT_PARTIAL)
+        trg_info("async", ev->function, "event %s failed: its record went to its on_failure function", ev->request_id);
+    else
+        trg_error("async", ev->function, "event %s failed and its on_failure function failed too (%s); the record "
+                  "is lost", ev->request_id, trg_outcome_name(res->outcome));
+    event_free(ev);
+}
+
+/* The event reached its end without success: its record to the on_failure target. */
+static void fail(struct async_event *ev, const char *condition)
+{
+    struct trg_async *a = ev->a;
+    const struct trg_config *cfg = trg_engine_config(a->e);
+    const struct trg_function_conf *fc = cfg ? trg_config_function(cfg, ev->function) : NULL;
+    const char *target = fc && fc->async.on_failure ? fc->async.on_failure : "dlq";
+    count(a, ev->function, strcmp(condition, "EventAgeExceeded") == 0 ? "expired" : "failed");
+    trg_warn("async", ev->function, "event %s: %s after %d invocations; to %s", ev->request_id, condition,
+             ev->attempts, target);
+    struct trg_buf rec = {0};
+    int rc = build_record(ev, condition, trg_wall_ms(), &rec);
+    if (rc == 0 && strcmp(target, "dlq") == 0) {
+        char *name = trg_asprintf("async.%s", ev->function);
+        rc = name ? trg_dlq_put(trg_engine_dlq(a->e), name, rec.data, rec.len, put_done, ev) : TRG_ENOMEM;
+        trg_free(name);
+    } else if (rc == 0) {
+        rc = trg_engine_invoke(a->e, target, rec.data, rec.len, NULL, target_done, ev);
+    }
+    trg_buf_free(&rec);
+    if (rc != 0) {
+        trg_error("async", ev->function, "event %s: cannot hand its record to %s (%s); it is lost", ev->request_id,
+                  target, trg_strerror(rc));
+        event_free(ev);
+    }
+}
+
+static void invoked(void *arg, struct trg_invoke_result *res)
+{
+    struct async_event *ev = arg;
+    ev->inflight = false;
+    if (res->function_error && strcmp(res->function_error, "Shutdown") == 0)
+        return; /* the engine is going away: the event stays queued and is counted lost by trg_async_destroy */
+    struct trg_async *a = ev->a;
+    const struct trg_config *cfg = trg_engine_config(a->e);
+    const struct trg_function_conf *fc = cfg ? trg_config_function(cfg, ev->function) : NULL;
+    if (res->outcome == TRG_OUT_SUCCESS || res->outcome == TRG_OUT_PARTIAL) {
+        count(a, ev->function, "succeeded");
+        trg_debug("async", ev->function, "event %s succeeded (invocation %d)", ev->request_id, ev->attempts + 1);
+        event_free(ev);
+        return;
+    }
+    int64_t delay = fc ? fc->async.retry_delay_ms : 60000;
+    if (res->outcome == TRG_OUT_THROTTLED) { /* Lambda retries throttles until the event is too old */
+        retry_in(ev, res->retry_after_ms > 0 ? res->retry_after_ms : delay);
+        return;
+    }
+    ev->attempts++;
+    trg_buf_reset(&ev->response);
+    trg_free(ev->function_error);
+    ev->function_error = trg_strdup("Unhandled");
+    if (trg_invoke_api_error_body(ev->request_id, fc ? fc->timeout_ms : 0, res, &ev->response) != 0)
+        trg_buf_reset(&ev->response);
+    int64_t max = fc ? fc->async.max_retry_attempts : 2;
+    if (ev->attempts > max) {
+        fail(ev, "RetriesExhausted");
+        return;
+    }
+    for (int i = 1; i < ev->attempts && delay < 3600000; i++)
+        delay *= 2;
+    count(a, ev->function, "retried");
+    trg_info("async", ev->function, "event %s failed (invocation %d of %lld); retry in %lld ms", ev->request_id,
+             ev->attempts, (long long)max + 1, (long long)delay);
+    retry_in(ev, delay);
+}
+
+static void attempt(struct async_event *ev)
+{
+    struct trg_async *a = ev->a;
+    const struct trg_config *cfg = trg_engine_config(a->e);
+    const struct trg_function_conf *fc = cfg ? trg_config_function(cfg, ev->function) : NULL;
+    if (!fc) {
+        trg_warn("async", ev->function, "event %s: the function is gone from the config; dropped", ev->request_id);
+        count(a, ev->function, "failed");
+        event_free(ev);
+        return;
+    }
+    if (trg_wall_ms() - ev->created_ms > fc->async.max_event_age_s * 1000) {
+        fail(ev, "EventAgeExceeded");
+        return;
+    }
+    int rc = trg_engine_invoke(a->e, ev->function, ev->payload, ev->len, ev->request_id, invoked, ev);
+    if (rc == 0) {
+        ev->inflight = true;
+    } else if (rc == TRG_ESTATE) {
+        trg_debug("async", ev->function, "event %s waits: trigd is stopping", ev->request_id);
+    } else {
+        trg_warn("async", ev->function, "event %s cannot be invoked now (%s); retry in %lld ms", ev->request_id,
+                 trg_strerror(rc), (long long)fc->async.retry_delay_ms);
+        retry_in(ev, fc->async.retry_delay_ms);
+    }
+}
+
+int trg_async_create(struct trg_engine *e, struct trg_async **out)
+{
+    struct trg_async *a = trg_calloc(1, sizeof *a);
+    if (!a)
+        return TRG_ENOMEM;
+    a->e = e;
+    a->loop = trg_engine_loop(e);
+    trg_list_init(&a->events);
+    *out = a;
+    return 0;
+}
+
+void trg_async_destroy(struct trg_async *a)
+{
+    if (!a)
+        return;
+    struct trg_list *pos, *tmp;
+    trg_list_each(pos, tmp, &a->events)
+    {
+        struct async_event *ev = trg_list_entry(pos, struct async_event, link);
+        trg_warn("async", ev->function, "event %s was still queued at shutdown (%d invocations): lost", ev->request_id,
+                 ev->attempts);
+        event_free(ev);
+    }
+    trg_free(a);
+}
+
+int trg_async_submit(struct trg_async *a, const char *function, const char *payload, size_t len,
+                     const char *request_id)
+{
+    const struct trg_config *cfg = trg_engine_config(a->e);
+    if (!cfg || !trg_config_function(cfg, function))
+        return TRG_ENOTFOUND;
+    if (trg_engine_stopping(a->e))
+        return TRG_ESTATE;
+    struct async_event *ev = trg_calloc(1, sizeof *ev);
+    if (!ev)
+        return TRG_ENOMEM;
+    ev->a = a;
+    trg_list_init(&ev->link);
+    ev->function = trg_strdup(function);
+    ev->payload = trg_strndup(payload, len);
+    if (!ev->function || !ev->payload) {
+        event_free(ev);
+        return TRG_ENOMEM;
+    }
+    ev->len = len;
+    snprintf(ev->request_id, sizeof ev->request_id, "%s", request_id);
+    ev->created_ms = trg_wall_ms();
+    ev_timer_init(&ev->timer, timer_cb, 0., 0.);
+    ev->timer.data = ev;
+    trg_list_push_back(&a->events, &ev->link);
+    count(a, function, "queued");
+    retry_in(ev, 0); /* from the loop, after the 202 is answered */
+    return 0;
+}
