@@ -814,7 +814,7 @@ int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out)
         rc |= trg_buf_addf(out,
                            ",\"enabled\":%s,\"held\":%zu,\"full\":%s,\"dlq_blocked\":%s,\"batch_size\":%lld,"
                            "\"batch_window_ms\":%lld,\"max_retry_attempts\":%lld,\"max_record_age_s\":%lld}",
-                           r->conf->enabled ? "true" : "false", r->held, r->full ? "true" : "false",
+                           r->conf->enabled && !r->paused ? "true" : "false", r->held, r->full ? "true" : "false",
                            r->dlq_blocked ? "true" : "false", (long long)r->conf->batch_size,
                            (long long)r->conf->batch_window_ms, (long long)r->conf->max_retry_attempts,
                            (long long)r->conf->max_record_age_s);
@@ -871,6 +871,24 @@ int trg_engine_invoke(struct trg_engine *e, const char *function, const char *pa
     if (e->core.stopping)
         return TRG_ESTATE;
     return trg_function_invoke_direct(fn, payload, len, request_id, cb, arg);
+}
+
+int trg_engine_route_set_enabled(struct trg_engine *e, const char *route, bool enabled)
+{
+    struct trg_route *r = active_route(e, route);
+    if (!r)
+        return TRG_ENOTFOUND;
+    if (!r->conf->enabled)
+        return TRG_EINVAL;
+    if (enabled == !r->paused)
+        return 0;
+    r->paused = !enabled;
+    if (enabled)
+        trg_list_push_back(&r->source->routes, &r->src_link);
+    else
+        trg_list_remove(&r->src_link);
+    trg_info("route", r->name, "%s at run time", enabled ? "resumed" : "paused");
+    return 0;
 }
 
 int trg_engine_redrive(struct trg_engine *e, const char *route, const char *record, size_t len,

@@ -73,6 +73,11 @@ int trg_engine_sources_status_json(struct trg_engine *e, const char *type, int n
 int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
                       const char *request_id, trg_invoke_cb cb, void *arg);
 
+/* Pause (enabled false) or resume a route at run time, as Lambda's UpdateEventSourceMapping Enabled does: a
+ * paused route takes no new events from its source and finishes what it holds; the state lasts while the
+ * route is unchanged by reloads. TRG_ENOTFOUND (no such route), TRG_EINVAL (the config disables the route). */
+int trg_engine_route_set_enabled(struct trg_engine *e, const char *route, bool enabled);
+
 /* Re-submit the records of a DLQ record (as trg_dlq_record_build wrote it) to its route. cb is called
  * once every record reached a new final outcome (err 0: succeeded, filtered, or written to the DLQ
  * again), or at once-later with a negative error (no such route, bad record, route full, stopping). */

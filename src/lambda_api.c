@@ -338,6 +338,42 @@ static void list_mappings(struct trg_lambda_api *api, struct trg_http_req *req)
     respond_built(req, rc, &b);
 }
 
+/* UpdateEventSourceMapping: only {"Enabled": bool} (with the UUID again, at most) pauses or resumes the route.
+ * false when the request has been answered with an error. */
+static bool update_mapping(struct trg_lambda_api *api, struct trg_http_req *req, const char *route)
+{
+    size_t len;
+    const char *body = trg_http_req_body(req, &len);
+    cJSON *j = trg_json_parse(body, len, NULL);
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(j, "Enabled");
+    bool only_enabled = cJSON_IsObject(j) && cJSON_IsBool(en);
+    for (const cJSON *it = only_enabled ? j->child : NULL; it; it = it->next)
+        if (strcmp(it->string, "Enabled") != 0 && strcmp(it->string, "UUID") != 0)
+            only_enabled = false;
+    bool enabled = cJSON_IsTrue(en);
+    cJSON_Delete(j);
+    if (!only_enabled) {
+        trg_aws_respond_error(req, 400, "InvalidParameterValueException",
+                              "trigd changes only Enabled through UpdateEventSourceMapping: edit the route in the "
+                              "config and reload (SIGHUP) for anything else",
+                              NULL);
+        return false;
+    }
+    int rc = trg_engine_route_set_enabled(api->e, route, enabled);
+    if (rc == TRG_EINVAL) {
+        trg_aws_respond_errorf(req, 400, "InvalidParameterValueException", NULL,
+                               "route %s is disabled in the config (\"enabled\": false): enable it there and reload",
+                               route);
+        return false;
+    }
+    if (rc != 0) {
+        trg_aws_respond_errorf(req, 409, "ResourceConflictException", NULL, "route %s cannot be changed now: %s",
+                               route, trg_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
 static void get_mapping(struct trg_lambda_api *api, struct trg_http_req *req, const char *uuid)
 {
     const struct trg_config *cfg = trg_engine_config(api->e);
@@ -346,13 +382,8 @@ static void get_mapping(struct trg_lambda_api *api, struct trg_http_req *req, co
         route_uuid(cfg->routes[i].name, u);
         if (strcmp(u, uuid) != 0)
             continue;
-        if (strcmp(trg_http_req_method(req), "GET") != 0) {
-            trg_aws_respond_error(req, 400, "InvalidParameterValueException",
-                                  "trigd does not change event source mappings through the Lambda API: edit the "
-                                  "route in the config and reload (SIGHUP)",
-                                  NULL);
+        if (strcmp(trg_http_req_method(req), "GET") != 0 && !update_mapping(api, req, cfg->routes[i].name))
             return;
-        }
         cJSON *st = routes_status(api);
         struct trg_buf b = {0};
         int rc = add_mapping(&b, cfg, &cfg->routes[i], status_of(st, cfg->routes[i].name));

@@ -97,6 +97,7 @@ struct trg_route {
     size_t held;              /* events held: queued, in batches, or on their way to the DLQ */
     ev_timer window;          /* fires when the oldest lane's batching window ends */
     bool retired;             /* replaced or removed by a reload: finishes what it holds, takes nothing new */
+    bool paused;              /* paused at run time (trg_engine_route_set_enabled): takes no new events */
     bool full;                /* held reached max_queued_events: the source is paused */
     bool dlq_blocked;         /* the DLQ could not be written: the source is paused until it can */
     struct trg_list dlq_jobs; /* DLQ writes in progress or waiting to be retried */
