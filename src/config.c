@@ -25,7 +25,7 @@ static const struct trg_opt http_options[] = {
     {"listen", TRG_OPT_STRING, "\"127.0.0.1:9070\"", 0, 0, NULL, TOP(http.listen),
      "Address of the HTTP server (webhooks, Invoke API, metrics, admin API): host:port or [v6]:port.", NULL, 0},
     {"admin_token", TRG_OPT_SECRET, NULL, 0, 0, NULL, TOP(http.admin_token),
-     "Bearer token required by /admin/ (trigctl). Without one the admin API is open to whoever reaches "
+     "Bearer token required by /admin/ (trigctl), and by the Lambda APIs when invoke_credentials is not set. Without one the admin API is open to whoever reaches "
      "the listen address.",
      NULL, 0},
     {"invoke_credentials", TRG_OPT_JSON, NULL, 0, 0, NULL, TOP(http.invoke_credentials_json),

@@ -72,7 +72,9 @@ write_config() {
                 "async": { "retry_delay_ms": 50, "on_failure": "catcher" } },
     "doomed_dlq": { "type": "exec", "command": ["$FN/fn.sh", "doomed"], "env": { "FN": "$FN" },
                     "async": { "max_retry_attempts": 0, "on_failure": "dlq" } },
-    "catcher": { "type": "exec", "command": ["$FN/fn.sh", "catch"], "env": { "FN": "$FN" } }
+    "catcher": { "type": "exec", "command": ["$FN/fn.sh", "catch"], "env": { "FN": "$FN" } },
+    "rt": { "type": "runtime", "code_dir": "$TOP_SRCDIR/tests/runtimes/echo", "handler": "index.handler",
+            "memory_mb": 256, "environment": { "RT_TOKEN": "value-never-shown" } }
   },
   "sources": { "hook": { "type": "webhook", "path": "/hook" } },
   "routes": { "hooked": { "source": "hook", "function": "echo", "batch_size": 1,
@@ -101,6 +103,23 @@ cli_error() {
     cat "$WORK/err.txt"
 }
 
+log "config: async and invoke_credentials are validated (exit 2, one line per error)"
+cat > "$WORK/bad.json" << 'EOF'
+{ "http": { "invoke_credentials": { "AK ID": { "secret_key": "inline" }, "AK2": 5 } },
+  "functions": { "f": { "type": "exec", "command": ["/bin/cat"],
+                        "async": { "max_retry_attempts": 3, "max_event_age_s": 59, "on_failure": "nope" } },
+                 "g": { "type": "exec", "command": ["/bin/cat"], "async": 7 } } }
+EOF
+rc=0
+"$TRIGD" --check-config -c "$WORK/bad.json" 2> "$WORK/bad.err" || rc=$?
+assert_eq 2 "$rc" "exit status of a bad config"
+for re in 'async.max_retry_attempts: 3 is out of range' 'async.max_event_age_s: 59 is out of range' \
+    'async.on_failure: must be "dlq" or the name of another function' '\$.functions.g.async: must be an object' \
+    'invoke_credentials.AK ID.secret_key: secrets are never written inline' \
+    'invoke_credentials.AK2: must be an object'; do
+    grep -Eq -- "$re" "$WORK/bad.err" || fail "no error line matches /$re/: $(cat "$WORK/bad.err")"
+done
+
 write_config ""
 start_trigd "$WORK/trigd.json"
 
@@ -114,6 +133,15 @@ assert_eq '$LATEST' "$(cli 'j["ExecutedVersion"]')" "ExecutedVersion"
 tail_log=$(cli 'j["LogResult"]' | base64 -d)
 grep -q "hello from echo ($rid)" <<< "$tail_log" || fail "the log tail lacks the function's line: $tail_log"
 grep -q "REPORT RequestId: $rid " <<< "$tail_log" || fail "the log tail lacks the REPORT line: $tail_log"
+
+log "CLI: a runtime function's log tail and request id"
+cli_invoke rt --payload '{"from":"cli"}' --log-type Tail || fail "invoke rt: $(tail -n 3 "$WORK/cli.log")"
+rid=$(cli_rid)
+[[ -n "$rid" ]] || fail "no request id from the runtime function's invoke"
+assert_eq '{"from":"cli"}' "$(out 'json.dumps(j["event"], separators=(",", ":"))')" "the runtime's answer"
+tail_log=$(cli 'j["LogResult"]' | base64 -d)
+grep -q 'got event {"from":"cli"}' <<< "$tail_log" || fail "the runtime's log tail lacks its line: $tail_log"
+grep -q "REPORT RequestId: $rid" <<< "$tail_log" || fail "the runtime's REPORT is not for $rid: $tail_log"
 
 log "CLI: function errors as Lambda types them"
 cli_invoke fail --payload '{}'
@@ -151,7 +179,7 @@ done
 cli_invoke echo --qualifier '$LATEST' --payload '{"n":2}' || fail "invoke --qualifier \$LATEST"
 
 log "CLI: read-only management APIs"
-assert_eq '["big","catcher","doomed","doomed_dlq","echo","fail","flaky","sleep"]' \
+assert_eq '["big","catcher","doomed","doomed_dlq","echo","fail","flaky","rt","sleep"]' \
     "$(lam list-functions --query 'sort(Functions[].FunctionName)' --output json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), separators=(",", ":")))')" \
     "list-functions"
 conf=$(lam get-function-configuration --function-name echo)
@@ -257,7 +285,11 @@ r=$(sdk invoke echo '{}' "" "" 7)
 assert_eq ResourceNotFoundException "$(json_get "$r" 'j["error"]')" "SDK qualifier 7"
 r=$(sdk invoke flaky '{}' Event)
 assert_eq 202 "$(json_get "$r" 'j["StatusCode"]')" "SDK Event"
-assert_eq 8 "$(json_get "$(sdk list-functions)" 'len(j["Functions"])')" "SDK ListFunctions"
+assert_eq 9 "$(json_get "$(sdk list-functions)" 'len(j["Functions"])')" "SDK ListFunctions"
+rt=$(sdk get-function-configuration rt)
+assert_eq '{"Variables":{"RT_TOKEN":"*****"}}' "$(json_get "$rt" 'j["Environment"]')" "a runtime function's environment"
+assert_eq index.handler "$(json_get "$rt" 'j["Handler"]')" "a runtime function's Handler"
+assert_eq 256 "$(json_get "$rt" 'j["MemorySize"]')" "a runtime function's MemorySize"
 assert_eq echo "$(json_get "$(sdk get-function-configuration echo)" 'j["FunctionName"]')" "SDK GetFunctionConfiguration"
 assert_eq 3 "$(json_get "$(sdk get-function-concurrency echo)" 'j["ReservedConcurrentExecutions"]')" "SDK concurrency"
 assert_eq "$uuid" "$(json_get "$(sdk list-event-source-mappings echo)" 'j["EventSourceMappings"][0]["UUID"]')" \
