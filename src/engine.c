@@ -86,6 +86,12 @@ struct ev_loop *trg_engine_loop(const struct trg_engine *e) { return e->core.loo
 struct trg_metrics *trg_engine_metrics(const struct trg_engine *e) { return e->core.metrics; }
 struct trg_dlq *trg_engine_dlq(const struct trg_engine *e) { return e->core.dlq; }
 struct trg_http *trg_engine_http(const struct trg_engine *e) { return e->http; }
+struct trg_redis *trg_engine_redis(const struct trg_engine *e, const struct trg_redis_conf **conf)
+{
+    if (conf)
+        *conf = e->redis && e->redis_cfg ? &e->redis_cfg->redis : NULL;
+    return e->redis;
+}
 const struct trg_config *trg_engine_config(const struct trg_engine *e) { return e->cfg; }
 bool trg_engine_stopping(const struct trg_engine *e) { return e->core.stopping; }
 

@@ -25,6 +25,7 @@ struct trg_dlq;
 struct trg_http;
 struct trg_metrics;
 struct trg_redis;
+struct trg_redis_conf;
 
 struct trg_engine;
 
@@ -53,6 +54,9 @@ struct ev_loop *trg_engine_loop(const struct trg_engine *e);
 struct trg_metrics *trg_engine_metrics(const struct trg_engine *e);
 struct trg_dlq *trg_engine_dlq(const struct trg_engine *e);
 struct trg_http *trg_engine_http(const struct trg_engine *e);
+/* The shared Redis connection and the conf it was made from (both NULL without Redis); borrowed for the
+ * engine's lifetime. */
+struct trg_redis *trg_engine_redis(const struct trg_engine *e, const struct trg_redis_conf **conf);
 const struct trg_config *trg_engine_config(const struct trg_engine *e);
 const struct trg_core *trg_engine_core(const struct trg_engine *e);
 bool trg_engine_stopping(const struct trg_engine *e);

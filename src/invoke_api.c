@@ -315,6 +315,26 @@ static void invoke_done(void *arg, struct trg_invoke_result *res)
     trg_free(ctx);
 }
 
+/* An Event invocation waiting to be queued. */
+struct queued_ctx {
+    struct trg_http_req *req;
+    bool legacy;
+    char request_id[40];
+};
+
+static void queued(void *arg, int err)
+{
+    struct queued_ctx *q = arg;
+    if (err != 0)
+        trg_aws_respond_errorf(q->req, 503, "ServiceException", q->request_id,
+                               "the event could not be queued (%s): try again", trg_strerror(err));
+    else if (q->legacy)
+        trg_aws_respond(q->req, 202, "application/json", "{\"Status\":202}", 14, q->request_id, NULL);
+    else
+        trg_aws_respond(q->req, 202, "application/json", "", 0, q->request_id, NULL);
+    trg_free(q);
+}
+
 static void respond_not_found(struct trg_http_req *req, const struct trg_invoke_call *c, const char *rid)
 {
     trg_aws_respond_errorf(req, 404, "ResourceNotFoundException", rid,
@@ -370,13 +390,17 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
     }
     cJSON_Delete(j);
     if (c.type == TRG_INVOKE_EVENT) {
-        rc = trg_async_submit(async, c.name, body, len, rid);
-        if (rc == 0) {
-            if (c.legacy_async)
-                trg_aws_respond(req, 202, "application/json", "{\"Status\":202}", 14, rid, NULL);
-            else
-                trg_aws_respond(req, 202, "application/json", "", 0, rid, NULL);
-            goto out;
+        struct queued_ctx *q = trg_calloc(1, sizeof *q);
+        if (!q) {
+            rc = TRG_ENOMEM;
+        } else {
+            q->req = req;
+            q->legacy = c.legacy_async;
+            memcpy(q->request_id, rid, sizeof rid);
+            rc = trg_async_submit(async, c.name, body, len, rid, queued, q);
+            if (rc == 0)
+                goto out;
+            trg_free(q);
         }
     } else {
         struct invoke_ctx *ctx = trg_calloc(1, sizeof *ctx);

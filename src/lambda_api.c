@@ -484,6 +484,12 @@ int trg_lambda_api_register(struct trg_engine *e, struct trg_http *h, struct trg
     return 0;
 }
 
+void trg_lambda_api_stop(struct trg_lambda_api *api)
+{
+    if (api)
+        trg_async_stop(api->async);
+}
+
 void trg_lambda_api_destroy(struct trg_lambda_api *api)
 {
     if (!api)

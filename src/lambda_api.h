@@ -16,6 +16,9 @@ struct trg_lambda_api;
 
 /* Register the handlers on h. e is borrowed; destroy the API after trg_engine_destroy(). */
 int trg_lambda_api_register(struct trg_engine *e, struct trg_http *h, struct trg_lambda_api **out);
+/* Let go of what the API holds on the engine's Redis connection (the Event queue's reader; its events stay
+ * queued in Redis) and answer Event invocations still waiting to be queued. Call before trg_engine_destroy(). */
+void trg_lambda_api_stop(struct trg_lambda_api *api);
 /* Free the API and its queue of Event invocations. NULL is a no-op. */
 void trg_lambda_api_destroy(struct trg_lambda_api *api);
 

@@ -174,6 +174,7 @@ int main(int argc, char **argv)
     struct trg_lambda_api *lambda_api = NULL;
     if (trg_admin_register(app.engine, trg_engine_http(app.engine)) != 0 ||
         trg_lambda_api_register(app.engine, trg_engine_http(app.engine), &lambda_api) != 0) {
+        trg_lambda_api_stop(lambda_api);
         trg_engine_destroy(app.engine);
         trg_lambda_api_destroy(lambda_api);
         ev_loop_destroy(app.loop);
@@ -189,6 +190,7 @@ int main(int argc, char **argv)
 
     if (trg_engine_start(app.engine) != 0) {
         trg_error("trigd", NULL, "a source could not start (see above): exiting");
+        trg_lambda_api_stop(lambda_api);
         trg_engine_destroy(app.engine);
         trg_lambda_api_destroy(lambda_api);
         ev_loop_destroy(app.loop);
@@ -202,6 +204,7 @@ int main(int argc, char **argv)
     trg_http_stop_accepting(trg_engine_http(app.engine));
     for (int i = 0; i < 20; i++)
         ev_run(app.loop, EVRUN_NOWAIT);
+    trg_lambda_api_stop(lambda_api);
     trg_engine_destroy(app.engine);
     trg_lambda_api_destroy(lambda_api); /* after the engine: its Event invocations hear the engine's last word */
     ev_signal_stop(app.loop, &app.sigterm);

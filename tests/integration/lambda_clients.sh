@@ -17,7 +17,7 @@ set -euo pipefail
 
 AWS=/usr/bin/aws # Debian's awscli, never another aws on PATH
 [[ -x "$AWS" ]] || skip_or_fail "$AWS not found (./dev test installs Debian's awscli)"
-require_cmd curl python3 node base64
+require_cmd curl python3 node base64 redis-server redis-cli
 SDK_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/trigd/awssdk
 [[ -f "$SDK_DIR/node_modules/@aws-sdk/client-lambda/package.json" ]] ||
     skip_or_fail "@aws-sdk/client-lambda not in $SDK_DIR (./dev test installs it)"
@@ -47,17 +47,19 @@ big) cat > /dev/null; head -c 6291557 /dev/zero | tr '\0' 'a' ;;
 flaky) cat > /dev/null; (($(wc -l < "$FN/calls-flaky") >= 3)) && echo '{"ok":true}' || exit 2 ;;
 doomed) cat > /dev/null; exit 3 ;;
 catch) cat > "$FN/caught-${AWS_REQUEST_ID:-none}.json"; echo '{}' ;;
+once) cat > /dev/null; (($(wc -l < "$FN/calls-once") >= 2)) && echo '{"ok":true}' || exit 4 ;;
 esac
 EOF
 chmod +x "$FN/fn.sh"
 
 HTTP_PORT=$(free_port)
 URL="http://127.0.0.1:$HTTP_PORT"
-# write_config EXTRA_HTTP: the config, with EXTRA_HTTP added to "http" (credentials, admin token).
+# write_config EXTRA_HTTP [EXTRA_TOP]: the config, with EXTRA_HTTP added to "http" (credentials, admin token)
+# and EXTRA_TOP to the top level (redis).
 write_config() {
     cat > "$WORK/trigd.json" << EOF
 {
-  "http": { "listen": "127.0.0.1:$HTTP_PORT" $1 },
+  "http": { "listen": "127.0.0.1:$HTTP_PORT" $1 }, ${2:-}
   "state_dir": "$WORK/state",
   "functions": {
     "echo": { "type": "exec", "command": ["$FN/fn.sh", "echo"], "max_concurrency": 3,
@@ -73,6 +75,8 @@ write_config() {
     "doomed_dlq": { "type": "exec", "command": ["$FN/fn.sh", "doomed"], "env": { "FN": "$FN" },
                     "async": { "max_retry_attempts": 0, "on_failure": "dlq" } },
     "catcher": { "type": "exec", "command": ["$FN/fn.sh", "catch"], "env": { "FN": "$FN" } },
+    "once": { "type": "exec", "command": ["$FN/fn.sh", "once"], "env": { "FN": "$FN" },
+              "async": { "retry_delay_ms": 3600000 } },
     "rt": { "type": "runtime", "code_dir": "$TOP_SRCDIR/tests/runtimes/echo", "handler": "index.handler",
             "memory_mb": 256, "environment": { "RT_TOKEN": "value-never-shown" } }
   },
@@ -179,7 +183,7 @@ done
 cli_invoke echo --qualifier '$LATEST' --payload '{"n":2}' || fail "invoke --qualifier \$LATEST"
 
 log "CLI: read-only management APIs"
-assert_eq '["big","catcher","doomed","doomed_dlq","echo","fail","flaky","rt","sleep"]' \
+assert_eq '["big","catcher","doomed","doomed_dlq","echo","fail","flaky","once","rt","sleep"]' \
     "$(lam list-functions --query 'sort(Functions[].FunctionName)' --output json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), separators=(",", ":")))')" \
     "list-functions"
 conf=$(lam get-function-configuration --function-name echo)
@@ -285,7 +289,7 @@ r=$(sdk invoke echo '{}' "" "" 7)
 assert_eq ResourceNotFoundException "$(json_get "$r" 'j["error"]')" "SDK qualifier 7"
 r=$(sdk invoke flaky '{}' Event)
 assert_eq 202 "$(json_get "$r" 'j["StatusCode"]')" "SDK Event"
-assert_eq 9 "$(json_get "$(sdk list-functions)" 'len(j["Functions"])')" "SDK ListFunctions"
+assert_eq 10 "$(json_get "$(sdk list-functions)" 'len(j["Functions"])')" "SDK ListFunctions"
 rt=$(sdk get-function-configuration rt)
 assert_eq '{"Variables":{"RT_TOKEN":"*****"}}' "$(json_get "$rt" 'j["Environment"]')" "a runtime function's environment"
 assert_eq index.handler "$(json_get "$rt" 'j["Handler"]')" "a runtime function's Handler"
@@ -342,5 +346,28 @@ assert_eq 403 "$(json_get "$r" 'j["status"]')" "SDK status of a wrong secret"
 assert_eq 401 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/admin/status")" "/admin/ without the token"
 assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer admin-token' "$URL/admin/status")" \
     "/admin/ with the token"
+stop_trigd
+
+log "Redis: an Event invocation is durable before its 202 and survives kill -9"
+start_redis
+unset AWS_PROFILE
+export AWS_ACCESS_KEY_ID=AKIDANY AWS_SECRET_ACCESS_KEY=anything
+write_config "" '"redis": { "url": "'"$REDIS_URL"'", "intake_visibility_timeout_ms": 1000 },'
+start_trigd "$WORK/trigd.json"
+cli_invoke once --invocation-type Event --payload '{"durable":true}' || fail "Event once: $(tail -n 3 "$WORK/cli.log")"
+once_rid=$(cli_rid)
+# The first run fails and the retry waits an hour: the entry must be in Redis now, as the 202 promised.
+assert_eq 1 "$(rcli XLEN trigd:async)" "entries in trigd:async after the 202"
+_once_ran() { [[ -s "$FN/calls-once" ]]; }
+wait_for 20 _once_ran
+kill9_trigd
+assert_eq 1 "$(rcli XLEN trigd:async)" "entries in trigd:async after kill -9"
+start_trigd "$WORK/trigd.json"
+_once_ok() { [[ "$(metric 'trigd_async_events_total{function="once",event="succeeded"}')" == 1 ]]; }
+wait_for 30 _once_ok
+assert_eq 2 "$(wc -l < "$FN/calls-once")" "runs of the reclaimed event (one before the crash, one after)"
+assert_eq "$once_rid" "$(sort -u "$FN/calls-once")" "the reclaimed event kept its request id"
+_stream_empty() { [[ "$(rcli XLEN trigd:async)" == 0 ]]; }
+wait_for 10 _stream_empty
 stop_trigd
 log "ok"
