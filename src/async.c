@@ -2,8 +2,8 @@
 #include "async.h"
 
 #include <cjson/cJSON.h>
-#include <hiredis/hiredis.h>
 #include <ev.h>
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +30,14 @@ struct trg_async {
     char *key;
     char *consumer;
     struct trg_rstream *rs;
-    struct trg_list adds;   /* XADDs waiting for Redis's answer */
+    struct trg_list adds; /* XADDs waiting for Redis's answer */
 };
 
 /* An XADD in flight: the 202 waits for it. */
 struct async_add {
     struct trg_list link;
     struct trg_async *a;
-    trg_async_queued_cb cb;   /* NULL once answered by trg_async_stop() */
+    trg_async_queued_cb cb; /* NULL once answered by trg_async_stop() */
     void *arg;
 };
 
@@ -49,12 +49,12 @@ struct async_event {
     size_t len;
     char request_id[40];
     int64_t created_ms;
-    int attempts;              /* invocations that ended (not counting throttles) */
+    int attempts; /* invocations that ended (not counting throttles) */
     bool inflight;
-    ev_timer timer;            /* the wait before the next attempt */
+    ev_timer timer;              /* the wait before the next attempt */
     struct trg_rstream_msg *msg; /* the Redis entry it came from (acked when it ends), or NULL */
-    struct trg_buf response;   /* the last error's response (Lambda's error object) */
-    char *function_error;      /* the last error's X-Amz-Function-Error, or NULL */
+    struct trg_buf response;     /* the last error's response (Lambda's error object) */
+    char *function_error;        /* the last error's X-Amz-Function-Error, or NULL */
 };
 
 static void count(struct trg_async *a, const char *function, const char *what)
@@ -95,7 +95,8 @@ static void retry_in(struct async_event *ev, int64_t delay_ms)
 }
 
 /* Append Lambda's asynchronous invocation record of ev to b. */
-static int build_record(const struct async_event *ev, const char *condition, int64_t now_ms, struct trg_buf *b)
+static int build_record(const struct async_event *ev, const char *condition, int64_t now_ms,
+                        struct trg_buf *b)
 {
     time_t secs = (time_t)(now_ms / 1000);
     struct tm tm;
@@ -103,13 +104,15 @@ static int build_record(const struct async_event *ev, const char *condition, int
     gmtime_r(&secs, &tm);
     size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(ts + n, sizeof ts - n, ".%03dZ", (int)(now_ms % 1000));
-    int rc = trg_buf_addf(b,
-                          "{\"version\":\"1.0\",\"timestamp\":\"%s\",\"requestContext\":{\"requestId\":\"%s\","
-                          "\"functionArn\":\"arn:aws:lambda:%s:%s:function:",
-                          ts, ev->request_id, TRG_AWS_REGION, TRG_AWS_ACCOUNT);
+    int rc =
+        trg_buf_addf(b,
+                     "{\"version\":\"1.0\",\"timestamp\":\"%s\",\"requestContext\":{\"requestId\":\"%s\","
+                     "\"functionArn\":\"arn:aws:lambda:%s:%s:function:",
+                     ts, ev->request_id, TRG_AWS_REGION, TRG_AWS_ACCOUNT);
     rc |= trg_buf_adds(b, ev->function);
-    rc |= trg_buf_addf(b, ":$LATEST\",\"condition\":\"%s\",\"approximateInvokeCount\":%d},\"requestPayload\":",
-                       condition, ev->attempts);
+    rc |= trg_buf_addf(
+        b, ":$LATEST\",\"condition\":\"%s\",\"approximateInvokeCount\":%d},\"requestPayload\":", condition,
+        ev->attempts);
     rc |= trg_buf_add(b, ev->payload, ev->len);
     rc |= trg_buf_adds(b, ",\"responseContext\":{\"statusCode\":200,\"executedVersion\":\"$LATEST\"");
     if (ev->function_error) {
@@ -134,8 +137,8 @@ static void put_done(void *arg, int err, const char *id)
 {
     struct async_event *ev = arg;
     if (err == 0)
-        trg_info("async", ev->function, "event %s failed: its record is in the DLQ async.%s as %s", ev->request_id,
-                 ev->function, id);
+        trg_info("async", ev->function, "event %s failed: its record is in the DLQ async.%s as %s",
+                 ev->request_id, ev->function, id);
     else
         trg_error("async", ev->function, "event %s failed and its record could not be written to the DLQ: %s",
                   ev->request_id, trg_strerror(err));
@@ -146,10 +149,13 @@ static void target_done(void *arg, struct trg_invoke_result *res)
 {
     struct async_event *ev = arg;
     if (res->outcome == TRG_OUT_SUCCESS || res->outcome == TRG_OUT_PARTIAL)
-        trg_info("async", ev->function, "event %s failed: its record went to its on_failure function", ev->request_id);
+        trg_info("async", ev->function, "event %s failed: its record went to its on_failure function",
+                 ev->request_id);
     else
-        trg_error("async", ev->function, "event %s failed and its on_failure function failed too (%s); the record "
-                  "is lost", ev->request_id, trg_outcome_name(res->outcome));
+        trg_error("async", ev->function,
+                  "event %s failed and its on_failure function failed too (%s); the record "
+                  "is lost",
+                  ev->request_id, trg_outcome_name(res->outcome));
     event_free(ev);
 }
 
@@ -174,8 +180,8 @@ static void fail(struct async_event *ev, const char *condition)
     }
     trg_buf_free(&rec);
     if (rc != 0) {
-        trg_error("async", ev->function, "event %s: cannot hand its record to %s (%s); it is lost", ev->request_id,
-                  target, trg_strerror(rc));
+        trg_error("async", ev->function, "event %s: cannot hand its record to %s (%s); it is lost",
+                  ev->request_id, target, trg_strerror(rc));
         event_free(ev);
     }
 }
@@ -191,7 +197,8 @@ static void invoked(void *arg, struct trg_invoke_result *res)
     const struct trg_function_conf *fc = cfg ? trg_config_function(cfg, ev->function) : NULL;
     if (res->outcome == TRG_OUT_SUCCESS || res->outcome == TRG_OUT_PARTIAL) {
         count(a, ev->function, "succeeded");
-        trg_debug("async", ev->function, "event %s succeeded (invocation %d)", ev->request_id, ev->attempts + 1);
+        trg_debug("async", ev->function, "event %s succeeded (invocation %d)", ev->request_id,
+                  ev->attempts + 1);
         event_free(ev);
         return;
     }
@@ -214,8 +221,8 @@ static void invoked(void *arg, struct trg_invoke_result *res)
     for (int i = 1; i < ev->attempts && delay < 3600000; i++)
         delay *= 2;
     count(a, ev->function, "retried");
-    trg_info("async", ev->function, "event %s failed (invocation %d of %lld); retry in %lld ms", ev->request_id,
-             ev->attempts, (long long)max + 1, (long long)delay);
+    trg_info("async", ev->function, "event %s failed (invocation %d of %lld); retry in %lld ms",
+             ev->request_id, ev->attempts, (long long)max + 1, (long long)delay);
     retry_in(ev, delay);
 }
 
@@ -225,7 +232,8 @@ static void attempt(struct async_event *ev)
     const struct trg_config *cfg = trg_engine_config(a->e);
     const struct trg_function_conf *fc = cfg ? trg_config_function(cfg, ev->function) : NULL;
     if (!fc) {
-        trg_warn("async", ev->function, "event %s: the function is gone from the config; dropped", ev->request_id);
+        trg_warn("async", ev->function, "event %s: the function is gone from the config; dropped",
+                 ev->request_id);
         count(a, ev->function, "failed");
         event_free(ev);
         return;
@@ -240,8 +248,8 @@ static void attempt(struct async_event *ev)
     } else if (rc == TRG_ESTATE) {
         trg_debug("async", ev->function, "event %s waits: trigd is stopping", ev->request_id);
     } else {
-        trg_warn("async", ev->function, "event %s cannot be invoked now (%s); retry in %lld ms", ev->request_id,
-                 trg_strerror(rc), (long long)fc->async.retry_delay_ms);
+        trg_warn("async", ev->function, "event %s cannot be invoked now (%s); retry in %lld ms",
+                 ev->request_id, trg_strerror(rc), (long long)fc->async.retry_delay_ms);
         retry_in(ev, fc->async.retry_delay_ms);
     }
 }
@@ -325,8 +333,8 @@ void trg_async_destroy(struct trg_async *a)
     {
         struct async_event *ev = trg_list_entry(pos, struct async_event, link);
         if (a->redis)
-            trg_info("async", ev->function, "event %s stays queued in Redis (%d invocations so far)", ev->request_id,
-                     ev->attempts);
+            trg_info("async", ev->function, "event %s stays queued in Redis (%d invocations so far)",
+                     ev->request_id, ev->attempts);
         else
             trg_warn("async", ev->function, "event %s was still queued at shutdown (%d invocations): lost",
                      ev->request_id, ev->attempts);
@@ -389,11 +397,12 @@ static void entry_cb(void *arg, const struct trg_rstream_entry *en)
     char created[24] = {0};
     snprintf(created, sizeof created, "%.*s", (int)(vl[2] < 23 ? vl[2] : 23), v[2] ? v[2] : "");
     int64_t created_ms = strtoll(created, NULL, 10);
-    int rc = function && rid ? queue_local(a, function, v[3], vl[3], rid, created_ms > 0 ? created_ms : trg_wall_ms(),
-                                           en->msg)
+    int rc = function && rid ? queue_local(a, function, v[3], vl[3], rid,
+                                           created_ms > 0 ? created_ms : trg_wall_ms(), en->msg)
                              : TRG_ENOMEM;
     if (rc != 0) {
-        trg_error("async", function, "cannot take event %s from Redis (%s): left pending", en->id, trg_strerror(rc));
+        trg_error("async", function, "cannot take event %s from Redis (%s): left pending", en->id,
+                  trg_strerror(rc));
         trg_rstream_release(en->msg);
     }
     trg_free(function);
@@ -436,9 +445,10 @@ int trg_async_submit(struct trg_async *a, const char *function, const char *payl
         return TRG_ENOMEM;
     char created[24];
     snprintf(created, sizeof created, "%lld", (long long)trg_wall_ms());
-    const char *argv[] = {"XADD", a->key, "*", "function", function, "request_id", request_id, "created_ms", created,
-                          "payload", payload};
-    size_t lens[] = {4, strlen(a->key), 1, 8, strlen(function), 10, strlen(request_id), 10, strlen(created), 7, len};
+    const char *argv[] = {"XADD",     a->key,       "*",     "function", function, "request_id",
+                          request_id, "created_ms", created, "payload",  payload};
+    size_t lens[] = {4,  strlen(a->key),  1, 8,  strlen(function), 10, strlen(request_id),
+                     10, strlen(created), 7, len};
     add->a = a;
     add->cb = cb;
     add->arg = arg;

@@ -10,8 +10,8 @@
 
 #define MAX_EXTRA 8
 
-void trg_aws_respond(struct trg_http_req *req, int status, const char *content_type, const char *body, size_t len,
-                     const char *request_id, const char *const *headers)
+void trg_aws_respond(struct trg_http_req *req, int status, const char *content_type, const char *body,
+                     size_t len, const char *request_id, const char *const *headers)
 {
     const char *all[2 * MAX_EXTRA + 3];
     size_t n = 0;

@@ -16,8 +16,8 @@ struct trg_http_req;
 
 /* Answer status with body (len bytes, copied) and x-amzn-RequestId: request_id, plus headers (name, value,
  * ..., NULL; may be NULL; at most 8 pairs). content_type NULL: none. */
-void trg_aws_respond(struct trg_http_req *req, int status, const char *content_type, const char *body, size_t len,
-                     const char *request_id, const char *const *headers);
+void trg_aws_respond(struct trg_http_req *req, int status, const char *content_type, const char *body,
+                     size_t len, const char *request_id, const char *const *headers);
 /* Answer an error: status, x-amzn-ErrorType: type, {"Type":"User" (status < 500) or "Service","Message":msg}
  * and x-amzn-RequestId: request_id (NULL: a new one). */
 void trg_aws_respond_error(struct trg_http_req *req, int status, const char *type, const char *msg,

@@ -82,7 +82,8 @@ static int split_name(const char *seg, size_t n, struct trg_invoke_call *c)
     for (size_t i = 0, start = 0; i <= n; i++) {
         if (i == n || seg[i] == ':') {
             if (k == 8)
-                return parse_fail(c, 400, "InvalidParameterValueException", "FunctionName is not a valid name or ARN");
+                return parse_fail(c, 400, "InvalidParameterValueException",
+                                  "FunctionName is not a valid name or ARN");
             part[k] = seg + start;
             len[k++] = i - start;
             start = i + 1;
@@ -90,14 +91,17 @@ static int split_name(const char *seg, size_t n, struct trg_invoke_call *c)
     }
     size_t first = 0; /* index of NAME */
     if (k >= 6 && len[0] == 3 && strncmp(part[0], "arn", 3) == 0) {
-        if (len[2] != 6 || strncmp(part[2], "lambda", 6) != 0 || len[5] != 8 || strncmp(part[5], "function", 8) != 0)
-            return parse_fail(c, 400, "InvalidParameterValueException", "FunctionName is not a Lambda function ARN");
+        if (len[2] != 6 || strncmp(part[2], "lambda", 6) != 0 || len[5] != 8 ||
+            strncmp(part[5], "function", 8) != 0)
+            return parse_fail(c, 400, "InvalidParameterValueException",
+                              "FunctionName is not a Lambda function ARN");
         first = 6;
     } else if (k >= 3 && len[1] == 8 && strncmp(part[1], "function", 8) == 0) {
         first = 2;
     }
     if (first >= k || k - first > 2 || len[first] == 0)
-        return parse_fail(c, 400, "InvalidParameterValueException", "FunctionName is not a valid name or ARN");
+        return parse_fail(c, 400, "InvalidParameterValueException",
+                          "FunctionName is not a valid name or ARN");
     if (!(c->name = trg_strndup(part[first], len[first])))
         return TRG_ENOMEM;
     if (k - first == 2) {
@@ -109,8 +113,8 @@ static int split_name(const char *seg, size_t n, struct trg_invoke_call *c)
     return 0;
 }
 
-int trg_invoke_api_parse(const char *path, const char *query, const char *invocation_type, const char *log_type,
-                         struct trg_invoke_call *out)
+int trg_invoke_api_parse(const char *path, const char *query, const char *invocation_type,
+                         const char *log_type, struct trg_invoke_call *out)
 {
     memset(out, 0, sizeof *out);
     const char *prefix = INVOKE_PREFIX, *suffix = INVOKE_SUFFIX;
@@ -120,7 +124,8 @@ int trg_invoke_api_parse(const char *path, const char *query, const char *invoca
         out->legacy_async = true;
     }
     if (!path || strncmp(path, prefix, strlen(prefix)) != 0)
-        return parse_fail(out, 404, "ResourceNotFoundException", "expected /2015-03-31/functions/{FunctionName}/invocations");
+        return parse_fail(out, 404, "ResourceNotFoundException",
+                          "expected /2015-03-31/functions/{FunctionName}/invocations");
     const char *seg = path + strlen(prefix);
     size_t plen = strlen(seg), slen = strlen(suffix);
     if (out->legacy_async && plen > 0 && seg[plen - 1] != '/')
@@ -140,8 +145,9 @@ int trg_invoke_api_parse(const char *path, const char *query, const char *invoca
     }
     if (q && out->qualifier && strcmp(q, out->qualifier) != 0) {
         trg_free(q);
-        return parse_fail(out, 400, "InvalidParameterValueException",
-                          "The derived qualifier from the function name does not match the specified qualifier.");
+        return parse_fail(
+            out, 400, "InvalidParameterValueException",
+            "The derived qualifier from the function name does not match the specified qualifier.");
     }
     if (q) {
         trg_free(out->qualifier);
@@ -161,7 +167,8 @@ int trg_invoke_api_parse(const char *path, const char *query, const char *invoca
     }
     if (log_type && *log_type && strcmp(log_type, "None") != 0) {
         if (strcmp(log_type, "Tail") != 0)
-            return parse_fail(out, 400, "InvalidParameterValueException", "X-Amz-Log-Type must be None or Tail");
+            return parse_fail(out, 400, "InvalidParameterValueException",
+                              "X-Amz-Log-Type must be None or Tail");
         out->tail = out->type == TRG_INVOKE_SYNC; /* Lambda returns the log only to synchronous callers */
     }
     return 0;
@@ -215,7 +222,8 @@ struct invoke_ctx {
 static bool own_error(const struct trg_invoke_result *res)
 {
     return is_lambda_error(res->body, res->body ? res->body_len : 0) &&
-           (!res->function_error || strcmp(res->function_error, "Unhandled") == 0 || strchr(res->function_error, '.'));
+           (!res->function_error || strcmp(res->function_error, "Unhandled") == 0 ||
+            strchr(res->function_error, '.'));
 }
 
 int trg_invoke_api_error_body(const char *request_id, int64_t timeout_ms, const struct trg_invoke_result *res,
@@ -234,7 +242,8 @@ int trg_invoke_api_error_body(const char *request_id, int64_t timeout_ms, const 
                            (double)timeout_ms / 1000.0);
     } else if (strcmp(fe, "ResponseSizeTooLarge") == 0 || strcmp(fe, "Function.ResponseSizeTooLarge") == 0) {
         type = "Function.ResponseSizeTooLarge";
-        msg = trg_asprintf("Response payload size exceeded maximum allowed payload size (%u bytes).", RESPONSE_LIMIT);
+        msg = trg_asprintf("Response payload size exceeded maximum allowed payload size (%u bytes).",
+                           RESPONSE_LIMIT);
     } else if (strcmp(fe, "Signal") == 0) {
         type = "Runtime.ExitError";
         msg = trg_asprintf("RequestId: %s Error: Runtime exited with error: signal: killed", request_id);
@@ -289,7 +298,8 @@ static void respond_invoke_result(struct invoke_ctx *ctx, struct trg_invoke_resu
                                    INVOKE_MAX_BODY);
         else
             trg_aws_respond_errorf(req, 400, "InvalidRequestContentException", ctx->request_id,
-                                   "function %s rejected the request (status %d)", ctx->function, res->status);
+                                   "function %s rejected the request (status %d)", ctx->function,
+                                   res->status);
         goto done;
     case TRG_OUT_ERROR:
         break;
@@ -339,7 +349,8 @@ static void respond_not_found(struct trg_http_req *req, const struct trg_invoke_
 {
     trg_aws_respond_errorf(req, 404, "ResourceNotFoundException", rid,
                            "Function not found: arn:aws:lambda:%s:%s:function:%s%s%s", TRG_AWS_REGION,
-                           TRG_AWS_ACCOUNT, c->name, c->qualifier ? ":" : "", c->qualifier ? c->qualifier : "");
+                           TRG_AWS_ACCOUNT, c->name, c->qualifier ? ":" : "",
+                           c->qualifier ? c->qualifier : "");
 }
 
 void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct trg_http_req *req)
@@ -366,8 +377,9 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
     }
     size_t len;
     const char *body = trg_http_req_body(req, &len);
-    size_t limit = c.legacy_async ? INVOKE_ASYNC_MAX_BODY : c.type == TRG_INVOKE_EVENT ? INVOKE_EVENT_MAX_BODY
-                                                                                      : INVOKE_MAX_BODY;
+    size_t limit = c.legacy_async               ? INVOKE_ASYNC_MAX_BODY
+                   : c.type == TRG_INVOKE_EVENT ? INVOKE_EVENT_MAX_BODY
+                                                : INVOKE_MAX_BODY;
     if (trg_http_req_too_large(req) || len > limit) {
         trg_aws_respond_errorf(req, 413, "RequestEntityTooLargeException", rid,
                                "Request must be smaller than %zu bytes for the %s operation", limit,
@@ -385,7 +397,8 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
     cJSON *j = trg_json_parse(body, len, NULL);
     if (!j) {
         trg_aws_respond_error(req, 400, "InvalidRequestContentException",
-                              "Could not parse request body into json: the payload must be one JSON document", rid);
+                              "Could not parse request body into json: the payload must be one JSON document",
+                              rid);
         goto out;
     }
     cJSON_Delete(j);

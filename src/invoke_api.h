@@ -13,7 +13,7 @@
 
 #define INVOKE_PREFIX "/2015-03-31/functions/"
 #define INVOKE_ASYNC_PREFIX "/2014-11-13/functions/"
-#define INVOKE_MAX_BODY 6291456u      /* Lambda's synchronous payload limit */
+#define INVOKE_MAX_BODY 6291456u       /* Lambda's synchronous payload limit */
 #define INVOKE_EVENT_MAX_BODY 1048576u /* Lambda's asynchronous payload limit */
 #define INVOKE_ASYNC_MAX_BODY 262144u  /* InvokeAsync's limit */
 
@@ -21,15 +21,19 @@ struct trg_async;
 struct trg_engine;
 struct trg_http_req;
 
-enum trg_invoke_type { TRG_INVOKE_SYNC = 0, TRG_INVOKE_EVENT = 1, TRG_INVOKE_DRYRUN = 2 };
+enum trg_invoke_type {
+    TRG_INVOKE_SYNC = 0,
+    TRG_INVOKE_EVENT = 1,
+    TRG_INVOKE_DRYRUN = 2
+};
 
 /* One parsed Invoke request. */
 struct trg_invoke_call {
-    char *name;                /* the function name alone (from a name, name:qualifier or ARN) */
-    char *qualifier;           /* the qualifier (from the name or ?Qualifier=), or NULL for none */
+    char *name;      /* the function name alone (from a name, name:qualifier or ARN) */
+    char *qualifier; /* the qualifier (from the name or ?Qualifier=), or NULL for none */
     enum trg_invoke_type type;
-    bool tail;                 /* X-Amz-Log-Type: Tail */
-    bool legacy_async;         /* the 2014-11-13 InvokeAsync path */
+    bool tail;         /* X-Amz-Log-Type: Tail */
+    bool legacy_async; /* the 2014-11-13 InvokeAsync path */
     /* When parsing fails: the HTTP status, the AWS error type and a message (static strings). */
     int err_status;
     const char *err_type;
@@ -41,8 +45,8 @@ struct trg_invoke_call {
  * X-Amz-Invocation-Type and X-Amz-Log-Type headers (NULL when absent). Any bytes are accepted. Returns 0 with
  * out filled (caller frees with trg_invoke_call_clear()), TRG_EINVAL with err_status/err_type/err_msg set
  * and no strings allocated, or TRG_ENOMEM. */
-int trg_invoke_api_parse(const char *path, const char *query, const char *invocation_type, const char *log_type,
-                         struct trg_invoke_call *out);
+int trg_invoke_api_parse(const char *path, const char *query, const char *invocation_type,
+                         const char *log_type, struct trg_invoke_call *out);
 /* Free the strings of a parsed call (not the struct). */
 void trg_invoke_call_clear(struct trg_invoke_call *c);
 /* Is this qualifier one trigd serves? (NULL, "" and "$LATEST": trigd has no versions or aliases.) */

@@ -42,32 +42,40 @@ static bool authorized(struct trg_lambda_api *api, struct trg_http_req *req)
         return trg_admin_authorized(api->e, req); /* the admin bearer token, when there is one */
     size_t len;
     const char *body = trg_http_req_body(req, &len);
-    struct trg_sigv4_req sr = {trg_http_req_method(req), trg_http_req_raw_path(req), trg_http_req_query(req),
-                               body, len, req_header, req};
+    struct trg_sigv4_req sr = {trg_http_req_method(req),
+                               trg_http_req_raw_path(req),
+                               trg_http_req_query(req),
+                               body,
+                               len,
+                               req_header,
+                               req};
     const char *why = NULL;
-    enum trg_sigv4_result r = trg_sigv4_verify(&sr, cfg->http.credentials, cfg->http.n_credentials, trg_wall_ms() / 1000,
-                                               &why);
+    enum trg_sigv4_result r =
+        trg_sigv4_verify(&sr, cfg->http.credentials, cfg->http.n_credentials, trg_wall_ms() / 1000, &why);
     if (r == TRG_SIGV4_OK)
         return true;
-    trg_info("lambda-api", NULL, "%s %s from %s refused: %s", trg_http_req_method(req), trg_http_req_path(req),
-             trg_http_req_remote(req), why ? why : "?");
+    trg_info("lambda-api", NULL, "%s %s from %s refused: %s", trg_http_req_method(req),
+             trg_http_req_path(req), trg_http_req_remote(req), why ? why : "?");
     if (r == TRG_SIGV4_NOMEM)
         trg_aws_respond_error(req, 500, "ServiceException", "out of memory", NULL);
     else if (r == TRG_SIGV4_UNKNOWN_KEY)
         trg_aws_respond_error(req, 403, "UnrecognizedClientException",
                               "The security token included in the request is invalid.", NULL);
     else if (r == TRG_SIGV4_MISSING)
-        trg_aws_respond_error(req, 403, "MissingAuthenticationTokenException", "Missing Authentication Token", NULL);
-    else if (r == TRG_SIGV4_EXPIRED)
-        trg_aws_respond_errorf(req, 403, "InvalidSignatureException", NULL,
-                               "Signature expired: %s is now earlier or later than 5 minutes from the server's time.",
-                               trg_http_req_header(req, "X-Amz-Date"));
-    else
-        trg_aws_respond_error(req, 403, "InvalidSignatureException",
-                              "The request signature we calculated does not match the signature you provided. Check "
-                              "your AWS Secret Access Key and signing method. Consult the service documentation for "
-                              "details.",
+        trg_aws_respond_error(req, 403, "MissingAuthenticationTokenException", "Missing Authentication Token",
                               NULL);
+    else if (r == TRG_SIGV4_EXPIRED)
+        trg_aws_respond_errorf(
+            req, 403, "InvalidSignatureException", NULL,
+            "Signature expired: %s is now earlier or later than 5 minutes from the server's time.",
+            trg_http_req_header(req, "X-Amz-Date"));
+    else
+        trg_aws_respond_error(
+            req, 403, "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check "
+            "your AWS Secret Access Key and signing method. Consult the service documentation for "
+            "details.",
+            NULL);
     return false;
 }
 
@@ -98,17 +106,19 @@ static int add_function_config(struct trg_buf *b, const struct trg_function_conf
     const cJSON *handler = cJSON_GetObjectItemCaseSensitive(def, "handler");
     int rc = trg_buf_adds(b, "{\"FunctionName\":");
     rc |= trg_buf_add_json_str(b, f->name, strlen(f->name));
-    rc |= trg_buf_addf(b, ",\"FunctionArn\":\"arn:aws:lambda:%s:%s:function:", TRG_AWS_REGION, TRG_AWS_ACCOUNT);
+    rc |=
+        trg_buf_addf(b, ",\"FunctionArn\":\"arn:aws:lambda:%s:%s:function:", TRG_AWS_REGION, TRG_AWS_ACCOUNT);
     rc |= trg_buf_adds(b, f->name); /* names are letters, digits, '_', '-', '.' */
     rc |= trg_buf_addf(b, "\",\"Runtime\":\"trigd:%s\",\"Handler\":", f->type);
     const char *h = cJSON_IsString(handler) && handler->valuestring[0] ? handler->valuestring : f->type;
     rc |= trg_buf_add_json_str(b, h, strlen(h));
-    rc |= trg_buf_addf(b,
-                       ",\"MemorySize\":%lld,\"Timeout\":%lld,\"Version\":\"$LATEST\",\"State\":\"Active\","
-                       "\"LastUpdateStatus\":\"Successful\",\"PackageType\":\"Zip\",\"Description\":\"a trigd %s "
-                       "function\"",
-                       cJSON_IsNumber(mem) && mem->valuedouble > 0 ? (long long)mem->valuedouble : 128LL,
-                       (long long)((f->timeout_ms + 999) / 1000), f->type);
+    rc |= trg_buf_addf(
+        b,
+        ",\"MemorySize\":%lld,\"Timeout\":%lld,\"Version\":\"$LATEST\",\"State\":\"Active\","
+        "\"LastUpdateStatus\":\"Successful\",\"PackageType\":\"Zip\",\"Description\":\"a trigd %s "
+        "function\"",
+        cJSON_IsNumber(mem) && mem->valuedouble > 0 ? (long long)mem->valuedouble : 128LL,
+        (long long)((f->timeout_ms + 999) / 1000), f->type);
     rc |= add_env_names(b, def);
     cJSON_Delete(def);
     return rc | trg_buf_addc(b, '}');
@@ -137,8 +147,8 @@ static const struct trg_function_conf *find_function(struct trg_lambda_api *api,
 static void not_found(struct trg_http_req *req, const char *name)
 {
     trg_aws_respond_errorf(req, 404, "ResourceNotFoundException", NULL,
-                           "Function not found: arn:aws:lambda:%s:%s:function:%s", TRG_AWS_REGION, TRG_AWS_ACCOUNT,
-                           name ? name : "");
+                           "Function not found: arn:aws:lambda:%s:%s:function:%s", TRG_AWS_REGION,
+                           TRG_AWS_ACCOUNT, name ? name : "");
 }
 
 static void respond_built(struct trg_http_req *req, int rc, struct trg_buf *b)
@@ -166,17 +176,20 @@ static void list_functions(struct trg_lambda_api *api, struct trg_http_req *req)
 }
 
 /* GET /2015-03-31/functions/{name}[/configuration] and GET /2019-09-30/functions/{name}/concurrency. */
-static void get_function(struct trg_lambda_api *api, struct trg_http_req *req, const char *rest, bool concurrency_api)
+static void get_function(struct trg_lambda_api *api, struct trg_http_req *req, const char *rest,
+                         bool concurrency_api)
 {
     const char *slash = strchr(rest, '/');
     size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
     const char *what = slash ? slash + 1 : "";
     char *name = NULL;
     const struct trg_function_conf *f = find_function(api, rest, n, &name);
-    if (concurrency_api ? strcmp(what, "concurrency") != 0 : (strcmp(what, "") != 0 && strcmp(what, "configuration") != 0)) {
+    if (concurrency_api ? strcmp(what, "concurrency") != 0
+                        : (strcmp(what, "") != 0 && strcmp(what, "configuration") != 0)) {
         trg_free(name);
         trg_aws_respond_error(req, 400, "InvalidParameterValueException",
-                              "this Lambda operation is not supported by trigd (read-only management API)", NULL);
+                              "this Lambda operation is not supported by trigd (read-only management API)",
+                              NULL);
         return;
     }
     if (!f) {
@@ -194,8 +207,9 @@ static void get_function(struct trg_lambda_api *api, struct trg_http_req *req, c
     } else {
         rc = trg_buf_adds(&b, "{\"Configuration\":");
         rc |= add_function_config(&b, f);
-        rc |= trg_buf_addf(&b, ",\"Code\":{\"RepositoryType\":\"trigd\"},\"Concurrency\":"
-                               "{\"ReservedConcurrentExecutions\":%lld}}",
+        rc |= trg_buf_addf(&b,
+                           ",\"Code\":{\"RepositoryType\":\"trigd\"},\"Concurrency\":"
+                           "{\"ReservedConcurrentExecutions\":%lld}}",
                            (long long)f->max_concurrency);
     }
     respond_built(req, rc, &b);
@@ -226,15 +240,16 @@ static int add_mapping(struct trg_buf *b, const struct trg_config *cfg, const st
     const struct trg_source_conf *s = trg_config_source(cfg, r->source);
     const cJSON *en = cJSON_GetObjectItemCaseSensitive(status, "enabled");
     bool enabled = status ? cJSON_IsTrue(en) : r->enabled;
-    int rc = trg_buf_addf(b, "{\"UUID\":\"%s\",\"BatchSize\":%lld,\"MaximumBatchingWindowInSeconds\":%lld,", uuid,
-                          (long long)r->batch_size, (long long)((r->batch_window_ms + 999) / 1000));
+    int rc = trg_buf_addf(b, "{\"UUID\":\"%s\",\"BatchSize\":%lld,\"MaximumBatchingWindowInSeconds\":%lld,",
+                          uuid, (long long)r->batch_size, (long long)((r->batch_window_ms + 999) / 1000));
     rc |= trg_buf_addf(b, "\"EventSourceArn\":\"arn:trigd:%s:::%s\",", s ? s->type : "source", r->source);
-    rc |= trg_buf_addf(b, "\"FunctionArn\":\"arn:aws:lambda:%s:%s:function:%s\",", TRG_AWS_REGION, TRG_AWS_ACCOUNT,
-                       r->function);
-    rc |= trg_buf_addf(b, "\"State\":\"%s\",\"StateTransitionReason\":\"trigd route %s\",", enabled ? "Enabled" : "Disabled",
-                       r->name);
-    rc |= trg_buf_addf(b, "\"MaximumRetryAttempts\":%lld,\"MaximumRecordAgeInSeconds\":%lld,"
-                          "\"BisectBatchOnFunctionError\":%s,\"FunctionResponseTypes\":[%s]",
+    rc |= trg_buf_addf(b, "\"FunctionArn\":\"arn:aws:lambda:%s:%s:function:%s\",", TRG_AWS_REGION,
+                       TRG_AWS_ACCOUNT, r->function);
+    rc |= trg_buf_addf(b, "\"State\":\"%s\",\"StateTransitionReason\":\"trigd route %s\",",
+                       enabled ? "Enabled" : "Disabled", r->name);
+    rc |= trg_buf_addf(b,
+                       "\"MaximumRetryAttempts\":%lld,\"MaximumRecordAgeInSeconds\":%lld,"
+                       "\"BisectBatchOnFunctionError\":%s,\"FunctionResponseTypes\":[%s]",
                        (long long)r->max_retry_attempts, (long long)r->max_record_age_s,
                        r->bisect_on_error ? "true" : "false",
                        r->report_batch_item_failures ? "\"ReportBatchItemFailures\"" : "");
@@ -353,22 +368,23 @@ static bool update_mapping(struct trg_lambda_api *api, struct trg_http_req *req,
     bool enabled = cJSON_IsTrue(en);
     cJSON_Delete(j);
     if (!only_enabled) {
-        trg_aws_respond_error(req, 400, "InvalidParameterValueException",
-                              "trigd changes only Enabled through UpdateEventSourceMapping: edit the route in the "
-                              "config and reload (SIGHUP) for anything else",
-                              NULL);
+        trg_aws_respond_error(
+            req, 400, "InvalidParameterValueException",
+            "trigd changes only Enabled through UpdateEventSourceMapping: edit the route in the "
+            "config and reload (SIGHUP) for anything else",
+            NULL);
         return false;
     }
     int rc = trg_engine_route_set_enabled(api->e, route, enabled);
     if (rc == TRG_EINVAL) {
-        trg_aws_respond_errorf(req, 400, "InvalidParameterValueException", NULL,
-                               "route %s is disabled in the config (\"enabled\": false): enable it there and reload",
-                               route);
+        trg_aws_respond_errorf(
+            req, 400, "InvalidParameterValueException", NULL,
+            "route %s is disabled in the config (\"enabled\": false): enable it there and reload", route);
         return false;
     }
     if (rc != 0) {
-        trg_aws_respond_errorf(req, 409, "ResourceConflictException", NULL, "route %s cannot be changed now: %s",
-                               route, trg_strerror(rc));
+        trg_aws_respond_errorf(req, 409, "ResourceConflictException", NULL,
+                               "route %s cannot be changed now: %s", route, trg_strerror(rc));
         return false;
     }
     return true;
@@ -391,20 +407,22 @@ static void get_mapping(struct trg_lambda_api *api, struct trg_http_req *req, co
         respond_built(req, rc, &b);
         return;
     }
-    trg_aws_respond_errorf(req, 404, "ResourceNotFoundException", NULL,
-                           "The resource you requested does not exist. (Service: Lambda, Status Code: 404, Request "
-                           "ID: none) no event source mapping %s",
-                           uuid);
+    trg_aws_respond_errorf(
+        req, 404, "ResourceNotFoundException", NULL,
+        "The resource you requested does not exist. (Service: Lambda, Status Code: 404, Request "
+        "ID: none) no event source mapping %s",
+        uuid);
 }
 
 /* --- routing ------------------------------------------------------------------------------------------- */
 
 static void not_supported(struct trg_http_req *req)
 {
-    trg_aws_respond_errorf(req, 400, "InvalidParameterValueException", NULL,
-                           "%s %s is not supported by trigd: its Lambda API serves Invoke, InvokeAsync and read-only "
-                           "function and event source mapping operations (docs/ADMIN.md)",
-                           trg_http_req_method(req), trg_http_req_path(req));
+    trg_aws_respond_errorf(
+        req, 400, "InvalidParameterValueException", NULL,
+        "%s %s is not supported by trigd: its Lambda API serves Invoke, InvokeAsync and read-only "
+        "function and event source mapping operations (docs/ADMIN.md)",
+        trg_http_req_method(req), trg_http_req_path(req));
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -416,6 +434,18 @@ static bool ends_with(const char *s, const char *suffix)
 static void on_lambda(void *arg, struct trg_http_req *req)
 {
     struct trg_lambda_api *api = arg;
+    /* Over the route's limit the body was not kept, so its signature cannot be checked: the size is the
+     * answer (it tells an unauthenticated client nothing). */
+    if (trg_http_req_too_large(req)) {
+        trg_aws_respond_errorf(
+            req, 413, "RequestEntityTooLargeException", NULL,
+            "Request must be smaller than %u bytes for the %s operation",
+            strncmp(trg_http_req_path(req), API_2014, strlen(API_2014)) == 0 ? INVOKE_ASYNC_MAX_BODY
+                                                                             : INVOKE_MAX_BODY,
+            strncmp(trg_http_req_path(req), API_2014, strlen(API_2014)) == 0 ? "InvokeAsync"
+                                                                             : "InvokeFunction");
+        return;
+    }
     if (!authorized(api, req))
         return;
     const char *method = trg_http_req_method(req);
@@ -451,7 +481,8 @@ static void on_lambda(void *arg, struct trg_http_req *req)
         list_functions(api, req);
         return;
     }
-    if (strncmp(path, MAPPINGS, strlen(MAPPINGS)) == 0 || strcmp(path, "/2015-03-31/event-source-mappings") == 0) {
+    if (strncmp(path, MAPPINGS, strlen(MAPPINGS)) == 0 ||
+        strcmp(path, "/2015-03-31/event-source-mappings") == 0) {
         const char *rest = path + (strlen(path) >= strlen(MAPPINGS) ? strlen(MAPPINGS) : strlen(path));
         if (get && !*rest)
             list_mappings(api, req);
@@ -471,9 +502,11 @@ int trg_lambda_api_register(struct trg_engine *e, struct trg_http *h, struct trg
         return TRG_ENOMEM;
     api->e = e;
     int rc = trg_async_create(e, &api->async);
-    if (rc == 0 && ((rc = trg_http_route_oversize(h, NULL, API_2015, INVOKE_MAX_BODY, true, on_lambda, api)) != 0 ||
-                    (rc = trg_http_route_oversize(h, NULL, API_2014, INVOKE_ASYNC_MAX_BODY, true, on_lambda, api)) != 0 ||
-                    (rc = trg_http_route(h, NULL, API_2019, MGMT_MAX_BODY, on_lambda, api)) != 0))
+    if (rc == 0 &&
+        ((rc = trg_http_route_oversize(h, NULL, API_2015, INVOKE_MAX_BODY, true, on_lambda, api)) != 0 ||
+         (rc = trg_http_route_oversize(h, NULL, API_2014, INVOKE_ASYNC_MAX_BODY, true, on_lambda, api)) !=
+             0 ||
+         (rc = trg_http_route(h, NULL, API_2019, MGMT_MAX_BODY, on_lambda, api)) != 0))
         trg_http_unroute(h, api);
     if (rc != 0) {
         trg_error("lambda-api", NULL, "cannot register the Lambda API: %s", trg_strerror(rc));

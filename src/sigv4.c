@@ -59,8 +59,8 @@ static int uri_encode(struct trg_buf *b, const char *s, size_t n, bool keep_slas
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-            c == '.' || c == '~' || (keep_slash && c == '/'))
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+            c == '_' || c == '.' || c == '~' || (keep_slash && c == '/'))
             rc = trg_buf_addc(b, (char)c);
         else
             rc = trg_buf_addf(b, "%%%c%c", "0123456789ABCDEF"[c >> 4], "0123456789ABCDEF"[c & 15]);
@@ -189,11 +189,11 @@ static int64_t parse_amz_date(const char *s)
     return (int64_t)timegm(&tm);
 }
 
-#define FAIL(code, msg)                                                                                                \
-    do {                                                                                                               \
-        res = (code);                                                                                                  \
-        *why = (msg);                                                                                                  \
-        goto out;                                                                                                      \
+#define FAIL(code, msg)                                                                                      \
+    do {                                                                                                     \
+        res = (code);                                                                                        \
+        *why = (msg);                                                                                        \
+        goto out;                                                                                            \
     } while (0)
 
 enum trg_sigv4_result trg_sigv4_verify(const struct trg_sigv4_req *req, const struct trg_credential *creds,
@@ -213,8 +213,9 @@ enum trg_sigv4_result trg_sigv4_verify(const struct trg_sigv4_req *req, const st
     const char *cred, *sh, *sig;
     size_t cred_n, sh_n, sig_n;
     const char *fields = auth + sizeof algo;
-    if (!auth_field(fields, "Credential", &cred, &cred_n) || !auth_field(fields, "SignedHeaders", &sh, &sh_n) ||
-        !auth_field(fields, "Signature", &sig, &sig_n) || sig_n != 64)
+    if (!auth_field(fields, "Credential", &cred, &cred_n) ||
+        !auth_field(fields, "SignedHeaders", &sh, &sh_n) || !auth_field(fields, "Signature", &sig, &sig_n) ||
+        sig_n != 64)
         FAIL(TRG_SIGV4_MALFORMED, "the Authorization header lacks Credential, SignedHeaders or Signature");
     /* Credential=AKID/DATE/REGION/SERVICE/aws4_request */
     const char *slash = memchr(cred, '/', cred_n);
@@ -249,14 +250,17 @@ enum trg_sigv4_result trg_sigv4_verify(const struct trg_sigv4_req *req, const st
     if (t < 0)
         FAIL(TRG_SIGV4_MALFORMED, "X-Amz-Date is missing or not YYYYMMDDTHHMMSSZ");
     if (!scope_ok || strncmp(amz_date, date, 8) != 0)
-        FAIL(TRG_SIGV4_BAD_SCOPE, "the credential scope is not DATE/REGION/lambda/aws4_request of X-Amz-Date");
+        FAIL(TRG_SIGV4_BAD_SCOPE,
+             "the credential scope is not DATE/REGION/lambda/aws4_request of X-Amz-Date");
     if (t > now_s + MAX_SKEW_S || t < now_s - MAX_SKEW_S)
-        FAIL(TRG_SIGV4_EXPIRED, "Signature expired: X-Amz-Date is more than 5 minutes from the server's clock");
+        FAIL(TRG_SIGV4_EXPIRED,
+             "Signature expired: X-Amz-Date is more than 5 minutes from the server's clock");
     /* the canonical request */
     char body_hash[65];
     trg_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0, body_hash);
     const char *content_sha = req->header(req->arg, "X-Amz-Content-Sha256");
-    if (content_sha && strcmp(content_sha, "UNSIGNED-PAYLOAD") != 0 && strcasecmp(content_sha, body_hash) != 0)
+    if (content_sha && strcmp(content_sha, "UNSIGNED-PAYLOAD") != 0 &&
+        strcasecmp(content_sha, body_hash) != 0)
         FAIL(TRG_SIGV4_MISMATCH, "X-Amz-Content-Sha256 does not match the body");
     int rc = trg_buf_adds(&canon, req->method);
     rc |= trg_buf_addc(&canon, '\n');

@@ -16,12 +16,12 @@ struct trg_credential;
 
 enum trg_sigv4_result {
     TRG_SIGV4_OK = 0,
-    TRG_SIGV4_MISSING,       /* no AWS4-HMAC-SHA256 Authorization header */
-    TRG_SIGV4_MALFORMED,     /* the header or X-Amz-Date cannot be read */
-    TRG_SIGV4_UNKNOWN_KEY,   /* the access key id is not configured */
-    TRG_SIGV4_BAD_SCOPE,     /* the credential scope is not DATE/REGION/lambda/aws4_request for X-Amz-Date */
-    TRG_SIGV4_EXPIRED,       /* X-Amz-Date more than 5 minutes from now */
-    TRG_SIGV4_MISMATCH,      /* the signature differs */
+    TRG_SIGV4_MISSING,     /* no AWS4-HMAC-SHA256 Authorization header */
+    TRG_SIGV4_MALFORMED,   /* the header or X-Amz-Date cannot be read */
+    TRG_SIGV4_UNKNOWN_KEY, /* the access key id is not configured */
+    TRG_SIGV4_BAD_SCOPE,   /* the credential scope is not DATE/REGION/lambda/aws4_request for X-Amz-Date */
+    TRG_SIGV4_EXPIRED,     /* X-Amz-Date more than 5 minutes from now */
+    TRG_SIGV4_MISMATCH,    /* the signature differs */
     TRG_SIGV4_NOMEM,
 };
 

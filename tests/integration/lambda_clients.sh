@@ -326,6 +326,8 @@ assert_eq "$(last_call echo)" "$(cli_rid)" "signed invoke's request id"
 assert_eq echo "$(lam get-function --function-name echo --query Configuration.FunctionName --output text)" \
     "signed get-function"
 AWS_PROFILE=trigd-file cli_invoke echo --payload '{"file":true}' || fail "signed with the *_file secret"
+err=$(cli_error invoke --function-name echo --payload "fileb://$WORK/big.json" "$WORK/o")
+grep -q '(RequestEntityTooLargeException)' <<< "$err" || fail "a signed 6 MB + 1 request: $err"
 err=$(AWS_PROFILE=wrong cli_error invoke --function-name echo --payload '{}' "$WORK/o")
 grep -q '(InvalidSignatureException)' <<< "$err" || fail "a wrong secret: $err"
 err=$(AWS_PROFILE=unknown cli_error list-functions)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <string.h>
@@ -21,10 +22,14 @@
  * {"a":1}, signed by botocore's SigV4Auth for AKIDTEST / "secret", region eu-west-1, service lambda. */
 #define SIGNED_AT 1796269898 /* 20261203T035138Z */
 static const char *const vector_headers[] = {
-    "Host", "127.0.0.1:9070",
-    "Content-Type", "application/json",
-    "X-Amz-Invocation-Type", "Event",
-    "X-Amz-Date", "20261203T035138Z",
+    "Host",
+    "127.0.0.1:9070",
+    "Content-Type",
+    "application/json",
+    "X-Amz-Invocation-Type",
+    "Event",
+    "X-Amz-Date",
+    "20261203T035138Z",
     "Authorization",
     "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261203/eu-west-1/lambda/aws4_request, "
     "SignedHeaders=content-type;host;x-amz-date;x-amz-invocation-type, "
@@ -57,8 +62,9 @@ static enum trg_sigv4_result verify(struct fake *f, const char *body, const char
                                     int64_t now)
 {
     struct trg_credential c[2] = {creds[0], {"AKIDTEST", (char *)secret}};
-    struct trg_sigv4_req r = {"POST", "/2015-03-31/functions/echo%3A%24LATEST/invocations", query, body,
-                              strlen(body), fake_header, f};
+    struct trg_sigv4_req r = {
+        "POST", "/2015-03-31/functions/echo%3A%24LATEST/invocations", query, body, strlen(body), fake_header,
+        f};
     const char *why = NULL;
     enum trg_sigv4_result res = trg_sigv4_verify(&r, c, 2, now, &why);
     if (res != TRG_SIGV4_OK)
@@ -79,7 +85,8 @@ static void test_sigv4_botocore_vector(void **state)
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT - 301), TRG_SIGV4_EXPIRED);
     /* the query's order does not matter; its content, the body, the secret and signed headers do */
     assert_int_equal(verify(&f, "{\"a\":1}", "b=2&Qualifier=%24LATEST", "secret", SIGNED_AT), TRG_SIGV4_OK);
-    assert_int_equal(verify(&f, "{\"a\":1}", "Qualifier=%24LATEST&b=3", "secret", SIGNED_AT), TRG_SIGV4_MISMATCH);
+    assert_int_equal(verify(&f, "{\"a\":1}", "Qualifier=%24LATEST&b=3", "secret", SIGNED_AT),
+                     TRG_SIGV4_MISMATCH);
     assert_int_equal(verify(&f, "{\"a\":2}", q, "secret", SIGNED_AT), TRG_SIGV4_MISMATCH);
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secreT", SIGNED_AT), TRG_SIGV4_MISMATCH);
     f.override_name = "X-Amz-Invocation-Type";
@@ -96,15 +103,19 @@ static void test_sigv4_refusals(void **state)
     f.override_value = "Bearer abc";
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT), TRG_SIGV4_MISSING);
     f.override_value = "AWS4-HMAC-SHA256 Credential=AKIDNOPE/20261203/eu-west-1/lambda/aws4_request, "
-                       "SignedHeaders=host;x-amz-date, Signature=" "0000000000000000000000000000000000000000000000000000000000000000";
+                       "SignedHeaders=host;x-amz-date, Signature="
+                       "0000000000000000000000000000000000000000000000000000000000000000";
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT), TRG_SIGV4_UNKNOWN_KEY);
     f.override_value = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261203/eu-west-1/s3/aws4_request, "
-                       "SignedHeaders=host;x-amz-date, Signature=" "0000000000000000000000000000000000000000000000000000000000000000";
+                       "SignedHeaders=host;x-amz-date, Signature="
+                       "0000000000000000000000000000000000000000000000000000000000000000";
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT), TRG_SIGV4_BAD_SCOPE);
     f.override_value = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261203/eu-west-1/lambda/aws4_request, "
-                       "SignedHeaders=x-amz-date, Signature=" "0000000000000000000000000000000000000000000000000000000000000000";
+                       "SignedHeaders=x-amz-date, Signature="
+                       "0000000000000000000000000000000000000000000000000000000000000000";
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT), TRG_SIGV4_MALFORMED);
-    f.override_value = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261203/eu-west-1/lambda/aws4_request, Signature=ab";
+    f.override_value =
+        "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261203/eu-west-1/lambda/aws4_request, Signature=ab";
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT), TRG_SIGV4_MALFORMED);
     f.override_name = "X-Amz-Date";
     f.override_value = "yesterday";
@@ -152,20 +163,22 @@ static void test_parse_names(void **state)
 {
     (void)state;
     parse_ok("/2015-03-31/functions/echo/invocations", "", NULL, NULL, "echo", NULL, TRG_INVOKE_SYNC, false);
-    parse_ok("/2015-03-31/functions/echo:$LATEST/invocations", "", "RequestResponse", "Tail", "echo", "$LATEST",
-             TRG_INVOKE_SYNC, true);
-    parse_ok("/2015-03-31/functions/123456789012:function:echo/invocations", NULL, "Event", "Tail", "echo", NULL,
-             TRG_INVOKE_EVENT, false);
-    parse_ok("/2015-03-31/functions/123456789012:function:echo:7/invocations", "", "DryRun", "None", "echo", "7",
-             TRG_INVOKE_DRYRUN, false);
-    parse_ok("/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:echo/invocations", "", NULL, NULL,
-             "echo", NULL, TRG_INVOKE_SYNC, false);
+    parse_ok("/2015-03-31/functions/echo:$LATEST/invocations", "", "RequestResponse", "Tail", "echo",
+             "$LATEST", TRG_INVOKE_SYNC, true);
+    parse_ok("/2015-03-31/functions/123456789012:function:echo/invocations", NULL, "Event", "Tail", "echo",
+             NULL, TRG_INVOKE_EVENT, false);
+    parse_ok("/2015-03-31/functions/123456789012:function:echo:7/invocations", "", "DryRun", "None", "echo",
+             "7", TRG_INVOKE_DRYRUN, false);
+    parse_ok("/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:echo/invocations", "",
+             NULL, NULL, "echo", NULL, TRG_INVOKE_SYNC, false);
     parse_ok("/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:echo:prod/invocations",
              "x=1&Qualifier=prod", NULL, NULL, "echo", "prod", TRG_INVOKE_SYNC, false);
     parse_ok("/2015-03-31/functions/echo/invocations", "Qualifier=%24LATEST", NULL, NULL, "echo", "$LATEST",
              TRG_INVOKE_SYNC, false);
-    parse_ok("/2014-11-13/functions/echo/invoke-async/", "", NULL, NULL, "echo", NULL, TRG_INVOKE_EVENT, false);
-    parse_ok("/2014-11-13/functions/echo/invoke-async", "", NULL, NULL, "echo", NULL, TRG_INVOKE_EVENT, false);
+    parse_ok("/2014-11-13/functions/echo/invoke-async/", "", NULL, NULL, "echo", NULL, TRG_INVOKE_EVENT,
+             false);
+    parse_ok("/2014-11-13/functions/echo/invoke-async", "", NULL, NULL, "echo", NULL, TRG_INVOKE_EVENT,
+             false);
     assert_true(trg_invoke_qualifier_ok(NULL));
     assert_true(trg_invoke_qualifier_ok("$LATEST"));
     assert_false(trg_invoke_qualifier_ok("7"));
@@ -182,7 +195,8 @@ static void test_parse_errors(void **state)
     parse_err("/2015-03-31/functions/echo:/invocations", "", NULL, NULL, 400, bad);
     parse_err("/2015-03-31/functions/:echo/invocations", "", NULL, NULL, 400, bad);
     parse_err("/2015-03-31/functions/a:b:c:d:e/invocations", "", NULL, NULL, 400, bad);
-    parse_err("/2015-03-31/functions/arn:aws:s3:eu-west-1:1:function:echo/invocations", "", NULL, NULL, 400, bad);
+    parse_err("/2015-03-31/functions/arn:aws:s3:eu-west-1:1:function:echo/invocations", "", NULL, NULL, 400,
+              bad);
     parse_err("/2015-03-31/functions/a:b:c:d:e:f:g:h:i/invocations", "", NULL, NULL, 400, bad);
     parse_err("/2015-03-31/functions/echo/invocation", "", NULL, NULL, 404, "ResourceNotFoundException");
     parse_err("/2015-03-31/functions/a/b/invocations", "", NULL, NULL, 404, "ResourceNotFoundException");
