@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "admin_http.h"
 #include "async.h"
 #include "aws_error.h"
 #include "config.h"
@@ -38,8 +37,22 @@ static const char *req_header(void *arg, const char *name) { return trg_http_req
 static bool authorized(struct trg_lambda_api *api, struct trg_http_req *req)
 {
     const struct trg_config *cfg = trg_engine_config(api->e);
-    if (!cfg || cfg->http.n_credentials == 0)
-        return trg_admin_authorized(api->e, req); /* the admin bearer token, when there is one */
+    if (!cfg || cfg->http.n_credentials == 0) { /* the admin bearer token, when there is one */
+        const char *token = cfg ? cfg->http.admin_token : NULL;
+        if (trg_http_req_bearer_ok(req, token))
+            return true;
+        trg_info("lambda-api", NULL, "%s %s from %s: no or a wrong bearer token; answered 401",
+                 trg_http_req_method(req), trg_http_req_path(req), trg_http_req_remote(req));
+        char rid[40];
+        trg_request_id(rid);
+        static const char body[] =
+            "{\"Type\":\"User\",\"Message\":\"unauthorized: send Authorization: Bearer <admin "
+            "token>, or configure http.invoke_credentials and sign with SigV4\"}";
+        static const char *const hdrs[] = {"x-amzn-ErrorType", "UnrecognizedClientException",
+                                           "WWW-Authenticate", "Bearer realm=\"trigd\"", NULL};
+        trg_aws_respond(req, 401, "application/json", body, sizeof body - 1, rid, hdrs);
+        return false;
+    }
     size_t len;
     const char *body = trg_http_req_body(req, &len);
     struct trg_sigv4_req sr = {trg_http_req_method(req),
