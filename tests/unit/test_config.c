@@ -263,7 +263,7 @@ static const struct bcase bad_cases[] = {
      {"t.json: $.functions.f: must be an object with a \"type\"", "t.json: $.functions.f.type: is required"}},
     /* functions */
     {"{\"functions\":{\"f\":{\"type\":\"ftp\"}}}",
-     {"t.json: $.functions.f.type: unknown function type \"ftp\" (known: http, lambda, exec)"}},
+     {"t.json: $.functions.f.type: unknown function type \"ftp\" (known: http, lambda, exec, runtime)"}},
     {"{\"functions\":{\"f\":{\"url\":\"http://x/\"}}}", {"t.json: $.functions.f.type: is required"}},
     {"{\"functions\":{\"f\":{\"type\":5}}}", {"t.json: $.functions.f.type: must be a string"}},
     {"{\"functions\":{\"f\":{\"type\":\"http\"}}}", {"t.json: $.functions.f.url: is required"}},
@@ -405,7 +405,7 @@ static void test_bad_file_many(void **state)
         "$.http.admin_token: secrets are never written inline; use admin_token_env (an environment variable) "
         "or admin_token_file",
         "$.log.level: must be one of \"debug\", \"info\", \"warn\", \"error\"",
-        "$.functions.f.type: unknown function type \"ftp\" (known: http, lambda, exec)",
+        "$.functions.f.type: unknown function type \"ftp\" (known: http, lambda, exec, runtime)",
         "$.functions.g.type: is required",
         "$.functions.h.colour: unknown key",
         "$.functions.bad name: a name uses only letters, digits, '_', '-' and '.'",
