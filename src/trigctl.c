@@ -240,6 +240,8 @@ static int http_failed(const struct ctl *c, const char *method, const char *path
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "error");
     if (!cJSON_IsString(msg))
         msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+    if (!cJSON_IsString(msg)) /* the Lambda APIs answer AWS's shape */
+        msg = cJSON_GetObjectItemCaseSensitive(j, "Message");
     const char *text = cJSON_IsString(msg) ? msg->valuestring : r->body.data;
     fprintf(stderr, "trigctl: %s %s%s: HTTP %ld%s%s%s%s\n", method, c->url, path, r->status,
             r->error_type ? " " : "", r->error_type ? r->error_type : "", text && *text ? ": " : "",
