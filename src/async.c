@@ -39,6 +39,7 @@ struct async_add {
     struct trg_async *a;
     trg_async_queued_cb cb; /* NULL once answered by trg_async_stop() */
     void *arg;
+    char *function; /* for the metric */
 };
 
 struct async_event {
@@ -414,6 +415,7 @@ static void added(void *arg, redisReply *reply)
     struct async_add *add = arg;
     trg_list_remove(&add->link);
     if (!add->cb) { /* answered already by trg_async_stop() */
+        trg_free(add->function);
         trg_free(add);
         return;
     }
@@ -421,7 +423,10 @@ static void added(void *arg, redisReply *reply)
     if (err)
         trg_warn("async", NULL, "an Event invocation could not be queued in Redis (%s)",
                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
+    else
+        count(add->a, add->function, "queued");
     add->cb(add->arg, err);
+    trg_free(add->function);
     trg_free(add);
 }
 
@@ -433,16 +438,19 @@ int trg_async_submit(struct trg_async *a, const char *function, const char *payl
         return TRG_ENOTFOUND;
     if (trg_engine_stopping(a->e))
         return TRG_ESTATE;
-    count(a, function, "queued");
     if (!a->redis) {
         int rc = queue_local(a, function, payload, len, request_id, trg_wall_ms(), NULL);
-        if (rc == 0)
+        if (rc == 0) {
+            count(a, function, "queued");
             cb(arg, 0);
+        }
         return rc;
     }
     struct async_add *add = trg_calloc(1, sizeof *add);
-    if (!add)
+    if (!add || !(add->function = trg_strdup(function))) {
+        trg_free(add);
         return TRG_ENOMEM;
+    }
     char created[24];
     snprintf(created, sizeof created, "%lld", (long long)trg_wall_ms());
     const char *argv[] = {"XADD",     a->key,       "*",     "function", function, "request_id",
@@ -454,6 +462,7 @@ int trg_async_submit(struct trg_async *a, const char *function, const char *payl
     add->arg = arg;
     int rc = trg_redis_command(a->redis, added, add, 11, argv, lens);
     if (rc != 0) {
+        trg_free(add->function);
         trg_free(add);
         return rc;
     }
