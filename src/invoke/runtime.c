@@ -12,7 +12,8 @@
  *
  * Failures: a timeout kills the instance's process group (Sandbox.Timedout); an exit mid-invoke is
  * Runtime.ExitError; /init/error, an exit before the first `next` or an init past init_timeout_ms fail
- * one waiting invoke with the init error and make further starts back off (1 s doubling up to 60 s):
+ * one waiting invoke with the init error and make further starts back off (1 s doubling up to 60 s, reset
+ * by an answered invoke; an instance dying between invokes backs off the same way):
  * while backing off, invokes that find no instance fail at once with the last init error instead of
  * starting one, so a broken function cannot become a fork storm.
  *
@@ -159,14 +160,20 @@ static double now_ms(void)
 
 static const char *const state_labels[RT__STATES] = {"initializing", "idle", "busy", "busy", "stopping"};
 
+static const char *const gauge_labels[3] = {"initializing", "idle", "busy"};
+
+/* trigd_function_instances moves by deltas, so that the old and the new pool of a function changed by a
+ * reload (both alive while the old one finishes) add up instead of overwriting each other. */
 static void gauges(struct rt_fn *fn)
 {
     if (!fn->metrics)
         return;
-    trg_metrics_set(fn->metrics, TRG_M_INSTANCES, fn->name, "initializing", (double)fn->n_state[RT_STARTING]);
-    trg_metrics_set(fn->metrics, TRG_M_INSTANCES, fn->name, "idle", (double)fn->n_state[RT_IDLE]);
-    trg_metrics_set(fn->metrics, TRG_M_INSTANCES, fn->name, "busy",
-                    (double)(fn->n_state[RT_BUSY] + fn->n_state[RT_FINISHING]));
+    double now[3] = {(double)fn->n_state[RT_STARTING], (double)fn->n_state[RT_IDLE],
+                     (double)(fn->n_state[RT_BUSY] + fn->n_state[RT_FINISHING])};
+    for (int i = 0; i < 3; i++) {
+        trg_metrics_add(fn->metrics, TRG_M_INSTANCES, fn->name, gauge_labels[i], now[i] - fn->published[i]);
+        fn->published[i] = now[i];
+    }
 }
 
 static void set_state(struct rt_inst *inst, enum rt_state st)
@@ -433,8 +440,8 @@ static void backoff(struct rt_fn *fn)
     fn->init_failures++;
     fn->backoff_until = ev_now(fn->loop) + s;
     trg_warn("runtime", fn->name,
-             "init failed %d time%s in a row; no new instance for %.0f s (invokes that "
-             "find none fail with the init error meanwhile)",
+             "the runtime failed %d time%s in a row (init error or exit); no new instance for %.0f s "
+             "(invokes that find none fail with the last error meanwhile)",
              fn->init_failures, fn->init_failures == 1 ? "" : "s", s);
 }
 
@@ -626,7 +633,6 @@ void rt_inst_next(struct rt_inst *inst)
     if (inst->state == RT_STARTING) {
         inst->init_ms = now_ms() - inst->spawned;
         fn->init_ms_total += inst->init_ms;
-        fn->init_failures = 0;
         if (fn->metrics)
             trg_metrics_observe(fn->metrics, TRG_M_INIT_DURATION, fn->name, inst->init_ms / 1000.0);
         trg_info("runtime", fn->name, "instance %u ready after %.2f ms", inst->id, inst->init_ms);
@@ -650,6 +656,7 @@ void rt_inst_answer(struct rt_inst *inst, bool is_error, const char *errtype, co
     out_drain(&inst->out); /* lines written before the answer belong to this invoke */
     out_drain(&inst->err);
     set_state(inst, RT_FINISHING);
+    inst->fn->init_failures = 0; /* the runtime works: the next failure backs off from the start again */
     if (is_error) {
         cJSON *j = cJSON_ParseWithLength(body, len);
         bool lambda_shaped = cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, "errorMessage");
@@ -819,8 +826,16 @@ static void inst_pid_cb(struct ev_loop *loop, ev_io *w, int revents)
         backoff(fn);
         fail_waiting_one(fn);
     } else if (was != RT_STOPPING) {
+        /* A runtime that dies between invokes would be replaced at once (min_instances) and could die
+         * again: it backs off like an init failure. */
+        char msg[200];
+        snprintf(msg, sizeof msg, "Runtime exited with error: %s", how);
         trg_warn("runtime", fn->name, "instance %u (pid %d) exited while %s: %s", inst->id, (int)r,
                  was == RT_IDLE ? "idle" : "finishing", how);
+        char *b = error_body("Runtime.ExitError", msg);
+        remember_init_error(fn, "Runtime.ExitError", b ? b : "");
+        trg_free(b);
+        backoff(fn);
     } else {
         trg_debug("runtime", fn->name, "instance %u (pid %d) stopped: %s", inst->id, (int)r, how);
     }
@@ -997,11 +1012,8 @@ static void rt_destroy(void *instp)
         fn->deferred = c->next;
         call_free(c);
     }
-    if (fn->metrics) {
-        trg_metrics_remove(fn->metrics, TRG_M_INSTANCES, fn->name, "initializing");
-        trg_metrics_remove(fn->metrics, TRG_M_INSTANCES, fn->name, "idle");
-        trg_metrics_remove(fn->metrics, TRG_M_INSTANCES, fn->name, "busy");
-    }
+    for (int i = 0; fn->metrics && i < 3; i++)
+        trg_metrics_add(fn->metrics, TRG_M_INSTANCES, fn->name, gauge_labels[i], -fn->published[i]);
     ev_timer_stop(fn->loop, &fn->reap);
     ev_timer_stop(fn->loop, &fn->fail_timer);
     ev_timer_stop(fn->loop, &fn->provision);

@@ -128,6 +128,7 @@ struct rt_fn {
     struct rt_inst *dead;  /* reaped, freed by the reap timer */
     unsigned next_id;
     size_t n_state[RT__STATES];
+    double published[3]; /* what this pool added to trigd_function_instances: initializing, idle, busy */
     struct rt_call *waiting, **waiting_tail; /* invokes for which no instance was idle, oldest first */
     size_t n_waiting;
     struct rt_call *deferred; /* failed before they started: answered from a 0-timer */

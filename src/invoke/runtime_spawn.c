@@ -43,6 +43,10 @@
  * (trigd's own cgroup), so kept here and nowhere else. */
 static char cg_base[PATH_MAX];
 static int cg_mode = -1;
+/* trigd's soft RLIMIT_NOFILE before rt_limit_mode() raised it (each instance costs trigd 7-8 fds);
+ * runtimes get it back. */
+static struct rlimit nofile_orig;
+static bool nofile_raised;
 
 static int write_file(const char *path, const char *text)
 {
@@ -160,12 +164,33 @@ static bool cgroup_setup(char *why, size_t size)
     return true;
 }
 
+/* Each instance holds 7-8 fds in trigd (listener, epoll, eventfd, connection, two pipes, pidfd,
+ * /proc status): raise the soft fd limit to the hard one (at most 65536) once. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    nofile_orig = rl;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        nofile_raised = true;
+        trg_info("runtime", NULL,
+                 "open file limit raised from %llu to %llu (runtime instances hold 7-8 each)",
+                 (unsigned long long)nofile_orig.rlim_cur, (unsigned long long)want);
+    }
+}
+
 enum rt_limit_mode rt_limit_mode(void)
 {
     char why[PATH_MAX + 128] = "";
 
     if (cg_mode >= 0)
         return (enum rt_limit_mode)cg_mode;
+    raise_nofile();
     if (cgroup_setup(why, sizeof why)) {
         cg_mode = RT_LIMIT_CGROUP;
         trg_info("runtime", NULL,
@@ -317,7 +342,6 @@ static int build_env(const struct rt_inst *inst, struct envv *e)
     PUT("LANG=en_US.UTF-8");
     PUT("PATH=%s", RT_PATH);
     PUT("LD_LIBRARY_PATH=%s/lib", fn->task_root);
-    PUT("HOME=%s", fn->task_root);
 #undef PUT
     for (size_t i = 0; i < o->environment.n && rc == 0; i++)
         rc = envv_put(e, trg_asprintf("%s=%s", o->environment.k[i], o->environment.v[i]));
@@ -400,6 +424,8 @@ static void child(int parent, const char *cwd, const char *prog, char *const arg
         if (setrlimit(RLIMIT_DATA, &rl) != 0)
             goto fail;
     }
+    if (nofile_raised && setrlimit(RLIMIT_NOFILE, &nofile_orig) != 0)
+        goto fail;
     /* every fd but 0-2 and the report pipe (CLOEXEC: it closes when execve succeeds) */
     if (report > 3)
         syscall(SYS_close_range, 3, (unsigned)report - 1, 0);

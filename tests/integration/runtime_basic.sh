@@ -12,7 +12,7 @@ set -euo pipefail
 require_cmd curl python3
 
 export TRIGD_TEST_SECRET="not-for-functions" # trigd's environment, not the function's
-RT="$TOP_SRCDIR/tests/runtimes"
+RT=$(cd "$TOP_SRCDIR/tests/runtimes" && pwd -P) # as trigd resolves code_dir
 
 HTTP_PORT=$(free_port)
 cat > "$WORK/trigd.json" << EOF
@@ -68,6 +68,9 @@ grep -qE '^AWS_LAMBDA_RUNTIME_API=127\.0\.0\.1:[0-9]+$' "$envf" || fail "no AWS_
 grep -qE '^AWS_LAMBDA_LOG_STREAM_NAME=[0-9]{4}/[0-9]{2}/[0-9]{2}/\[\$LATEST\][0-9a-f]{32}$' "$envf" ||
     fail "no well-formed AWS_LAMBDA_LOG_STREAM_NAME"
 if grep -q 'TRIGD_TEST_SECRET' "$envf"; then fail "trigd's own environment leaked into the runtime"; fi
+# Exactly Lambda's variables and `environment` (plus what bash and env(1) add themselves: PWD, SHLVL, _).
+extra=$(sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' "$envf" | grep -vxE 'AWS_LAMBDA_RUNTIME_API|_HANDLER|LAMBDA_TASK_ROOT|LAMBDA_RUNTIME_DIR|AWS_EXECUTION_ENV|AWS_LAMBDA_FUNCTION_(NAME|VERSION|MEMORY_SIZE)|AWS_LAMBDA_INITIALIZATION_TYPE|AWS_LAMBDA_LOG_(GROUP_NAME|STREAM_NAME|FORMAT|LEVEL)|AWS_REGION|AWS_DEFAULT_REGION|TZ|LANG|PATH|LD_LIBRARY_PATH|STAGE|PWD|SHLVL|_|ULIMIT_DATA_KB|ULIMIT_NOFILE' || true)
+[[ -z "$extra" ]] || fail "the runtime's environment has variables beyond Lambda's: $extra"
 if grep -q "RLIMIT_DATA" "$TRIGD_LOG"; then
     grep -qxF "ULIMIT_DATA_KB=$((256 * 1024))" "$envf" || fail "RLIMIT_DATA is not memory_mb: $(grep ULIMIT "$envf")"
 else

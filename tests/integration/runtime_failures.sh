@@ -14,7 +14,7 @@ set -euo pipefail
 
 require_cmd curl python3
 
-RT="$TOP_SRCDIR/tests/runtimes"
+RT=$(cd "$TOP_SRCDIR/tests/runtimes" && pwd -P) # as trigd resolves code_dir
 HTTP_PORT=$(free_port)
 cat > "$WORK/trigd.json" << EOF
 {
@@ -26,7 +26,9 @@ cat > "$WORK/trigd.json" << EOF
     "exits": { "type": "runtime", "code_dir": "$RT/exitinit", "environment": { "SPAWN_LOG": "$WORK/spawns.exitinit" } },
     "slow": { "type": "runtime", "code_dir": "$RT/slowinit", "init_timeout_ms": 300,
               "environment": { "SPAWN_LOG": "$WORK/spawns.slowinit" } },
-    "missing": { "type": "runtime", "code_dir": "$WORK", "command": ["./no-such-bootstrap"] }
+    "missing": { "type": "runtime", "code_dir": "$WORK", "command": ["./no-such-bootstrap"] },
+    "flaky": { "type": "runtime", "code_dir": "$RT/idlecrash", "min_instances": 1,
+               "environment": { "SPAWN_LOG": "$WORK/spawns.idlecrash" } }
   },
   "sources": { "hook": { "type": "webhook", "path": "/hooks/slow" } },
   "routes": { "slow-route": { "source": "hook", "function": "echo", "max_retry_attempts": 1,
@@ -78,7 +80,7 @@ for i in 1 2 3 4 5 6 7 8; do
 done
 n=$(spawns "$WORK/spawns.initerror")
 ((n >= 1 && n < 9)) || fail "9 invokes of a function whose init fails started $n processes (want fewer: backoff)"
-grep -q 'init failed .* in a row; no new instance for' "$TRIGD_LOG" || fail "the backoff is not logged"
+grep -q 'the runtime failed .* in a row (init error or exit); no new instance for' "$TRIGD_LOG" || fail "the backoff is not logged"
 
 invoke exits '{}'
 unhandled "exit during init"
@@ -99,6 +101,19 @@ wait_for 10 _gone "$slow_pid"
 invoke missing '{}'
 unhandled "missing bootstrap"
 assert_eq Runtime.InitError "$(out 'j["errorType"]')" "errorType of a bootstrap that cannot start"
+
+# --- a provisioned instance that dies between invokes is replaced, backing off -------------------
+_spawned() { [[ "$(spawns "$WORK/spawns.idlecrash")" -ge "$1" ]]; }
+wait_for 60 _spawned 4
+# The starts are at least the growing backoff apart (1 s, 2 s, 4 s), however fast the machine.
+python3 - "$WORK/spawns.idlecrash" << 'PY' || fail "replacements of a crashing instance did not back off: $(cat "$WORK/spawns.idlecrash")"
+import sys
+t = [int(l.split()[1]) / 1e6 for l in open(sys.argv[1])][:4]
+gaps = [b - a for a, b in zip(t, t[1:])]
+assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9, gaps
+PY
+grep -q '\[runtime:flaky\] instance [0-9]* (pid [0-9]*) exited while idle: exit status 3' "$TRIGD_LOG" ||
+    fail "the exit between invokes is not logged"
 
 # --- retries and the DLQ keep working: a timed-out event is retried, then DLQ'd -------------------
 assert_eq 202 "$(post_json "$(trigd_url /hooks/slow)" "{\"gate\":\"$WORK/never\"}")" "POST to the hook"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # runtime_lifecycle.sh — reload and shutdown with runtime functions:
 #   SIGHUP with a changed function: new invokes go to a new instance (with the new environment), the
-#          old instance stops;
+#          old instance stops, and the instances gauge counts the new pool only;
 #   SIGTERM: an event in flight (held by a gate) finishes, trigd exits 0, and no instance or
 #          process of their groups is left;
 #   kill -9 of trigd: the instances notice (PR_SET_PDEATHSIG) and nothing of them is left.
@@ -11,7 +11,7 @@ set -euo pipefail
 
 require_cmd curl python3 ps
 
-RT="$TOP_SRCDIR/tests/runtimes"
+RT=$(cd "$TOP_SRCDIR/tests/runtimes" && pwd -P) # as trigd resolves code_dir
 HTTP_PORT=$(free_port)
 config() { # config STAGE
     cat > "$WORK/trigd.json" << EOF
@@ -53,6 +53,9 @@ invoke echo '{"a":2}'
 new=$(json_get "$(cat "$WORK/out")" 'j["pid"]')
 [[ "$new" != "$old" ]] || fail "the changed function still runs in the old instance"
 wait_for 20 _gone "$old"
+# the old pool's instances left trigd_function_instances; the new pool's are counted
+_idle_gauge_one() { [[ "$(metric 'trigd_function_instances{function="echo",state="idle"}')" == 1 ]]; }
+wait_for 20 _idle_gauge_one
 
 # --- SIGTERM: the invoke in flight finishes, then every instance stops ---------------------------
 wait_for 20 _warm_ready

@@ -10,7 +10,7 @@ set -euo pipefail
 
 require_cmd curl python3
 
-RT="$TOP_SRCDIR/tests/runtimes"
+RT=$(cd "$TOP_SRCDIR/tests/runtimes" && pwd -P) # as trigd resolves code_dir
 HTTP_PORT=$(free_port)
 cat > "$WORK/trigd.json" << EOF
 {
