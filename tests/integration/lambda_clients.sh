@@ -11,6 +11,8 @@
 #   signed (http.invoke_credentials): the right key works through `aws configure` profiles and the SDK; a
 #     wrong secret, an unknown key, a clock 10 minutes off and an unsigned request are refused with 403 in
 #     AWS's shape; the admin bearer token still guards /admin/.
+# Redis: an Event invocation is in Redis before its 202 and runs again after a kill -9 of trigd.
+# shellcheck disable=SC2016 # $LATEST is Lambda's qualifier, literal on purpose
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
