@@ -19,6 +19,11 @@
 
 #define API_2015 "/2015-03-31/"
 #define API_2019 "/2019-09-30/"
+#define API_EVENT_INVOKE "/2019-09-25/"
+/* The other path prefixes of Lambda's REST API (tags, layers, account settings, code signing, function URLs,
+ * ...): answered "not supported" in AWS's shape rather than with the HTTP server's own 404. */
+static const char *const other_prefixes[] = {"/2016-08-19/", "/2017-03-31/", "/2017-10-31/", "/2018-10-31/",
+                                             "/2020-04-22/", "/2020-06-30/", "/2021-07-20/", "/2021-10-31/"};
 #define API_2014 "/2014-11-13/"
 #define FUNCTIONS "/2015-03-31/functions/"
 #define MAPPINGS "/2015-03-31/event-source-mappings/"
@@ -225,6 +230,44 @@ static void get_function(struct trg_lambda_api *api, struct trg_http_req *req, c
                            "{\"ReservedConcurrentExecutions\":%lld}}",
                            (long long)f->max_concurrency);
     }
+    respond_built(req, rc, &b);
+}
+
+/* GET /2019-09-25/functions/{name}/event-invoke-config: the function's `async` settings. */
+static void get_event_invoke_config(struct trg_lambda_api *api, struct trg_http_req *req, const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    char *name = NULL;
+    const struct trg_function_conf *f = slash && strcmp(slash, "/event-invoke-config") == 0
+                                            ? find_function(api, rest, (size_t)(slash - rest), &name)
+                                            : NULL;
+    if (!slash || strcmp(slash, "/event-invoke-config") != 0) {
+        trg_free(name);
+        trg_aws_respond_errorf(req, 400, "InvalidParameterValueException", NULL,
+                               "%s %s is not supported by trigd (read-only management API)",
+                               trg_http_req_method(req), trg_http_req_path(req));
+        return;
+    }
+    if (!f) {
+        not_found(req, name);
+        trg_free(name);
+        return;
+    }
+    trg_free(name);
+    const char *of = f->async.on_failure ? f->async.on_failure : "dlq";
+    struct trg_buf b = {0};
+    int rc = trg_buf_addf(
+        &b,
+        "{\"FunctionArn\":\"arn:aws:lambda:%s:%s:function:%s:$LATEST\",\"MaximumRetryAttempts\":%lld,"
+        "\"MaximumEventAgeInSeconds\":%lld,\"DestinationConfig\":{\"OnFailure\":{\"Destination\":",
+        TRG_AWS_REGION, TRG_AWS_ACCOUNT, f->name, (long long)f->async.max_retry_attempts,
+        (long long)f->async.max_event_age_s);
+    char *dest = strcmp(of, "dlq") == 0
+                     ? trg_asprintf("trigd:dlq:async.%s", f->name)
+                     : trg_asprintf("arn:aws:lambda:%s:%s:function:%s", TRG_AWS_REGION, TRG_AWS_ACCOUNT, of);
+    rc |= dest ? trg_buf_add_json_str(&b, dest, strlen(dest)) : TRG_ENOMEM;
+    trg_free(dest);
+    rc |= trg_buf_adds(&b, "},\"OnSuccess\":{}}}");
     respond_built(req, rc, &b);
 }
 
@@ -471,6 +514,10 @@ static void on_lambda(void *arg, struct trg_http_req *req)
             not_supported(req);
         return;
     }
+    if (strncmp(path, API_EVENT_INVOKE "functions/", strlen(API_EVENT_INVOKE "functions/")) == 0 && get) {
+        get_event_invoke_config(api, req, path + strlen(API_EVENT_INVOKE "functions/"));
+        return;
+    }
     if (strncmp(path, API_2019, strlen(API_2019)) == 0) {
         if (get && strncmp(path, API_2019 "functions/", strlen(API_2019 "functions/")) == 0)
             get_function(api, req, path + strlen(API_2019 "functions/"), true);
@@ -519,8 +566,12 @@ int trg_lambda_api_register(struct trg_engine *e, struct trg_http *h, struct trg
         ((rc = trg_http_route_oversize(h, NULL, API_2015, INVOKE_MAX_BODY, true, on_lambda, api)) != 0 ||
          (rc = trg_http_route_oversize(h, NULL, API_2014, INVOKE_ASYNC_MAX_BODY, true, on_lambda, api)) !=
              0 ||
-         (rc = trg_http_route(h, NULL, API_2019, MGMT_MAX_BODY, on_lambda, api)) != 0))
+         (rc = trg_http_route(h, NULL, API_2019, MGMT_MAX_BODY, on_lambda, api)) != 0 ||
+         (rc = trg_http_route(h, NULL, API_EVENT_INVOKE, MGMT_MAX_BODY, on_lambda, api)) != 0))
         trg_http_unroute(h, api);
+    for (size_t i = 0; rc == 0 && i < TRG_ARRAY_SIZE(other_prefixes); i++)
+        if ((rc = trg_http_route(h, NULL, other_prefixes[i], MGMT_MAX_BODY, on_lambda, api)) != 0)
+            trg_http_unroute(h, api);
     if (rc != 0) {
         trg_error("lambda-api", NULL, "cannot register the Lambda API: %s", trg_strerror(rc));
         trg_lambda_api_destroy(api);

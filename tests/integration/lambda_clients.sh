@@ -197,6 +197,13 @@ grep -q value-never-shown <<< "$conf" && fail "get-function-configuration shows 
 assert_eq echo "$(lam get-function --function-name echo --query Configuration.FunctionName --output text)" "get-function"
 assert_eq 3 "$(lam get-function-concurrency --function-name echo --query ReservedConcurrentExecutions --output text)" \
     "get-function-concurrency"
+eic=$(lam get-function-event-invoke-config --function-name doomed)
+assert_eq 2 "$(json_get "$eic" 'j["MaximumRetryAttempts"]')" "event invoke config MaximumRetryAttempts"
+assert_eq 21600 "$(json_get "$eic" 'j["MaximumEventAgeInSeconds"]')" "event invoke config MaximumEventAgeInSeconds"
+assert_eq arn:aws:lambda:us-east-1:000000000000:function:catcher \
+    "$(json_get "$eic" 'j["DestinationConfig"]["OnFailure"]["Destination"]')" "event invoke config on_failure"
+err=$(cli_error list-tags --resource arn:aws:lambda:us-east-1:000000000000:function:echo)
+grep -q '(InvalidParameterValueException).*not supported by trigd' <<< "$err" || fail "list-tags: $err"
 err=$(cli_error get-function --function-name nope)
 grep -q '(ResourceNotFoundException)' <<< "$err" || fail "get-function nope: $err"
 esm=$(lam list-event-source-mappings --function-name echo)
