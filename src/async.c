@@ -146,17 +146,18 @@ static void put_done(void *arg, int err, const char *id)
     event_free(ev);
 }
 
-static void target_done(void *arg, struct trg_invoke_result *res)
+/* The record was queued as an Event invocation of the on_failure function (or could not be). */
+static void target_queued(void *arg, int err)
 {
     struct async_event *ev = arg;
-    if (res->outcome == TRG_OUT_SUCCESS || res->outcome == TRG_OUT_PARTIAL)
-        trg_info("async", ev->function, "event %s failed: its record went to its on_failure function",
+    if (err == 0)
+        trg_info("async", ev->function, "event %s failed: its record is queued for its on_failure function",
                  ev->request_id);
     else
         trg_error("async", ev->function,
-                  "event %s failed and its on_failure function failed too (%s); the record "
-                  "is lost",
-                  ev->request_id, trg_outcome_name(res->outcome));
+                  "event %s failed and its record could not be queued for its on_failure "
+                  "function (%s); it is lost",
+                  ev->request_id, trg_strerror(err));
     event_free(ev);
 }
 
@@ -177,7 +178,10 @@ static void fail(struct async_event *ev, const char *condition)
         rc = name ? trg_dlq_put(trg_engine_dlq(a->e), name, rec.data, rec.len, put_done, ev) : TRG_ENOMEM;
         trg_free(name);
     } else if (rc == 0) {
-        rc = trg_engine_invoke(a->e, target, rec.data, rec.len, NULL, target_done, ev);
+        /* as Lambda invokes a destination function: asynchronously, with that function's own retries */
+        char rid[40];
+        trg_request_id(rid);
+        rc = trg_async_submit(a, target, rec.data, rec.len, rid, target_queued, ev);
     }
     trg_buf_free(&rec);
     if (rc != 0) {

@@ -2,7 +2,7 @@
  * queued, invoked, retried after a function error per the function's `async` settings (max_retry_attempts
  * 0-2, the wait doubling from retry_delay_ms), dropped once older than max_event_age_s, and what finally
  * fails goes to the function's async on_failure target (the DLQ under the name "async.FUNCTION", or another
- * function invoked with the record) as Lambda's asynchronous invocation record: version, timestamp,
+ * function, which gets the record as an Event invocation of its own) as Lambda's asynchronous invocation record: version, timestamp,
  * requestContext (requestId, functionArn, condition RetriesExhausted | EventAgeExceeded,
  * approximateInvokeCount), requestPayload, responseContext (statusCode, executedVersion, functionError),
  * responsePayload.

@@ -86,7 +86,7 @@ static const struct trg_opt async_options[] = {
      "Wait before the first retry, doubled before each next one (Lambda waits 1 then 2 minutes).", NULL, 0},
     {"on_failure", TRG_OPT_STRING, "\"dlq\"", 0, 0, NULL, AS(on_failure),
      "Where a failed Event invocation goes, as Lambda's asynchronous invocation record: \"dlq\" (the DLQ, "
-     "under the name async.FUNCTION) or the name of another function, invoked with the record.",
+     "under the name async.FUNCTION) or the name of another function, which gets the record as an Event invocation (with its own async settings).",
      NULL, 0},
 };
 
