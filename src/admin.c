@@ -164,6 +164,39 @@ static void on_routes(void *arg, struct trg_http_req *req)
     trg_admin_respond_built(req, rc, &b);
 }
 
+/* POST /admin/routes/{route}/pause and .../resume: trg_engine_route_set_enabled(). */
+static void on_route_action(void *arg, struct trg_http_req *req)
+{
+    struct trg_engine *e = arg;
+    if (!trg_admin_authorized(e, req))
+        return;
+    const char *rest = trg_http_req_path(req) + strlen("/admin/routes/");
+    const char *slash = strrchr(rest, '/');
+    bool pause = slash && strcmp(slash, "/pause") == 0, resume = slash && strcmp(slash, "/resume") == 0;
+    if (!pause && !resume) {
+        trg_http_respond_error(req, 404, "expected POST /admin/routes/{route}/pause or .../resume");
+        return;
+    }
+    char *route = trg_strndup(rest, (size_t)(slash - rest));
+    if (!route) {
+        trg_admin_respond_oom(req);
+        return;
+    }
+    int rc = trg_engine_route_set_enabled(e, route, resume);
+    if (rc == TRG_EINVAL) {
+        trg_http_respond_error(req, 400, "the route is disabled in the config: enable it there and reload");
+    } else if (rc != 0) {
+        trg_admin_respond_err(req, rc, "route");
+    } else {
+        struct trg_buf b = {0};
+        int brc = trg_buf_adds(&b, "{");
+        brc |= trg_admin_add_kv_str(&b, "route", route);
+        brc |= trg_buf_addf(&b, ",\"enabled\":%s}", resume ? "true" : "false");
+        trg_admin_respond_built(req, brc, &b);
+    }
+    trg_free(route);
+}
+
 /* Anything else under /admin/: 404 (after the token check, so that nothing leaks without one). */
 static void on_admin_other(void *arg, struct trg_http_req *req)
 {
@@ -408,6 +441,7 @@ int trg_admin_register(struct trg_engine *e, struct trg_http *h)
     int rc;
     if ((rc = trg_http_route(h, "GET", "/admin/status", 0, on_status, e)) != 0 ||
         (rc = trg_http_route(h, "GET", "/admin/routes", 0, on_routes, e)) != 0 ||
+        (rc = trg_http_route(h, "POST", "/admin/routes/", ADMIN_MAX_BODY, on_route_action, e)) != 0 ||
         (rc = trg_http_route(h, "GET", "/admin/schedules", 0, on_schedules, e)) != 0 ||
         (rc = trg_http_route(h, NULL, DLQ_PREFIX, ADMIN_MAX_BODY, on_dlq, e)) != 0 ||
         (rc = trg_http_route(h, NULL, ADMIN_PREFIX, ADMIN_MAX_BODY, on_admin_other, e)) != 0) {

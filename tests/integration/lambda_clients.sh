@@ -228,6 +228,10 @@ calls_before=$(wc -l < "$FN/calls-echo")
 [[ "$(post_json "$URL/hook" '{"kind":"order"}')" == 2* ]] || fail "webhook after resume: $(cat "$WORK/last_response")"
 _echo_called() { (($(wc -l < "$FN/calls-echo") > calls_before)); }
 wait_for 20 _echo_called
+"$TRIGCTL" --url "$URL" pause hooked > "$WORK/ctl.out" || fail "trigctl pause: $(cat "$WORK/ctl.out")"
+assert_eq Disabled "$(lam get-event-source-mapping --uuid "$uuid" --query State --output text)" "State after trigctl pause"
+"$TRIGCTL" --url "$URL" resume hooked > "$WORK/ctl.out" || fail "trigctl resume: $(cat "$WORK/ctl.out")"
+assert_eq Enabled "$(lam get-event-source-mapping --uuid "$uuid" --query State --output text)" "State after trigctl resume"
 err=$(cli_error update-event-source-mapping --uuid "$uuid" --batch-size 5)
 grep -q '(InvalidParameterValueException).*only Enabled' <<< "$err" || fail "update batch size: $err"
 err=$(cli_error delete-function --function-name echo)
