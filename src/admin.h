@@ -22,8 +22,8 @@ struct trg_http;
 /* Register the handlers on h (with e as their argument; they use e for as long as they are
  * registered). When the running config has http.admin_token, every /admin/ request and the Invoke
  * API need "Authorization: Bearer <token>", else 401. The token is read from the engine's current
- * config at each request, so a reload that changes it takes effect at once; admin_token (the
- * start-up value) is accepted for the caller's convenience and not kept. */
-int trg_admin_register(struct trg_engine *e, struct trg_http *h, const char *admin_token);
+ * config at each request, so a reload that changes it takes effect at once. main.c registers the
+ * admin API over the engine (admin.c uses engine.h; the engine knows nothing of it). */
+int trg_admin_register(struct trg_engine *e, struct trg_http *h);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "connectors/connector.h"
+#include "dlq.h"
 #include "filter.h"
 #include "invoke/invoke.h"
 #include "log.h"
@@ -15,7 +16,8 @@
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
-static const char *const dlq_backends[] = {"auto", "redis", "file", NULL};
+static const char *const dlq_backends[] = {
+    [TRG_DLQ_BACKEND_AUTO] = "auto", [TRG_DLQ_BACKEND_REDIS] = "redis", [TRG_DLQ_BACKEND_FILE] = "file", NULL};
 static const char *const envelopes[] = {"lambda", "raw", NULL};
 
 #define TOP(f) offsetof(struct trg_config, f)
@@ -23,9 +25,19 @@ static const struct trg_opt http_options[] = {
     {"listen", TRG_OPT_STRING, "\"127.0.0.1:9070\"", 0, 0, NULL, TOP(http.listen),
      "Address of the HTTP server (webhooks, Invoke API, metrics, admin API): host:port or [v6]:port.", NULL, 0},
     {"admin_token", TRG_OPT_SECRET, NULL, 0, 0, NULL, TOP(http.admin_token),
-     "Bearer token required by /admin/ (trigctl). Without one the admin API is open to whoever reaches "
+     "Bearer token required by /admin/ (trigctl), and by the Lambda APIs when invoke_credentials is not set. Without one the admin API is open to whoever reaches "
      "the listen address.",
      NULL, 0},
+    {"invoke_credentials", TRG_OPT_JSON, NULL, 0, 0, NULL, TOP(http.invoke_credentials_json),
+     "Access keys of the Lambda APIs (Invoke, InvokeAsync, functions, event source mappings): an object from an "
+     "access key id to {\"secret_key_env\" or \"secret_key_file\"}. When set, every such request must carry a "
+     "valid AWS Signature V4 (service lambda, any region, clock within 5 minutes); see docs/ADMIN.md.",
+     NULL, 0},
+};
+
+static const struct trg_opt credential_options[] = {
+    {"secret_key", TRG_OPT_SECRET, NULL, 0, 0, NULL, offsetof(struct trg_credential, secret_key),
+     "The secret access key of this access key id.", NULL, TRG_OPT_REQUIRED},
 };
 static const struct trg_opt log_options[] = {
     {"level", TRG_OPT_ENUM, "\"info\"", 0, 0, NULL, TOP(log.level), "Least severe level written.", log_levels, 0},
@@ -57,6 +69,24 @@ static const struct trg_opt function_options[] = {
     {"max_concurrency", TRG_OPT_INT, "10", 1, 1000, "invocations", FN(max_concurrency),
      "Invocations of this function in flight at once, over all routes; more wait (Lambda's reserved "
      "concurrency).",
+     NULL, 0},
+    {"async", TRG_OPT_JSON, NULL, 0, 0, NULL, FN(async_json),
+     "How Event invocations of the Invoke API are retried and where they go when they fail (an object; see "
+     "functions.NAME.async).",
+     NULL, 0},
+};
+
+#define AS(f) offsetof(struct trg_async_conf, f)
+static const struct trg_opt async_options[] = {
+    {"max_retry_attempts", TRG_OPT_INT, "2", 0, 2, "retries", AS(max_retry_attempts),
+     "Retries of a failed Event invocation (Lambda's MaximumRetryAttempts).", NULL, 0},
+    {"max_event_age_s", TRG_OPT_INT, "21600", 60, 21600, "s", AS(max_event_age_s),
+     "An Event invocation older than this is not tried again (Lambda's MaximumEventAgeInSeconds).", NULL, 0},
+    {"retry_delay_ms", TRG_OPT_INT, "60000", 1, 3600000, "ms", AS(retry_delay_ms),
+     "Wait before the first retry, doubled before each next one (Lambda waits 1 then 2 minutes).", NULL, 0},
+    {"on_failure", TRG_OPT_STRING, "\"dlq\"", 0, 0, NULL, AS(on_failure),
+     "Where a failed Event invocation goes, as Lambda's asynchronous invocation record: \"dlq\" (the DLQ, "
+     "under the name async.FUNCTION) or the name of another function, which gets the record as an Event invocation (with its own async settings).",
      NULL, 0},
 };
 
@@ -121,8 +151,12 @@ static const struct trg_opt_section sections[] = {
     {"http", "The HTTP server.", http_options, TRG_ARRAY_SIZE(http_options)},
     {"log", "Logging (to standard error).", log_options, TRG_ARRAY_SIZE(log_options)},
     {"dlq", "The dead-letter queue.", dlq_options, TRG_ARRAY_SIZE(dlq_options)},
+    {"http.invoke_credentials.ACCESS_KEY_ID", "One access key of the Lambda APIs.", credential_options,
+     TRG_ARRAY_SIZE(credential_options)},
     {"functions.NAME", "Options of every function, whatever its type.", function_options,
      TRG_ARRAY_SIZE(function_options)},
+    {"functions.NAME.async", "Event invocations of the function through the Invoke API (docs/ADMIN.md).",
+     async_options, TRG_ARRAY_SIZE(async_options)},
     {"sources.NAME", "Options of every source, whatever its type.", source_options, TRG_ARRAY_SIZE(source_options)},
     {"routes.NAME", "A route takes the events of one source, filters, batches and sends them to one function.",
      route_options, TRG_ARRAY_SIZE(route_options)},
@@ -458,6 +492,64 @@ static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs 
     }
 }
 
+/* Each function's "async" object (defaults when absent); on_failure names "dlq" or another function. */
+static void load_async(struct trg_config *c, struct trg_errs *errs)
+{
+    for (size_t i = 0; i < c->n_functions; i++) {
+        struct trg_function_conf *f = &c->functions[i];
+        char *path = f->name ? trg_asprintf("$.functions.%s.async", f->name) : NULL;
+        if (!path) {
+            errs->lost = true;
+            continue;
+        }
+        if (f->async_json && !cJSON_IsObject(f->async_json)) {
+            trg_errs_add(errs, path, "must be an object");
+            trg_opt_apply(async_options, TRG_ARRAY_SIZE(async_options), &f->async, NULL, path, NULL, errs);
+        } else {
+            trg_opt_apply(async_options, TRG_ARRAY_SIZE(async_options), &f->async, f->async_json, path, NULL, errs);
+        }
+        const char *of = f->async.on_failure;
+        if (of && strcmp(of, "dlq") != 0 && (!trg_config_function(c, of) || strcmp(of, f->name) == 0)) {
+            char *p = sub_path(path, "on_failure");
+            trg_errs_add(errs, p, "must be \"dlq\" or the name of another function (no function \"%s\")", of);
+            trg_free(p);
+        }
+        trg_free(path);
+    }
+}
+
+/* http.invoke_credentials: {"AKID": {"secret_key_env": ...}, ...}. */
+static void load_credentials(struct trg_config *c, struct trg_errs *errs)
+{
+    const cJSON *obj = c->http.invoke_credentials_json;
+    if (!obj)
+        return;
+    if (!cJSON_IsObject(obj) || !obj->child) {
+        trg_errs_add(errs, "$.http.invoke_credentials", "must be an object from access key ids to secrets");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(obj);
+    c->http.credentials = trg_calloc(n, sizeof *c->http.credentials);
+    if (!c->http.credentials) {
+        errs->lost = true;
+        return;
+    }
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        struct trg_credential *cr = &c->http.credentials[c->http.n_credentials++];
+        char *path = trg_asprintf("$.http.invoke_credentials.%s", it->string);
+        cr->access_key_id = trg_strdup(it->string);
+        if (!path || !cr->access_key_id)
+            errs->lost = true;
+        if (!it->string[0] || strpbrk(it->string, "/ ,=\r\n"))
+            trg_errs_add(errs, path, "an access key id has no '/', ',', '=' or spaces");
+        trg_opt_apply(credential_options, TRG_ARRAY_SIZE(credential_options), cr, cJSON_IsObject(it) ? it : NULL,
+                      path, NULL, errs);
+        if (!cJSON_IsObject(it))
+            trg_errs_add(errs, path, "must be an object with secret_key_env or secret_key_file");
+        trg_free(path);
+    }
+}
+
 /* "line L, column C" of a position in text. */
 static void position(const char *text, const char *at, int *line, int *col)
 {
@@ -519,12 +611,14 @@ int trg_config_load_text(const char *text, size_t len, const char *name, struct 
             c->has_redis = true;
             trg_opt_apply(trg_redis_options, trg_redis_n_options, &c->redis, redis, "$.redis", NULL, errs);
         }
-        if (c->dlq.backend == 1 && !redis)
+        if (c->dlq.backend == TRG_DLQ_BACKEND_REDIS && !redis)
             trg_errs_add(errs, "$.dlq.backend", "\"redis\" needs a top-level \"redis\" object with its url");
         if (!c->dlq.path && c->state_dir)
             c->dlq.path = trg_asprintf("%s/dlq", c->state_dir);
         c->functions = load_typed(&function_kind, cJSON_GetObjectItemCaseSensitive(root, "functions"),
                                   &c->n_functions, errs);
+        load_async(c, errs);
+        load_credentials(c, errs);
         c->sources = load_typed(&source_kind, cJSON_GetObjectItemCaseSensitive(root, "sources"), &c->n_sources,
                                 errs);
         load_routes(c, cJSON_GetObjectItemCaseSensitive(root, "routes"), errs);
@@ -567,12 +661,25 @@ int trg_config_load_file(const char *path, struct trg_config **out, struct trg_e
     return rc;
 }
 
+void trg_config_ref(struct trg_config *c) { c->refs++; }
+
+void trg_config_unref(struct trg_config *c)
+{
+    if (--c->refs == 0)
+        trg_config_free(c);
+}
+
 void trg_config_free(struct trg_config *c)
 {
     if (!c)
         return;
     trg_free(c->path);
     trg_opt_free(top_options, TRG_ARRAY_SIZE(top_options), c);
+    for (size_t i = 0; i < c->http.n_credentials; i++) {
+        trg_opt_free(credential_options, TRG_ARRAY_SIZE(credential_options), &c->http.credentials[i]);
+        trg_free(c->http.credentials[i].access_key_id);
+    }
+    trg_free(c->http.credentials);
     trg_opt_free(http_options, TRG_ARRAY_SIZE(http_options), c);
     trg_opt_free(dlq_options, TRG_ARRAY_SIZE(dlq_options), c);
     if (c->has_redis)
@@ -583,6 +690,7 @@ void trg_config_free(struct trg_config *c)
             trg_opt_free(f->ops->options, f->ops->n_options, f->opts);
         trg_free(f->opts);
         trg_opt_free(function_options, TRG_ARRAY_SIZE(function_options), f);
+        trg_opt_free(async_options, TRG_ARRAY_SIZE(async_options), &f->async);
         trg_free(f->name);
         trg_free(f->fingerprint);
     }

@@ -18,12 +18,28 @@ struct trg_invoker_ops;
 struct trg_source_ops;
 struct trg_filter;
 
+/* What happens to the Invoke API's Event invocations of a function (Lambda's asynchronous invocation). */
+struct trg_async_conf {
+    int64_t max_retry_attempts;   /* 0-2 */
+    int64_t max_event_age_s;      /* 60-21600 */
+    int64_t retry_delay_ms;       /* the wait before the first retry; doubles for the next */
+    char *on_failure;             /* "dlq" or the name of another function */
+};
+
+/* An access key the Invoke and management APIs accept (SigV4). */
+struct trg_credential {
+    char *access_key_id;
+    char *secret_key;
+};
+
 struct trg_function_conf {
     char *name;
     char *type;
     const struct trg_invoker_ops *ops;
     int64_t timeout_ms;
     int64_t max_concurrency;
+    cJSON *async_json;            /* "async" as written, or NULL */
+    struct trg_async_conf async;
     void *opts;          /* ops->opts_size bytes filled by ops->options */
     char *fingerprint;   /* the definition as compact JSON: equal fingerprints = unchanged on reload */
 };
@@ -65,6 +81,9 @@ struct trg_config {
     struct {
         char *listen;
         char *admin_token;
+        cJSON *invoke_credentials_json; /* as written, or NULL */
+        struct trg_credential *credentials; /* from invoke_credentials: SigV4 required when n_credentials > 0 */
+        size_t n_credentials;
     } http;
     struct {
         int level;                 /* enum trg_log_level */
@@ -73,7 +92,7 @@ struct trg_config {
     bool has_redis;
     struct trg_redis_conf redis;
     struct {
-        int backend;               /* 0 auto (redis when configured, else file), 1 redis, 2 file */
+        int backend;               /* enum trg_dlq_store (dlq.h) */
         char *path;                /* file backend directory; default <state_dir>/dlq */
         int64_t max_len;
     } dlq;
@@ -95,6 +114,10 @@ int trg_config_load_file(const char *path, struct trg_config **out, struct trg_e
 int trg_config_load_text(const char *text, size_t len, const char *name, struct trg_config **out,
                          struct trg_errs *errs);
 void trg_config_free(struct trg_config *c); /* NULL is a no-op */
+/* Reference counting by the engine objects built from a config (sources, routes, functions): the last
+ * unref frees it. */
+void trg_config_ref(struct trg_config *c);
+void trg_config_unref(struct trg_config *c);
 
 const struct trg_function_conf *trg_config_function(const struct trg_config *c, const char *name);
 const struct trg_source_conf *trg_config_source(const struct trg_config *c, const char *name);

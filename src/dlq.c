@@ -227,6 +227,13 @@ int trg_dlq_record_build(const struct trg_dlq_info *info, struct trg_buf *out)
 
 /* --- front ----------------------------------------------------------------------------------- */
 
+enum trg_dlq_store trg_dlq_backend_resolve(enum trg_dlq_store configured, bool have_redis)
+{
+    if (configured == TRG_DLQ_BACKEND_AUTO)
+        return have_redis ? TRG_DLQ_BACKEND_REDIS : TRG_DLQ_BACKEND_FILE;
+    return configured;
+}
+
 int trg_dlq_create(struct ev_loop *loop, const struct trg_dlq_conf *conf, struct trg_redis *redis,
                    struct trg_dlq **out)
 {
@@ -237,14 +244,15 @@ int trg_dlq_create(struct ev_loop *loop, const struct trg_dlq_conf *conf, struct
     if (!d)
         return TRG_ENOMEM;
     int rc;
-    if (conf->backend == TRG_DLQ_BACKEND_REDIS) {
+    enum trg_dlq_store backend = trg_dlq_backend_resolve(conf->backend, redis != NULL);
+    if (backend == TRG_DLQ_BACKEND_REDIS) {
         if (!redis) {
             trg_error("dlq", NULL, "the redis backend needs a redis connection; set the top-level \"redis\"");
             rc = TRG_EINVAL;
             goto fail;
         }
         rc = trg_dlq_redis_create(loop, redis, conf->max_len, &d->be);
-    } else if (conf->backend == TRG_DLQ_BACKEND_FILE) {
+    } else if (backend == TRG_DLQ_BACKEND_FILE) {
         if (!conf->dir || !conf->dir[0]) {
             trg_error("dlq", NULL, "the file backend needs a directory; set dlq.path or state_dir");
             rc = TRG_EINVAL;

@@ -67,17 +67,25 @@ struct trg_dlq_info {
  * request_id NULL = a new one. Returns TRG_EINVAL when batch_info_json is not JSON. */
 int trg_dlq_record_build(const struct trg_dlq_info *info, struct trg_buf *out);
 
-enum { TRG_DLQ_BACKEND_FILE = 0, TRG_DLQ_BACKEND_REDIS = 1 };
+/* Where DLQ records are kept: the one numbering of the config's dlq.backend ("auto", "redis", "file", in
+ * this order: config.c's table is indexed by it) and of trg_dlq_conf. */
+enum trg_dlq_store {
+    TRG_DLQ_BACKEND_AUTO = 0,  /* redis when there is a connection, else file */
+    TRG_DLQ_BACKEND_REDIS = 1,
+    TRG_DLQ_BACKEND_FILE = 2,
+};
+/* The backend `configured` means when a Redis connection exists (have_redis) or not: AUTO resolved. */
+enum trg_dlq_store trg_dlq_backend_resolve(enum trg_dlq_store configured, bool have_redis);
 
 struct trg_dlq_conf {
-    int backend;               /* TRG_DLQ_BACKEND_FILE or TRG_DLQ_BACKEND_REDIS */
+    enum trg_dlq_store backend; /* AUTO: resolved against redis (trg_dlq_backend_resolve) */
     const char *dir;           /* file backend: the directory for ROUTE.jsonl */
     int64_t max_len;           /* redis backend: MAXLEN ~ per stream */
 };
 
 struct trg_dlq;
 
-/* redis is borrowed (required for the redis backend, else NULL) and must outlive the dlq. conf is
+/* redis is borrowed (required for the redis backend, else may be NULL) and must outlive the dlq. conf is
  * read during the call only. The file backend creates dir (mkdir -p, 0700) here.
  * Caller frees with trg_dlq_destroy(). */
 int trg_dlq_create(struct ev_loop *loop, const struct trg_dlq_conf *conf, struct trg_redis *redis,

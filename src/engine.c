@@ -8,30 +8,18 @@
 
 #include <hiredis/hiredis.h>
 
-#include "admin.h"
 #include "config.h"
 #include "connectors/connector.h"
-#include "dispatch.h"
+#include "core.h"
 #include "dlq.h"
+#include "function.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
 #include "route.h"
 #include "rstream.h"
-
-struct trg_source {
-    struct trg_list link;       /* in engine->sources */
-    char *name;
-    struct trg_engine *engine;
-    struct trg_config *cfg;
-    const struct trg_source_conf *conf;
-    void *inst;
-    struct trg_list routes;     /* active routes fed by this source */
-    size_t outstanding;         /* events emitted and not yet handed back */
-    uint64_t received;          /* events received and not yet added to trigd_events_received_total */
-    bool started, stopped, retired, paused;
-};
+#include "source.h"
 
 /* Events re-submitted from the DLQ by redrive: they have no source, this instead. */
 struct redrive {
@@ -63,25 +51,25 @@ struct intake_add {
 };
 
 struct trg_engine {
-    struct ev_loop *loop;
+    struct trg_core core;       /* loop, metrics, DLQ, clock, random: handed down to routes and functions */
+    struct trg_source_env source_env; /* what every source borrows: core, http, redis, emit */
+    struct trg_route_owner route_owner;       /* the callbacks of every route */
+    struct trg_function_owner function_owner; /* the callbacks of every function */
     struct trg_config *cfg;     /* the current config */
     struct trg_http *http;
-    struct trg_metrics *metrics;
     struct trg_redis *redis;
     struct trg_config *redis_cfg; /* holds the conf the Redis connections borrow */
     char *consumer;             /* intake consumer name: host-pid */
     struct trg_list intakes, adds;
     ev_timer intake_timer;      /* intake depth metrics */
-    struct trg_dlq *dlq;
     struct trg_list sources, functions, routes;
-    uint64_t rand_state;
     uint64_t seq;
     int64_t started_ms;
     int emitting;               /* inside trg_source_emit: hand events back later */
     struct trg_event *done_head, *done_tail;
     struct trg_event *accept_head, *accept_tail;
     ev_prepare prepare;         /* each loop iteration: confirms and hands back deferred events, reaps */
-    bool stopping, reap;
+    bool reap;
     ev_timer shutdown_timer;
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
@@ -90,73 +78,30 @@ struct trg_engine {
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void check_drained(struct trg_engine *e);
+static void event_done(struct trg_engine *e, struct trg_event *ev, int status, const struct trg_invoke_result *res);
 
 /* --- small services --- */
 
-struct ev_loop *trg_engine_loop(const struct trg_engine *e) { return e->loop; }
-struct trg_metrics *trg_engine_metrics(const struct trg_engine *e) { return e->metrics; }
-struct trg_dlq *trg_engine_dlq(const struct trg_engine *e) { return e->dlq; }
+struct ev_loop *trg_engine_loop(const struct trg_engine *e) { return e->core.loop; }
+struct trg_metrics *trg_engine_metrics(const struct trg_engine *e) { return e->core.metrics; }
+struct trg_dlq *trg_engine_dlq(const struct trg_engine *e) { return e->core.dlq; }
 struct trg_http *trg_engine_http(const struct trg_engine *e) { return e->http; }
+struct trg_redis *trg_engine_redis(const struct trg_engine *e, const struct trg_redis_conf **conf)
+{
+    if (conf)
+        *conf = e->redis && e->redis_cfg ? &e->redis_cfg->redis : NULL;
+    return e->redis;
+}
 const struct trg_config *trg_engine_config(const struct trg_engine *e) { return e->cfg; }
-bool trg_engine_stopping(const struct trg_engine *e) { return e->stopping; }
+bool trg_engine_stopping(const struct trg_engine *e) { return e->core.stopping; }
 
-uint64_t trg_engine_rand(struct trg_engine *e)
-{
-    uint64_t x = e->rand_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    e->rand_state = x;
-    return (x * 0x2545F4914F6CDD1DULL) | 1;
-}
+const struct trg_core *trg_engine_core(const struct trg_engine *e) { return &e->core; }
 
-void trg_engine_config_ref(struct trg_config *c) { c->refs++; }
-
-void trg_engine_config_unref(struct trg_config *c)
-{
-    if (--c->refs == 0)
-        trg_config_free(c);
-}
 
 /* Deferred work runs in the prepare watcher, which runs on every loop iteration anyway. */
 static void wake(struct trg_engine *e) { (void)e; }
 
-/* --- the connector face (connectors/connector.h) --- */
-
-struct ev_loop *trg_source_loop(struct trg_source *src) { return src->engine->loop; }
-const char *trg_source_name(struct trg_source *src) { return src->name; }
-struct trg_http *trg_source_http(struct trg_source *src) { return src->engine->http; }
-struct trg_redis *trg_source_redis(struct trg_source *src) { return src->engine->redis; }
-void trg_source_set_lag(struct trg_source *src, double lag)
-{
-    trg_metrics_set(src->engine->metrics, TRG_M_SOURCE_LAG, src->name, NULL, lag);
-}
-void trg_source_set_gauge(struct trg_source *src, enum trg_source_gauge which, const char *label, double v)
-{
-    enum trg_metric f = which == TRG_GAUGE_PARTITION_LAG ? TRG_M_PARTITION_LAG : TRG_M_PAUSED_PARTITIONS;
-    const char *l2 = which == TRG_GAUGE_PARTITION_LAG ? label : NULL;
-    if (v < 0)
-        trg_metrics_remove(src->engine->metrics, f, src->name, l2);
-    else
-        trg_metrics_set(src->engine->metrics, f, src->name, l2, v);
-}
-bool trg_source_shutting_down(struct trg_source *src) { return src->engine->stopping; }
-
-void trg_source_count(struct trg_source *src, const char *event, double n)
-{
-    trg_metrics_add(src->engine->metrics, TRG_M_SOURCE_EVENTS, src->name, event, n);
-}
-
-const struct trg_redis_conf *trg_source_redis_conf(struct trg_source *src)
-{
-    return src->engine->redis ? &src->engine->redis_cfg->redis : NULL;
-}
-
-/* Push-source events go through the route's durable intake stream when Redis is configured. */
-static bool durable(const struct trg_source *src)
-{
-    return src->engine->redis && src->conf->ops->durable_intake;
-}
+/* --- events in: from a source's emit to its routes, in memory or through the durable intake --- */
 
 /* Every XADD of a's event answered: the source hears accepted (and, stored, done); the event is freed. */
 static void intake_finish(struct intake_add *a)
@@ -164,19 +109,23 @@ static void intake_finish(struct intake_add *a)
     struct trg_event *ev = a->ev;
     int err = a->err;
     trg_list_remove(&a->link);
-    trg_free(a);
-    if (!ev)
+    if (!ev) {
+        trg_free(a);
         return;
+    }
     struct trg_source *src = ev->src;
-    struct trg_engine *e = src->engine;
-    if (src->conf->ops->accepted)
-        src->conf->ops->accepted(src->inst, ev, err);
-    if (err == 0)
-        src->conf->ops->done(src->inst, ev, TRG_DONE_OK, NULL);
-    else
-        trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
+    struct trg_engine *e = a->e;
+    trg_source_accepted(src, ev, err);
+    bool idle;
+    if (err == 0) {
+        idle = trg_source_hand_back(src, ev, TRG_DONE_OK, NULL);
+    } else {
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
+        idle = trg_source_forget(src);
+    }
     trg_event_free(ev);
-    if (--src->outstanding == 0 && src->retired)
+    trg_free(a);
+    if (idle)
         e->reap = true;
 }
 
@@ -195,9 +144,8 @@ static void intake_added(void *arg, redisReply *reply)
 }
 
 /* Append ev to the intake stream of every route of src; the source hears the outcome later. */
-static int intake_emit(struct trg_source *src, struct trg_event *ev)
+static int intake_emit(struct trg_engine *e, struct trg_source *src, struct trg_event *ev)
 {
-    struct trg_engine *e = src->engine;
     struct intake_add *a = trg_calloc(1, sizeof *a);
     char created[24];
     if (!a)
@@ -206,7 +154,7 @@ static int intake_emit(struct trg_source *src, struct trg_event *ev)
     a->e = e;
     ev->src = src;
     ev->seq = ++e->seq;
-    ev->received_ms = trg_wall_ms();
+    ev->received_ms = trg_core_wall_ms(&e->core);
     struct trg_list *p;
     for (p = src->routes.next; p != &src->routes && a->err == 0; p = p->next) {
         struct trg_route *r = trg_list_entry(p, struct trg_route, src_link);
@@ -233,22 +181,20 @@ static int intake_emit(struct trg_source *src, struct trg_event *ev)
     if (a->pending == 0) { /* nothing sent: refuse now, the caller still owns ev */
         int err = a->err ? a->err : TRG_ESTATE;
         trg_free(a);
-        trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
         return err == TRG_ESTATE ? TRG_EFULL : err;
     }
     a->ev = ev;
     trg_list_push_back(&e->adds, &a->link);
-    src->outstanding++;
-    src->received++; /* published at scrape (source_publish): no label lookup per event */
+    trg_source_took(src);
     return 0;
 }
 
-bool trg_source_can_accept(struct trg_source *src)
+static bool engine_can_accept(void *arg, struct trg_source *src)
 {
-    if (src->engine->stopping || src->stopped)
-        return false;
-    if (durable(src)) /* the intake stream takes the backlog; its readers pause on full routes */
-        return trg_redis_connected(src->engine->redis);
+    struct trg_engine *e = arg;
+    if (trg_source_durable(src)) /* the intake stream takes the backlog; its readers pause on full routes */
+        return trg_redis_connected(e->redis);
     struct trg_list *p;
     for (p = src->routes.next; p != &src->routes; p = p->next)
         if (!trg_route_can_accept(trg_list_entry(p, struct trg_route, src_link)))
@@ -256,34 +202,34 @@ bool trg_source_can_accept(struct trg_source *src)
     return true;
 }
 
-int trg_source_emit(struct trg_source *src, struct trg_event *ev)
+static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
 {
-    struct trg_engine *e = src->engine;
-    if (e->stopping || src->stopped) {
-        trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
+    struct trg_engine *e = arg;
+    if (e->core.stopping || src->stopped) {
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
         return TRG_ESTATE;
     }
-    if (!trg_source_can_accept(src)) {
-        trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
+    if (!engine_can_accept(e, src)) {
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
         return TRG_EFULL;
     }
     if (trg_list_empty(&src->routes)) { /* nowhere to go: refuse rather than drop it */
         trg_warn("source", src->name, "an event arrived but no enabled route takes this source's events: "
                  "refused (add a route, or enable it)");
-        trg_metrics_add(e->metrics, TRG_M_REJECTED, src->name, NULL, 1);
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
         return TRG_ESTATE;
     }
-    int64_t now = (int64_t)(ev_now(e->loop) * 1000.0); /* the loop's wall clock: one clock read per pass */
+    int64_t now = trg_core_loop_ms(&e->core); /* the loop's wall clock: one clock read per pass */
     if (!ev->created_ms)
         ev->created_ms = now;
-    if (durable(src) && !ev->no_intake)
-        return intake_emit(src, ev);
+    if (trg_source_durable(src) && !ev->no_intake)
+        return intake_emit(e, src, ev);
     ev->src = src;
     ev->seq = ++e->seq;
     ev->received_ms = now;
     ev->status = TRG_DONE_OK;
     ev->refs = 1; /* held by this call until every route has it */
-    src->outstanding++;
+    trg_source_took(src);
     if (src->conf->ops->accepted) { /* in memory: accepted as soon as this call returns */
         ev->accept_next = NULL;
         if (e->accept_tail)
@@ -293,12 +239,11 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
         e->accept_tail = ev;
         ev->accept_pending = 1;
     }
-    src->received++; /* published at scrape (source_publish): no label lookup per event */
     e->emitting++;
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &src->routes) ev->refs++;
     trg_list_each(p, tmp, &src->routes) trg_route_push(trg_list_entry(p, struct trg_route, src_link), ev);
-    trg_engine_event_done(e, ev, TRG_DONE_OK, NULL);
+    event_done(e, ev, TRG_DONE_OK, NULL);
     e->emitting--;
     return 0;
 }
@@ -319,7 +264,7 @@ static struct trg_route *active_route(struct trg_engine *e, const char *name)
 static void intake_update(struct intake *in)
 {
     struct trg_route *r = active_route(in->e, in->route);
-    bool paused = in->e->stopping || !r || !trg_route_can_accept(r);
+    bool paused = in->e->core.stopping || !r || !trg_route_can_accept(r);
     if (paused != in->paused) {
         in->paused = paused;
         trg_rstream_pause(in->rs, paused);
@@ -341,7 +286,7 @@ static void intake_entry(void *arg, const struct trg_rstream_entry *en)
     struct intake *in = arg;
     struct trg_engine *e = in->e;
     struct trg_route *r = active_route(e, in->route);
-    if (!r || e->stopping) {
+    if (!r || e->core.stopping) {
         trg_rstream_release(en->msg);
         intake_update(in);
         return;
@@ -370,7 +315,7 @@ static void intake_entry(void *arg, const struct trg_rstream_entry *en)
     ev->intake = in;
     ev->intake_msg = en->msg;
     ev->seq = ++e->seq;
-    ev->received_ms = trg_wall_ms();
+    ev->received_ms = trg_core_wall_ms(&e->core);
     ev->status = TRG_DONE_OK;
     ev->refs = 1;
     e->emitting++; /* outcomes come back later, from the loop */
@@ -419,7 +364,7 @@ static void intakes_sync(struct trg_engine *e)
     struct trg_list *p, *q;
     for (p = e->routes.next; p != &e->routes; p = p->next) {
         struct trg_route *r = trg_list_entry(p, struct trg_route, link);
-        if (r->retired || !r->source || !durable(r->source))
+        if (r->retired || !r->source || !trg_source_durable(r->source))
             continue;
         bool have = false;
         for (q = e->intakes.next; q != &e->intakes && !have; q = q->next)
@@ -447,7 +392,7 @@ static void intakes_sync(struct trg_engine *e)
             .log_component = "intake",
             .log_instance = in->route,
         };
-        int rc = trg_rstream_create(e->loop, &e->redis_cfg->redis, e->redis, &c, intake_entry, in, &in->rs);
+        int rc = trg_rstream_create(e->core.loop, &e->redis_cfg->redis, e->redis, &c, intake_entry, in, &in->rs);
         if (rc != 0) {
             trg_error("intake", r->name, "cannot create the intake reader: %s", trg_strerror(rc));
             trg_free(in->route);
@@ -489,7 +434,7 @@ static void intake_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             trg_free(d);
             return;
         }
-        d->metrics = e->metrics;
+        d->metrics = e->core.metrics;
         const char *argv[] = {"XLEN", in->key};
         if (trg_redis_command(e->redis, on_depth, d, 2, argv, NULL) != 0) {
             trg_free(d->route);
@@ -512,12 +457,8 @@ static void hand_back(struct trg_engine *e, struct trg_event *ev, const struct t
     if (ev->accept_pending)
         run_accepted(e);
     if (src) {
-        src->outstanding--;
-        src->conf->ops->done(src->inst, ev, ev->status, res);
-        if (src->retired && src->outstanding == 0) {
+        if (trg_source_hand_back(src, ev, ev->status, res))
             e->reap = true;
-            wake(e);
-        }
     } else {
         struct redrive *rd = ev->token;
         if (ev->status != TRG_DONE_OK)
@@ -530,8 +471,7 @@ static void hand_back(struct trg_engine *e, struct trg_event *ev, const struct t
     trg_event_free(ev);
 }
 
-void trg_engine_event_done(struct trg_engine *e, struct trg_event *ev, int status,
-                           const struct trg_invoke_result *res)
+static void event_done(struct trg_engine *e, struct trg_event *ev, int status, const struct trg_invoke_result *res)
 {
     if (status != TRG_DONE_OK)
         ev->status = status;
@@ -548,39 +488,46 @@ void trg_engine_event_done(struct trg_engine *e, struct trg_event *ev, int statu
     } else {
         hand_back(e, ev, res);
     }
-    if (e->stopping)
+    if (e->core.stopping)
         wake(e);
 }
 
-void trg_engine_route_changed(struct trg_engine *e, struct trg_route *r)
+/* --- what routes and functions signal (struct trg_route_owner, struct trg_function_owner) --- */
+
+static void route_event_done(void *arg, struct trg_event *ev, int status, const struct trg_invoke_result *res)
 {
+    event_done(arg, ev, status, res);
+}
+
+static void route_changed(void *arg, struct trg_route *r)
+{
+    struct trg_engine *e = arg;
     struct trg_list *q;
     for (q = e->intakes.next; q != &e->intakes; q = q->next)
         if (strcmp(trg_list_entry(q, struct intake, link)->route, r->name) == 0)
             intake_update(trg_list_entry(q, struct intake, link));
     struct trg_source *src = r->source;
-    if (!src || !src->conf->ops->pause)
+    if (!src)
         return;
     bool paused = false;
     for (struct trg_list *p = src->routes.next; p != &src->routes; p = p->next) {
         struct trg_route *x = trg_list_entry(p, struct trg_route, src_link);
         paused |= x->full || x->dlq_blocked;
     }
-    if (paused != src->paused) {
-        src->paused = paused;
-        src->conf->ops->pause(src->inst, paused);
-    }
+    trg_source_set_paused(src, paused);
 }
 
-void trg_engine_route_idle(struct trg_engine *e, struct trg_route *r)
+static void route_idle(void *arg, struct trg_route *r)
 {
+    struct trg_engine *e = arg;
     (void)r;
     e->reap = true;
     wake(e);
 }
 
-void trg_engine_function_free(struct trg_engine *e, struct trg_function *fn)
+static void function_has_capacity(void *arg, struct trg_function *fn)
 {
+    struct trg_engine *e = arg;
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &e->routes)
     {
@@ -592,46 +539,6 @@ void trg_engine_function_free(struct trg_engine *e, struct trg_function *fn)
         e->reap = true;
         wake(e);
     }
-}
-
-cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev)
-{
-    if (src && src->conf->ops->filter_view)
-        return src->conf->ops->filter_view(src->inst, ev);
-    return cJSON_ParseWithLength(ev->json, ev->len);
-}
-
-int trg_engine_raw(struct trg_source *src, const struct trg_event *ev, struct trg_buf *out)
-{
-    if (src && src->conf->ops->raw)
-        return src->conf->ops->raw(src->inst, ev, out);
-    return trg_buf_add(out, ev->json, ev->len);
-}
-
-int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out)
-{
-    if (src && src->conf->ops->envelope)
-        return src->conf->ops->envelope(src->inst, evs, n, out);
-    if (n == 1)
-        return trg_buf_add(out, evs[0]->json, evs[0]->len);
-    return trg_event_join(out, "{\"records\":[", evs, n, "]}");
-}
-
-int trg_engine_on_failure(struct trg_source *src, const char *target, struct trg_event *const *evs, size_t n,
-                          const struct trg_failure_info *info, void (*done)(void *, int, const char *), void *arg)
-{
-    if (!src || !src->conf->ops->on_failure)
-        return TRG_ESTATE;
-    return src->conf->ops->on_failure(src->inst, target, evs, n, info, done, arg);
-}
-
-int trg_engine_batch_info(struct trg_source *src, struct trg_event *const *evs, size_t n, size_t payload_size,
-                          const char **key, struct trg_buf *out)
-{
-    *key = NULL;
-    if (!src || !src->conf->ops->batch_info)
-        return 0;
-    return src->conf->ops->batch_info(src->inst, evs, n, payload_size, key, out);
 }
 
 /* --- building from a config --- */
@@ -656,69 +563,6 @@ static struct trg_source *find_source(struct trg_list *list, const char *name, c
     return NULL;
 }
 
-static int source_create(struct trg_engine *e, struct trg_config *cfg, const struct trg_source_conf *conf,
-                         struct trg_source **out)
-{
-    struct trg_source *s = trg_calloc(1, sizeof *s);
-    if (!s || !(s->name = trg_strdup(conf->name))) {
-        trg_free(s);
-        return TRG_ENOMEM;
-    }
-    s->engine = e;
-    s->cfg = cfg;
-    s->conf = conf;
-    trg_list_init(&s->link);
-    trg_list_init(&s->routes);
-    int rc = conf->ops->create(s, conf->opts, &s->inst);
-    if (rc != 0) {
-        trg_error("source", conf->name, "cannot create the %s source: %s", conf->type, trg_strerror(rc));
-        trg_free(s->name);
-        trg_free(s);
-        return rc;
-    }
-    trg_engine_config_ref(cfg);
-    *out = s;
-    return 0;
-}
-
-static void source_stop(struct trg_source *s)
-{
-    if (s->started && !s->stopped)
-        s->conf->ops->stop(s->inst);
-    s->stopped = true;
-}
-
-/* Add the events received since the last call to trigd_events_received_total. */
-static void source_publish(struct trg_source *s)
-{
-    if (s->received) {
-        trg_metrics_add(s->engine->metrics, TRG_M_EVENTS_RECEIVED, s->name, NULL, (double)s->received);
-        s->received = 0;
-    }
-}
-
-static void source_destroy(struct trg_source *s)
-{
-    source_publish(s);
-    source_stop(s);
-    s->conf->ops->destroy(s->inst);
-    trg_list_remove(&s->link);
-    trg_engine_config_unref(s->cfg);
-    trg_free(s->name);
-    trg_free(s);
-}
-
-static int source_start(struct trg_source *s)
-{
-    int rc = s->conf->ops->start(s->inst);
-    if (rc != 0) {
-        trg_error("source", s->name, "cannot start: %s", trg_strerror(rc));
-        return rc;
-    }
-    s->started = true;
-    return 0;
-}
-
 /* New objects for a config, kept apart until they are committed. */
 struct build {
     struct trg_list functions, sources, routes;
@@ -728,7 +572,7 @@ static void build_discard(struct build *b)
 {
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &b->routes) trg_route_destroy(trg_list_entry(p, struct trg_route, link));
-    trg_list_each(p, tmp, &b->sources) source_destroy(trg_list_entry(p, struct trg_source, link));
+    trg_list_each(p, tmp, &b->sources) trg_source_destroy(trg_list_entry(p, struct trg_source, link));
     trg_list_each(p, tmp, &b->functions) trg_function_destroy(trg_list_entry(p, struct trg_function, link));
 }
 
@@ -744,7 +588,7 @@ static int build(struct trg_engine *e, struct trg_config *cfg, struct build *b)
         if (find_function(&e->functions, fc->name, fc->fingerprint))
             continue;
         struct trg_function *fn;
-        rc = trg_function_create(e, cfg, fc, &fn);
+        rc = trg_function_create(&e->core, &e->function_owner, cfg, fc, &fn);
         if (rc == 0)
             trg_list_push_back(&b->functions, &fn->link);
     }
@@ -753,7 +597,7 @@ static int build(struct trg_engine *e, struct trg_config *cfg, struct build *b)
         if (find_source(&e->sources, sc->name, sc->fingerprint))
             continue;
         struct trg_source *s;
-        rc = source_create(e, cfg, sc, &s);
+        rc = trg_source_create(&e->source_env, cfg, sc, &s);
         if (rc == 0)
             trg_list_push_back(&b->sources, &s->link);
     }
@@ -775,7 +619,7 @@ static int build(struct trg_engine *e, struct trg_config *cfg, struct build *b)
         if (kept)
             continue;
         struct trg_route *r;
-        rc = trg_route_create(e, cfg, rc_, s, fn, &r);
+        rc = trg_route_create(&e->core, &e->route_owner, cfg, rc_, s, fn, &r);
         if (rc == 0)
             trg_list_push_back(&b->routes, &r->link);
     }
@@ -808,7 +652,8 @@ static void retire_route(struct trg_engine *e, struct trg_route *r)
     }
 }
 
-/* Make the build live: retire what the new config no longer has unchanged, adopt the new objects. */
+/* Make the build live: retire what the new config no longer has unchanged, adopt the new objects, and
+ * (once the engine runs) start the new sources. Returns how many of those could not start. */
 static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
 {
     struct trg_list *p, *tmp;
@@ -830,8 +675,7 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
     {
         struct trg_source *s = trg_list_entry(p, struct trg_source, link);
         if (!s->retired && !in_config_source(cfg, s)) {
-            source_stop(s);
-            s->retired = true;
+            trg_source_retire(s);
             e->reap = true;
         }
     }
@@ -869,29 +713,29 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
             continue;
         for (size_t i = 0; i < cfg->n_routes; i++)
             if (strcmp(cfg->routes[i].name, r->name) == 0) {
-                trg_engine_config_ref(cfg);
-                trg_engine_config_unref(r->cfg);
+                trg_config_ref(cfg);
+                trg_config_unref(r->cfg);
                 r->cfg = cfg;
                 r->conf = &cfg->routes[i];
             }
     }
     if (e->reap)
         wake(e);
-    int rc = 0;
+    int not_started = 0;
     if (e->started_ms) {
         trg_list_each(p, tmp, &e->sources)
         {
             struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-            if (!s->started && !s->retired && source_start(s) != 0)
-                rc = TRG_EINVAL;
+            if (!s->started && !s->retired && trg_source_start(s) != 0)
+                not_started++;
         }
     }
-    trg_engine_config_ref(cfg);
+    trg_config_ref(cfg);
     if (e->cfg)
-        trg_engine_config_unref(e->cfg);
+        trg_config_unref(e->cfg);
     e->cfg = cfg;
     intakes_sync(e);
-    return rc;
+    return not_started;
 }
 
 /* --- health, readiness, metrics --- */
@@ -904,10 +748,10 @@ bool trg_engine_ready(const struct trg_engine *e)
         struct trg_source *s = trg_list_entry(p, struct trg_source, link);
         if (s->retired)
             continue;
-        if (!s->started || (s->conf->ops->ready && !s->conf->ops->ready(s->inst)))
+        if (!s->started || !trg_source_ready(s))
             return false;
     }
-    return !e->stopping;
+    return !e->core.stopping;
 }
 
 static void on_healthz(void *arg, struct trg_http_req *req)
@@ -933,8 +777,8 @@ static void on_metrics(void *arg, struct trg_http_req *req)
     for (p = e->routes.next; p != &e->routes; p = p->next)
         trg_route_update_metrics(trg_list_entry(p, struct trg_route, link));
     for (p = e->sources.next; p != &e->sources; p = p->next)
-        source_publish(trg_list_entry(p, struct trg_source, link));
-    if (trg_metrics_render(e->metrics, &b) != 0) {
+        trg_source_publish(trg_list_entry(p, struct trg_source, link));
+    if (trg_metrics_render(e->core.metrics, &b) != 0) {
         trg_buf_free(&b);
         trg_http_respond_error(req, 500, "out of memory");
         return;
@@ -976,7 +820,7 @@ int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out)
         rc |= trg_buf_addf(out,
                            ",\"enabled\":%s,\"held\":%zu,\"full\":%s,\"dlq_blocked\":%s,\"batch_size\":%lld,"
                            "\"batch_window_ms\":%lld,\"max_retry_attempts\":%lld,\"max_record_age_s\":%lld}",
-                           r->conf->enabled ? "true" : "false", r->held, r->full ? "true" : "false",
+                           r->conf->enabled && !r->paused ? "true" : "false", r->held, r->full ? "true" : "false",
                            r->dlq_blocked ? "true" : "false", (long long)r->conf->batch_size,
                            (long long)r->conf->batch_window_ms, (long long)r->conf->max_retry_attempts,
                            (long long)r->conf->max_record_age_s);
@@ -998,11 +842,8 @@ int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
         struct trg_source *s = trg_list_entry(p, struct trg_source, link);
         if (s->retired)
             continue;
-        rc |= trg_buf_addf(out, "%s{\"name\":", first ? "" : ",");
-        rc |= trg_buf_add_json_str(out, s->name, strlen(s->name));
-        rc |= trg_buf_addf(out, ",\"type\":\"%s\",\"ready\":%s,\"paused\":%s,\"outstanding\":%zu}", s->conf->type,
-                           (!s->conf->ops->ready || s->conf->ops->ready(s->inst)) ? "true" : "false",
-                           s->paused ? "true" : "false", s->outstanding);
+        rc |= first ? 0 : trg_buf_addc(out, ',');
+        rc |= trg_source_status_json(s, out);
         first = false;
     }
     rc |= trg_buf_adds(out, "],\"routes\":");
@@ -1028,14 +869,32 @@ int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
 /* --- direct invocation and redrive --- */
 
 int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
-                      trg_invoke_cb cb, void *arg)
+                      const char *request_id, trg_invoke_cb cb, void *arg)
 {
     struct trg_function *fn = find_function(&e->functions, function, NULL);
     if (!fn)
         return TRG_ENOTFOUND;
-    if (e->stopping)
+    if (e->core.stopping)
         return TRG_ESTATE;
-    return trg_dispatch_direct(fn, payload, len, cb, arg);
+    return trg_function_invoke_direct(fn, payload, len, request_id, cb, arg);
+}
+
+int trg_engine_route_set_enabled(struct trg_engine *e, const char *route, bool enabled)
+{
+    struct trg_route *r = active_route(e, route);
+    if (!r)
+        return TRG_ENOTFOUND;
+    if (!r->conf->enabled)
+        return TRG_EINVAL;
+    if (enabled == !r->paused)
+        return 0;
+    r->paused = !enabled;
+    if (enabled)
+        trg_list_push_back(&r->source->routes, &r->src_link);
+    else
+        trg_list_remove(&r->src_link);
+    trg_info("route", r->name, "%s at run time", enabled ? "resumed" : "paused");
+    return 0;
 }
 
 int trg_engine_redrive(struct trg_engine *e, const char *route, const char *record, size_t len,
@@ -1049,7 +908,7 @@ int trg_engine_redrive(struct trg_engine *e, const char *route, const char *reco
     }
     if (!r)
         return TRG_ENOTFOUND;
-    if (e->stopping)
+    if (e->core.stopping)
         return TRG_ESTATE;
     cJSON *root = cJSON_ParseWithLength(record, len);
     const cJSON *trigd = cJSON_GetObjectItemCaseSensitive(root, "trigd");
@@ -1091,7 +950,7 @@ int trg_engine_redrive(struct trg_engine *e, const char *route, const char *reco
         struct trg_event *ev = evs.v[i];
         ev->token = rd;
         ev->seq = ++e->seq;
-        ev->received_ms = trg_wall_ms();
+        ev->received_ms = trg_core_wall_ms(&e->core);
         ev->refs = 1;
         trg_route_push(r, ev);
     }
@@ -1116,7 +975,7 @@ static void reap(struct trg_engine *e)
     {
         struct trg_source *s = trg_list_entry(p, struct trg_source, link);
         if (s->retired && s->outstanding == 0)
-            source_destroy(s);
+            trg_source_destroy(s);
     }
     trg_list_each(p, tmp, &e->functions)
     {
@@ -1153,7 +1012,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     }
     if (e->reap)
         reap(e);
-    if (e->stopping)
+    if (e->core.stopping)
         check_drained(e);
 }
 
@@ -1167,7 +1026,7 @@ static size_t held_total(const struct trg_engine *e)
 
 static void finish_shutdown(struct trg_engine *e)
 {
-    ev_timer_stop(e->loop, &e->shutdown_timer);
+    ev_timer_stop(e->core.loop, &e->shutdown_timer);
     void (*done)(void *) = e->shutdown_done;
     e->shutdown_done = NULL;
     if (done)
@@ -1188,11 +1047,7 @@ static void abandon_all(struct trg_engine *e)
     /* Cancel invocations first, so that no callback can reach a batch freed below. */
     trg_list_each(p, tmp, &e->functions)
     {
-        struct trg_function *fn = trg_list_entry(p, struct trg_function, link);
-        if (fn->inst) {
-            fn->conf->ops->destroy(fn->inst);
-            fn->inst = NULL;
-        }
+        trg_function_cancel(trg_list_entry(p, struct trg_function, link));
     }
     run_accepted(e);
     size_t n = held_total(e);
@@ -1219,32 +1074,33 @@ static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 void trg_engine_shutdown(struct trg_engine *e, void (*done)(void *arg), void *arg)
 {
-    if (e->stopping)
+    if (e->core.stopping)
         return;
-    e->stopping = true;
+    e->core.stopping = true;
     e->shutdown_done = done;
     e->shutdown_arg = arg;
     size_t n = held_total(e);
     trg_info("engine", NULL, "stopping intake; draining %zu event(s) for up to %lld ms", n,
              (long long)e->cfg->shutdown_timeout_ms);
     struct trg_list *p, *tmp;
-    trg_list_each(p, tmp, &e->sources) source_stop(trg_list_entry(p, struct trg_source, link));
+    trg_list_each(p, tmp, &e->sources) trg_source_stop(trg_list_entry(p, struct trg_source, link));
     trg_list_each(p, tmp, &e->intakes) intake_update(trg_list_entry(p, struct intake, link));
     trg_list_each(p, tmp, &e->routes) trg_route_pump(trg_list_entry(p, struct trg_route, link));
     ev_timer_init(&e->shutdown_timer, shutdown_timeout_cb, (double)e->cfg->shutdown_timeout_ms / 1000.0, 0.);
     e->shutdown_timer.data = e;
-    ev_timer_start(e->loop, &e->shutdown_timer);
+    ev_timer_start(e->core.loop, &e->shutdown_timer);
     wake(e);
 }
 
 /* --- create, start, reload, destroy --- */
 
-int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_engine **out)
+int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struct trg_core_hooks *hooks,
+                      struct trg_engine **out)
 {
     struct trg_engine *e = trg_calloc(1, sizeof *e);
     if (!e)
         return TRG_ENOMEM;
-    e->loop = loop;
+    trg_core_init(&e->core, loop, hooks, (uint64_t)(uintptr_t)e);
     trg_list_init(&e->sources);
     trg_list_init(&e->functions);
     trg_list_init(&e->routes);
@@ -1252,14 +1108,11 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
     trg_list_init(&e->adds);
     ev_timer_init(&e->intake_timer, intake_timer_cb, 1., 1.);
     e->intake_timer.data = e;
-    e->rand_state = (uint64_t)trg_wall_ms() * 2654435761u ^ (uint64_t)(uintptr_t)e;
-    if (!e->rand_state)
-        e->rand_state = 1;
     ev_prepare_init(&e->prepare, prepare_cb);
     e->prepare.data = e;
     ev_prepare_start(loop, &e->prepare);
     ev_unref(loop); /* the prepare watcher alone does not keep the loop running */
-    int rc = trg_metrics_create(&e->metrics);
+    int rc = trg_metrics_create(&e->core.metrics);
     if (rc != 0)
         goto fail;
     rc = trg_http_create(loop, conf->http.listen, &e->http);
@@ -1273,25 +1126,29 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
         trg_error("redis", NULL, "cannot set up the Redis connection to %s: %s", conf->redis.url, trg_strerror(rc));
         goto fail;
     }
+    e->route_owner = (struct trg_route_owner){route_event_done, route_changed, route_idle, e};
+    e->function_owner = (struct trg_function_owner){function_has_capacity, e};
+    e->source_env = (struct trg_source_env){.core = &e->core, .http = e->http, .redis = e->redis,
+                                            .can_accept = engine_can_accept, .emit = engine_emit, .arg = e};
     if (e->redis) {
         e->redis_cfg = conf; /* referenced below once the engine exists */
+        e->source_env.redis_conf = &conf->redis;
         if (!(e->consumer = trg_rstream_default_consumer())) {
             rc = TRG_ENOMEM;
             goto fail;
         }
     }
-    bool use_redis = conf->dlq.backend == 1 || (conf->dlq.backend == 0 && conf->has_redis);
-    struct trg_dlq_conf dc = {.backend = use_redis ? 1 : 0, .dir = conf->dlq.path, .max_len = conf->dlq.max_len};
-    if ((rc = trg_dlq_create(loop, &dc, e->redis, &e->dlq)) != 0) {
-        trg_error("dlq", NULL, "cannot open the DLQ (%s): %s", use_redis ? "redis" : conf->dlq.path,
+    struct trg_dlq_conf dc = {.backend = conf->dlq.backend, .dir = conf->dlq.path, .max_len = conf->dlq.max_len};
+    if ((rc = trg_dlq_create(loop, &dc, e->redis, &e->core.dlq)) != 0) {
+        trg_error("dlq", NULL, "cannot open the DLQ (%s): %s",
+                  trg_dlq_backend_resolve(dc.backend, e->redis != NULL) == TRG_DLQ_BACKEND_REDIS ? "redis" : conf->dlq.path,
                   trg_strerror(rc));
         rc = TRG_EINVAL;
         goto fail;
     }
     if ((rc = trg_http_route(e->http, "GET", "/healthz", 0, on_healthz, e)) != 0 ||
         (rc = trg_http_route(e->http, "GET", "/readyz", 0, on_readyz, e)) != 0 ||
-        (rc = trg_http_route(e->http, "GET", "/metrics", 0, on_metrics, e)) != 0 ||
-        (rc = trg_admin_register(e, e->http, conf->http.admin_token)) != 0)
+        (rc = trg_http_route(e->http, "GET", "/metrics", 0, on_metrics, e)) != 0)
         goto fail;
     struct build b;
     if ((rc = build(e, conf, &b)) != 0) {
@@ -1300,17 +1157,17 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
     }
     commit(e, conf, &b);
     if (e->redis_cfg)
-        trg_engine_config_ref(e->redis_cfg);
+        trg_config_ref(e->redis_cfg);
     *out = e;
     return 0;
 fail:
     ev_ref(loop);
     ev_prepare_stop(loop, &e->prepare);
-    trg_dlq_destroy(e->dlq);
+    trg_dlq_destroy(e->core.dlq);
     trg_free(e->consumer);
     trg_redis_destroy(e->redis);
     trg_http_destroy(e->http);
-    trg_metrics_destroy(e->metrics);
+    trg_metrics_destroy(e->core.metrics);
     trg_free(e);
     return rc;
 }
@@ -1323,12 +1180,12 @@ int trg_engine_start(struct trg_engine *e)
     trg_list_each(p, tmp, &e->sources)
     {
         struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-        if (!s->started && !s->retired && source_start(s) != 0)
+        if (!s->started && !s->retired && trg_source_start(s) != 0)
             rc = TRG_EINVAL;
     }
     trg_list_each(p, tmp, &e->intakes) intake_start(trg_list_entry(p, struct intake, link));
     if (!trg_list_empty(&e->intakes))
-        ev_timer_start(e->loop, &e->intake_timer);
+        ev_timer_start(e->core.loop, &e->intake_timer);
     trg_info("engine", NULL, "running %zu source(s), %zu route(s), %zu function(s); HTTP on port %d",
              e->cfg->n_sources, e->cfg->n_routes, e->cfg->n_functions, trg_http_port(e->http));
     return rc;
@@ -1347,10 +1204,10 @@ int trg_engine_reload(struct trg_engine *e, struct trg_config *conf)
     int rc = build(e, conf, &b);
     if (rc != 0)
         return rc;
-    rc = commit(e, conf, &b);
+    int not_started = commit(e, conf, &b);
     trg_info("engine", NULL, "reloaded %s: %zu source(s), %zu route(s), %zu function(s)", conf->path,
              conf->n_sources, conf->n_routes, conf->n_functions);
-    return rc == 0 ? 0 : 0;
+    return not_started;
 }
 
 void trg_engine_destroy(struct trg_engine *e)
@@ -1363,27 +1220,27 @@ void trg_engine_destroy(struct trg_engine *e)
     {
         struct intake_add *a = trg_list_entry(p, struct intake_add, link);
         if (a->ev) {
-            a->ev->src->outstanding--;
+            trg_source_forget(a->ev->src);
             trg_event_free(a->ev);
             a->ev = NULL;
         }
     }
     trg_list_each(p, tmp, &e->intakes) intake_destroy(trg_list_entry(p, struct intake, link));
-    ev_timer_stop(e->loop, &e->intake_timer);
+    ev_timer_stop(e->core.loop, &e->intake_timer);
     trg_list_each(p, tmp, &e->routes) trg_route_destroy(trg_list_entry(p, struct trg_route, link));
-    trg_list_each(p, tmp, &e->sources) source_destroy(trg_list_entry(p, struct trg_source, link));
+    trg_list_each(p, tmp, &e->sources) trg_source_destroy(trg_list_entry(p, struct trg_source, link));
     trg_list_each(p, tmp, &e->functions) trg_function_destroy(trg_list_entry(p, struct trg_function, link));
-    ev_ref(e->loop);
-    ev_prepare_stop(e->loop, &e->prepare);
-    ev_timer_stop(e->loop, &e->shutdown_timer);
-    trg_dlq_destroy(e->dlq);
+    ev_ref(e->core.loop);
+    ev_prepare_stop(e->core.loop, &e->prepare);
+    ev_timer_stop(e->core.loop, &e->shutdown_timer);
+    trg_dlq_destroy(e->core.dlq);
     trg_http_destroy(e->http);
     trg_redis_destroy(e->redis);
-    trg_metrics_destroy(e->metrics);
+    trg_metrics_destroy(e->core.metrics);
     if (e->redis_cfg)
-        trg_engine_config_unref(e->redis_cfg);
+        trg_config_unref(e->redis_cfg);
     trg_free(e->consumer);
     if (e->cfg)
-        trg_engine_config_unref(e->cfg);
+        trg_config_unref(e->cfg);
     trg_free(e);
 }

@@ -19,22 +19,29 @@
 
 struct ev_loop;
 struct trg_config;
+struct trg_core;
+struct trg_core_hooks;
 struct trg_dlq;
 struct trg_http;
 struct trg_metrics;
 struct trg_redis;
+struct trg_redis_conf;
 
 struct trg_engine;
 
-/* Build everything the config names (no I/O beyond binding the HTTP listener). Takes ownership of
+/* Build everything the config names (no I/O beyond binding the HTTP listener). hooks (NULL: the real
+ * ones) replace the clock and the random source, for tests; they are copied. Takes ownership of
  * conf on success; on failure conf is still the caller's, errors are logged, and a negative trg_err
  * is returned (TRG_EINVAL for a config that cannot run, such as a port in use or a path taken twice). */
-int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_engine **out);
+int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struct trg_core_hooks *hooks,
+                      struct trg_engine **out);
 /* Start every source's intake. */
 int trg_engine_start(struct trg_engine *e);
 /* Switch to a new config without dropping in-flight work: unchanged sources, functions and routes
  * are kept; changed and removed ones stop taking events and are freed once they have finished what
- * they hold. Takes ownership of conf on success; on failure nothing changed and conf is the caller's. */
+ * they hold. A negative trg_err: nothing changed and conf is still the caller's. Otherwise the config
+ * is applied and taken, and the result is the number of new sources that could not start (each logged;
+ * they stay down, /readyz answers 503, until a reload starts them). */
 int trg_engine_reload(struct trg_engine *e, struct trg_config *conf);
 /* Stop intake, let in-flight work finish for up to shutdown_timeout_ms, then abandon what is left
  * (its sources are not told it is done, so they redeliver it) and call done. */
@@ -47,8 +54,11 @@ struct ev_loop *trg_engine_loop(const struct trg_engine *e);
 struct trg_metrics *trg_engine_metrics(const struct trg_engine *e);
 struct trg_dlq *trg_engine_dlq(const struct trg_engine *e);
 struct trg_http *trg_engine_http(const struct trg_engine *e);
+/* The shared Redis connection and the conf it was made from (both NULL without Redis); borrowed for the
+ * engine's lifetime. */
+struct trg_redis *trg_engine_redis(const struct trg_engine *e, const struct trg_redis_conf **conf);
 const struct trg_config *trg_engine_config(const struct trg_engine *e);
-uint64_t trg_engine_rand(struct trg_engine *e);
+const struct trg_core *trg_engine_core(const struct trg_engine *e);
 bool trg_engine_stopping(const struct trg_engine *e);
 bool trg_engine_ready(const struct trg_engine *e);
 
@@ -62,9 +72,15 @@ int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out);
 int trg_engine_sources_status_json(struct trg_engine *e, const char *type, int next_n, struct trg_buf *out);
 
 /* Invoke a function directly (Lambda Invoke API, trigctl invoke), within its concurrency limit.
- * payload is copied. cb is called once, later. TRG_ENOTFOUND when there is no such function. */
+ * payload is copied. request_id (at most 39 characters; NULL: a new UUID) is the id the function sees.
+ * cb is called once, later. TRG_ENOTFOUND when there is no such function. */
 int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
-                      trg_invoke_cb cb, void *arg);
+                      const char *request_id, trg_invoke_cb cb, void *arg);
+
+/* Pause (enabled false) or resume a route at run time, as Lambda's UpdateEventSourceMapping Enabled does: a
+ * paused route takes no new events from its source and finishes what it holds; the state lasts while the
+ * route is unchanged by reloads. TRG_ENOTFOUND (no such route), TRG_EINVAL (the config disables the route). */
+int trg_engine_route_set_enabled(struct trg_engine *e, const char *route, bool enabled);
 
 /* Re-submit the records of a DLQ record (as trg_dlq_record_build wrote it) to its route. cb is called
  * once every record reached a new final outcome (err 0: succeeded, filtered, or written to the DLQ
@@ -73,37 +89,3 @@ int trg_engine_redrive(struct trg_engine *e, const char *route, const char *reco
                        void (*cb)(void *arg, int err), void *arg);
 
 #endif
-
-/* --- engine-internal services for route.c and dispatch.c --- */
-struct trg_route;
-struct trg_function;
-struct trg_source;
-struct trg_event;
-/* One route let go of ev with status (enum trg_done_status); when no route holds it any more, the
- * source hears of it in its done callback, later, from the loop. res may be NULL. */
-void trg_engine_event_done(struct trg_engine *e, struct trg_event *ev, int status,
-                           const struct trg_invoke_result *res);
-/* A route became full or drained, or its DLQ blocked or recovered: re-evaluate its source's pause. */
-void trg_engine_route_changed(struct trg_engine *e, struct trg_route *r);
-/* A retired route holds nothing any more: free it (later, from the loop). */
-void trg_engine_route_idle(struct trg_engine *e, struct trg_route *r);
-/* A function has capacity again: pump the routes that use it. */
-void trg_engine_function_free(struct trg_engine *e, struct trg_function *fn);
-/* What filters see of ev (the source's filter_view, or ev->json parsed); NULL when it is not JSON.
- * Caller frees with cJSON_Delete(). src may be NULL (redriven events). */
-cJSON *trg_engine_filter_view(struct trg_source *src, const struct trg_event *ev);
-/* The payload alone of ev for "envelope": "raw" (the source's raw op, or ev->json). */
-int trg_engine_raw(struct trg_source *src, const struct trg_event *ev, struct trg_buf *out);
-/* The source's envelope for a batch (or the default one). */
-int trg_engine_envelope(struct trg_source *src, struct trg_event *const *evs, size_t n, struct trg_buf *out);
-struct trg_failure_info;
-/* Hand failed events to the source's on_failure target (ops->on_failure): TRG_ESTATE when the source (none for
- * redriven events) has no such op; else as ops->on_failure. */
-int trg_engine_on_failure(struct trg_source *src, const char *target, struct trg_event *const *evs, size_t n,
-                          const struct trg_failure_info *info, void (*done)(void *, int, const char *), void *arg);
-/* The source's batch info for a DLQ record (ops->batch_info); *key stays NULL when there is none. */
-int trg_engine_batch_info(struct trg_source *src, struct trg_event *const *evs, size_t n, size_t payload_size,
-                          const char **key, struct trg_buf *out);
-/* Reference counting of configs shared by engine objects. */
-void trg_engine_config_ref(struct trg_config *c);
-void trg_engine_config_unref(struct trg_config *c);

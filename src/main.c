@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
+#include "lambda_api.h"
 #include "config.h"
 #include "engine.h"
 #include "http.h"
@@ -108,12 +110,16 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
                                          "running the previous one");
         return;
     }
-    if (trg_engine_reload(app->engine, c) != 0) {
+    int rc = trg_engine_reload(app->engine, c);
+    if (rc < 0) {
         trg_error("trigd", NULL, "cannot apply the new config: keeping the running one");
         trg_config_free(c);
         trg_notify_reloaded(app->notify, "reload refused: cannot apply the new config (see the log); "
                                          "running the previous one");
         return;
+    } else if (rc > 0) {
+        trg_error("trigd", NULL, "the new config is applied, but %d source(s) could not start (logged above): "
+                  "they take no events and /readyz answers 503 until a reload starts them", rc);
     }
     trg_notify_reloaded(app->notify, "running; config reloaded");
 }
@@ -171,9 +177,19 @@ int main(int argc, char **argv)
         trg_config_free(conf);
         return 1;
     }
-    int rc = trg_engine_create(app.loop, conf, &app.engine);
+    int rc = trg_engine_create(app.loop, conf, NULL, &app.engine);
     if (rc != 0) {
         trg_config_free(conf);
+        ev_loop_destroy(app.loop);
+        return 1;
+    }
+    /* Before the sources start: a webhook path under /admin/ is refused, not the admin API. */
+    struct trg_lambda_api *lambda_api = NULL;
+    if (trg_admin_register(app.engine, trg_engine_http(app.engine)) != 0 ||
+        trg_lambda_api_register(app.engine, trg_engine_http(app.engine), &lambda_api) != 0) {
+        trg_lambda_api_stop(lambda_api);
+        trg_engine_destroy(app.engine);
+        trg_lambda_api_destroy(lambda_api);
         ev_loop_destroy(app.loop);
         return 1;
     }
@@ -187,7 +203,9 @@ int main(int argc, char **argv)
 
     if (trg_engine_start(app.engine) != 0) {
         trg_error("trigd", NULL, "a source could not start (see above): exiting");
+        trg_lambda_api_stop(lambda_api);
         trg_engine_destroy(app.engine);
+        trg_lambda_api_destroy(lambda_api);
         ev_loop_destroy(app.loop);
         return 1;
     }
@@ -202,7 +220,9 @@ int main(int argc, char **argv)
     trg_http_stop_accepting(trg_engine_http(app.engine));
     for (int i = 0; i < 20; i++)
         ev_run(app.loop, EVRUN_NOWAIT);
+    trg_lambda_api_stop(lambda_api);
     trg_engine_destroy(app.engine);
+    trg_lambda_api_destroy(lambda_api); /* after the engine: its Event invocations hear the engine's last word */
     trg_notify_destroy(app.notify);
     ev_signal_stop(app.loop, &app.sigterm);
     ev_signal_stop(app.loop, &app.sigint);

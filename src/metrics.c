@@ -82,6 +82,10 @@ static const struct family families[TRG_M__COUNT] = {
                              "function", NULL, duration_buckets, TRG_ARRAY_SIZE(duration_buckets)},
     [TRG_M_INSTANCES] = {"trigd_function_instances", "Runtime instances by state.", M_GAUGE, "function", "state",
                          NULL, 0},
+    [TRG_M_ASYNC_EVENTS] = {"trigd_async_events_total",
+                            "Event invocations of the Invoke API: queued, retried, succeeded, failed (to on_failure), "
+                            "expired (past max_event_age_s), lost (queued at shutdown).",
+                            M_COUNTER, "function", "event", NULL, 0},
 };
 
 struct sample {

@@ -29,6 +29,7 @@ enum trg_metric {
     TRG_M_COLD_STARTS,          /* counter   {function}: instances started for an invoke or provisioned */
     TRG_M_INIT_DURATION,        /* histogram {function}, seconds: spawn to the first `next` */
     TRG_M_INSTANCES,            /* gauge     {function,state}: initializing, idle, busy */
+    TRG_M_ASYNC_EVENTS,         /* counter   {function,event}: Invoke API Event invocations (async.c) */
     TRG_M__COUNT
 };
 

@@ -23,12 +23,22 @@ static const struct trg_source_ops *const sources[] = {
     &trg_source_minio,
 };
 
+/* One extra type of each kind, set only by the in-process tests (tests/runtime/). */
+static const struct trg_source_ops *extra_source;
+static const struct trg_invoker_ops *extra_invoker;
+
+void trg_registry_set_extra(const struct trg_source_ops *source, const struct trg_invoker_ops *invoker)
+{
+    extra_source = source;
+    extra_invoker = invoker;
+}
+
 const struct trg_invoker_ops *trg_registry_invoker(const char *type)
 {
     for (size_t i = 0; i < TRG_ARRAY_SIZE(invokers); i++)
         if (strcmp(invokers[i]->name, type) == 0)
             return invokers[i];
-    return NULL;
+    return extra_invoker && strcmp(extra_invoker->name, type) == 0 ? extra_invoker : NULL;
 }
 
 const struct trg_source_ops *trg_registry_source(const char *type)
@@ -36,7 +46,7 @@ const struct trg_source_ops *trg_registry_source(const char *type)
     for (size_t i = 0; i < TRG_ARRAY_SIZE(sources); i++)
         if (strcmp(sources[i]->name, type) == 0)
             return sources[i];
-    return NULL;
+    return extra_source && strcmp(extra_source->name, type) == 0 ? extra_source : NULL;
 }
 
 const struct trg_invoker_ops *trg_registry_invoker_at(size_t i)

@@ -8,10 +8,12 @@
 #include "config.h"
 #include "connectors/connector.h"
 #include "dispatch.h"
-#include "engine.h"
+#include "function.h"
+#include "core.h"
 #include "filter.h"
 #include "log.h"
 #include "metrics.h"
+#include "source.h"
 
 /* A DLQ write in progress (or waiting to be retried) for some of a route's entries. */
 struct dlq_job {
@@ -31,8 +33,9 @@ struct dlq_job {
 static void window_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void dlq_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct trg_route_conf *conf,
-                     struct trg_source *src, struct trg_function *fn, struct trg_route **out)
+int trg_route_create(struct trg_core *core, const struct trg_route_owner *owner, struct trg_config *cfg,
+                     const struct trg_route_conf *conf, struct trg_source *src, struct trg_function *fn,
+                     struct trg_route **out)
 {
     struct trg_route *r = trg_calloc(1, sizeof *r);
     if (!r)
@@ -42,9 +45,10 @@ int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct 
         trg_free(r);
         return TRG_ENOMEM;
     }
-    r->engine = e;
+    r->core = core;
+    r->owner = owner;
     r->cfg = cfg;
-    trg_engine_config_ref(cfg);
+    trg_config_ref(cfg);
     r->conf = conf;
     r->source = src;
     r->fn = fn;
@@ -52,6 +56,7 @@ int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct 
     trg_list_init(&r->link);
     trg_list_init(&r->src_link);
     trg_list_init(&r->lanes);
+    r->keyed = (struct trg_map)TRG_MAP_INIT;
     r->entries = (struct trg_pool)TRG_POOL_INIT(struct trg_entry, 65536);
     trg_list_init(&r->batches);
     trg_list_init(&r->dlq_jobs);
@@ -67,6 +72,10 @@ static void lane_free(struct trg_route *r, struct trg_lane *l)
 {
     if (r->last_lane == l)
         r->last_lane = NULL;
+    if (l->key)
+        trg_map_remove(&r->keyed, &l->node);
+    else
+        r->unordered = NULL;
     trg_list_remove(&l->link);
     trg_free(l->key);
     trg_free(l);
@@ -76,18 +85,19 @@ void trg_route_destroy(struct trg_route *r)
 {
     if (!r)
         return;
-    struct ev_loop *loop = trg_engine_loop(r->engine);
+    struct ev_loop *loop = r->core->loop;
     ev_timer_stop(loop, &r->window);
     ev_timer_stop(loop, &r->dlq_retry);
     /* a route of the same name that is still active sets it again at the next scrape */
-    trg_metrics_remove(trg_engine_metrics(r->engine), TRG_M_QUEUED, r->name, NULL);
+    trg_metrics_remove(r->core->metrics, TRG_M_QUEUED, r->name, NULL);
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, &r->lanes) lane_free(r, trg_list_entry(pos, struct trg_lane, link));
+    trg_map_clear(&r->keyed);
     trg_pool_clear(&r->entries);
     trg_list_remove(&r->link);
     trg_list_remove(&r->src_link);
     r->fn->users--;
-    trg_engine_config_unref(r->cfg);
+    trg_config_unref(r->cfg);
     trg_free(r->name);
     trg_free(r);
 }
@@ -99,7 +109,7 @@ bool trg_route_can_accept(const struct trg_route *r)
 
 void trg_route_update_metrics(struct trg_route *r)
 {
-    trg_metrics_set(trg_engine_metrics(r->engine), TRG_M_QUEUED, r->name, NULL, (double)r->held);
+    trg_metrics_set(r->core->metrics, TRG_M_QUEUED, r->name, NULL, (double)r->held);
 }
 
 static bool lane_is(const struct trg_lane *l, const char *key)
@@ -111,19 +121,28 @@ static struct trg_lane *lane_get(struct trg_route *r, const char *key)
 {
     if (r->last_lane && lane_is(r->last_lane, key))
         return r->last_lane;
-    struct trg_list *pos, *tmp;
-    trg_list_each(pos, tmp, &r->lanes)
-    {
-        struct trg_lane *l = trg_list_entry(pos, struct trg_lane, link);
-        if (lane_is(l, key))
-            return r->last_lane = l;
+    struct trg_lane *l = r->unordered;
+    if (key) {
+        struct trg_map_node *node = trg_map_get(&r->keyed, key);
+        l = node ? trg_list_entry(node, struct trg_lane, node) : NULL;
     }
-    struct trg_lane *l = trg_calloc(1, sizeof *l);
-    if (!l)
+    if (l)
+        return r->last_lane = l;
+    if (!(l = trg_calloc(1, sizeof *l)))
         return NULL;
     if (key && !(l->key = trg_strdup(key))) {
         trg_free(l);
         return NULL;
+    }
+    if (key) {
+        l->node.key = l->key;
+        if (trg_map_put(&r->keyed, &l->node) != 0) {
+            trg_free(l->key);
+            trg_free(l);
+            return NULL;
+        }
+    } else {
+        r->unordered = l;
     }
     trg_list_init(&l->queue);
     trg_list_push_back(&r->lanes, &l->link);
@@ -135,7 +154,7 @@ static bool filter_matches(struct trg_route *r, const struct trg_event *ev)
     const struct trg_filter *f = r->conf->filter;
     if (!f)
         return true;
-    cJSON *doc = trg_engine_filter_view(r->source, ev);
+    cJSON *doc = trg_source_filter_view(r->source, ev);
     bool match = doc && trg_filter_match(f, doc);
     cJSON_Delete(doc);
     return match;
@@ -146,7 +165,7 @@ void trg_route_push(struct trg_route *r, struct trg_event *ev)
     struct trg_entry *en = trg_pool_get(&r->entries);
     if (!en) {
         trg_error("route", r->name, "out of memory: event not taken (its source will redeliver it)");
-        trg_engine_event_done(r->engine, ev, TRG_DONE_ABANDONED, NULL);
+        r->owner->event_done(r->owner->arg, ev, TRG_DONE_ABANDONED, NULL);
         return;
     }
     en->ev = ev;
@@ -154,7 +173,7 @@ void trg_route_push(struct trg_route *r, struct trg_event *ev)
     en->attempts = en->invokes = ev->receive_count > 1 ? ev->receive_count - 1 : 0;
     r->held++;
     if (!filter_matches(r, ev)) {
-        trg_metrics_add(trg_engine_metrics(r->engine), TRG_M_EVENTS_FILTERED, r->name, NULL, 1);
+        trg_metrics_add(r->core->metrics, TRG_M_EVENTS_FILTERED, r->name, NULL, 1);
         trg_route_release(r, en, TRG_DONE_OK, NULL);
         return;
     }
@@ -175,14 +194,14 @@ void trg_route_push(struct trg_route *r, struct trg_event *ev)
         return;
     }
     if (l->n == 0)
-        l->first_ms = trg_mono_ms();
+        l->first_ms = trg_core_mono_ms(r->core);
     trg_list_push_back(&l->queue, &en->link);
     l->n++;
     l->bytes += ev->len;
     if (r->held >= (size_t)r->conf->max_queued_events && !r->full) {
         r->full = true;
         trg_warn("route", r->name, "full (%zu events held, max_queued_events): pausing its source", r->held);
-        trg_engine_route_changed(r->engine, r);
+        r->owner->changed(r->owner->arg, r);
     }
     /* Only a lane's first event (its window starts) or one that makes it full can let a batch be cut
      * now: with fewer events the lane waits for its window, its batch in flight or the function's
@@ -236,18 +255,18 @@ static void cut_batch(struct trg_route *r, struct trg_lane *l)
         l->bytes -= len;
         b->n++;
     }
-    l->first_ms = trg_mono_ms(); /* the rest waits a window of its own */
+    l->first_ms = trg_core_mono_ms(r->core); /* the rest waits a window of its own */
     l->unfinished++;
     trg_list_push_back(&r->batches, &b->link);
-    trg_metrics_observe(trg_engine_metrics(r->engine), TRG_M_BATCH_SIZE, r->name, (double)b->n);
+    trg_metrics_observe(r->core->metrics, TRG_M_BATCH_SIZE, r->name, (double)b->n);
     trg_dispatch_batch(b);
 }
 
 void trg_route_pump(struct trg_route *r)
 {
-    struct ev_loop *loop = trg_engine_loop(r->engine);
-    bool draining = r->retired || trg_engine_stopping(r->engine);
-    int64_t now = trg_mono_ms(), next = INT64_MAX;
+    struct ev_loop *loop = r->core->loop;
+    bool draining = r->retired || r->core->stopping;
+    int64_t now = trg_core_mono_ms(r->core), next = INT64_MAX;
     struct trg_list done_lanes;
     trg_list_init(&done_lanes);
     struct trg_list *pos, *tmp;
@@ -285,8 +304,8 @@ static void window_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void batch_free(struct trg_batch *b)
 {
     struct trg_route *r = b->route;
-    ev_timer_stop(trg_engine_loop(r->engine), &b->retry);
-    trg_dispatch_unqueue(r->fn, &b->job);
+    ev_timer_stop(r->core->loop, &b->retry);
+    trg_function_unqueue(r->fn, &b->job);
     trg_list_remove(&b->link);
     b->lane->unfinished--;
     trg_free(b->last_error);
@@ -302,19 +321,67 @@ void trg_route_batch_finished(struct trg_batch *b)
     trg_route_pump(r);
 }
 
+struct trg_batch *trg_route_split(struct trg_batch *b)
+{
+    size_t keep = b->n / 2;
+    struct trg_list *p = b->entries.next;
+    for (size_t i = 0; i < keep; i++)
+        p = p->next;
+    struct trg_route *r = b->route;
+    struct trg_lane *l = b->lane;
+    if (l->key) {
+        /* Put the second half back at the front of the lane, keeping its order. */
+        struct trg_list *at = &l->queue;
+        while (p != &b->entries) {
+            struct trg_list *next = p->next;
+            struct trg_entry *en = trg_list_entry(p, struct trg_entry, link);
+            trg_list_remove(p);
+            trg_list_insert_after(at, p);
+            at = p;
+            l->n++;
+            l->bytes += en->ev->len;
+            b->n--;
+            p = next;
+        }
+        l->first_ms = trg_core_mono_ms(r->core) - r->conf->batch_window_ms; /* ready as soon as the lane is free */
+        return NULL;
+    }
+    struct trg_batch *b2 = trg_calloc(1, sizeof *b2);
+    if (!b2)
+        return NULL; /* retry whole: bisecting is an optimisation */
+    *b2 = (struct trg_batch){.route = r, .lane = l, .last_status = b->last_status};
+    trg_list_init(&b2->entries);
+    trg_list_init(&b2->job.link);
+    trg_request_id(b2->request_id);
+    b2->last_error = trg_strdup(b->last_error);
+    if (b->last_body)
+        b2->last_body = trg_strndup(b->last_body, b->last_body_len), b2->last_body_len = b->last_body_len;
+    while (p != &b->entries) {
+        struct trg_list *next = p->next;
+        trg_list_remove(p);
+        trg_list_push_back(&b2->entries, p);
+        b->n--;
+        b2->n++;
+        p = next;
+    }
+    l->unfinished++;
+    trg_list_push_back(&r->batches, &b2->link);
+    return b2;
+}
+
 void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, const struct trg_invoke_result *res)
 {
     struct trg_event *ev = en->ev;
     trg_pool_put(&r->entries, en);
     r->held--;
-    trg_engine_event_done(r->engine, ev, status, res);
+    r->owner->event_done(r->owner->arg, ev, status, res);
     if (r->full && r->held * 10 < (size_t)r->conf->max_queued_events * 9) {
         r->full = false;
         trg_info("route", r->name, "drained to %zu events: resuming its source", r->held);
-        trg_engine_route_changed(r->engine, r);
+        r->owner->changed(r->owner->arg, r);
     }
     if (r->retired && r->held == 0)
-        trg_engine_route_idle(r->engine, r);
+        r->owner->idle(r->owner->arg, r);
 }
 
 int trg_route_payload(const struct trg_route *r, const struct trg_list *entries, size_t n, struct trg_buf *out)
@@ -332,12 +399,12 @@ int trg_route_payload(const struct trg_route *r, const struct trg_list *entries,
         for (size_t k = 0; k < i; k++) {
             if (k)
                 rc |= trg_buf_addc(out, ',');
-            rc |= trg_engine_raw(r->source, evs[k], out);
+            rc |= trg_source_raw(r->source, evs[k], out);
         }
         if (i != 1)
             rc |= trg_buf_addc(out, ']');
     } else {
-        rc = trg_engine_envelope(r->source, evs, i, out);
+        rc = trg_source_envelope(r->source, evs, i, out);
     }
     trg_free(evs);
     return rc ? TRG_ENOMEM : 0;
@@ -376,17 +443,17 @@ static void dlq_done(void *arg, int err, const char *id)
                       target ? "the source logged why"
                              : "check the DLQ backend (Redis connection, disk space, state_dir permissions)");
         r->dlq_blocked = true;
-        trg_engine_route_changed(r->engine, r);
+        r->owner->changed(r->owner->arg, r);
         if (!ev_is_active(&r->dlq_retry)) {
             ev_timer_set(&r->dlq_retry, 1.0, 0.);
-            ev_timer_start(trg_engine_loop(r->engine), &r->dlq_retry);
+            ev_timer_start(r->core->loop, &r->dlq_retry);
         }
         return;
     }
     trg_warn("route", r->name, "%zu event(s) written to %s as %s (entry %s)", j->n,
              to_target(r) && r->source ? r->conf->on_failure : "the DLQ", trg_dlq_condition_name(j->cond),
              id ? id : "?");
-    trg_metrics_add(trg_engine_metrics(r->engine), TRG_M_DLQ_EVENTS, r->name, trg_dlq_condition_name(j->cond),
+    trg_metrics_add(r->core->metrics, TRG_M_DLQ_EVENTS, r->name, trg_dlq_condition_name(j->cond),
                     (double)j->n);
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, &j->entries)
@@ -401,7 +468,7 @@ static void dlq_done(void *arg, int err, const char *id)
     if (r->dlq_blocked && !blocked) {
         r->dlq_blocked = false;
         trg_info("route", r->name, "the DLQ accepts writes again: resuming the source");
-        trg_engine_route_changed(r->engine, r);
+        r->owner->changed(r->owner->arg, r);
     }
 }
 
@@ -421,7 +488,7 @@ static int target_put(struct dlq_job *j)
         .error = j->error ? j->error : trg_dlq_condition_name(j->cond),
         .request_id = j->request_id,
     };
-    int rc = trg_engine_on_failure(r->source, r->conf->on_failure, evs, k, &info, dlq_done, j);
+    int rc = trg_source_on_failure(r->source, r->conf->on_failure, evs, k, &info, dlq_done, j);
     trg_free(evs);
     return rc;
 }
@@ -438,7 +505,7 @@ static void dlq_put(struct dlq_job *j)
         }
         return;
     }
-    int rc = trg_dlq_put(trg_engine_dlq(r->engine), r->name, j->record, j->len, dlq_done, j);
+    int rc = trg_dlq_put(r->core->dlq, r->name, j->record, j->len, dlq_done, j);
     if (rc != 0) {
         j->writing = false;
         dlq_done(j, rc, NULL);
@@ -492,7 +559,7 @@ void trg_route_to_dlq(struct trg_route *r, struct trg_list *list, size_t n, enum
         if (!evs)
             goto nomem;
         trg_list_each(pos, tmp, list) evs[k++] = trg_list_entry(pos, struct trg_entry, link)->ev;
-        int brc = trg_engine_batch_info(r->source, evs, k, payload.len, &binfo_key, &binfo);
+        int brc = trg_source_batch_info(r->source, evs, k, payload.len, &binfo_key, &binfo);
         trg_free(evs);
         if (brc != 0 || !binfo.data)
             binfo_key = NULL;
@@ -517,7 +584,7 @@ void trg_route_to_dlq(struct trg_route *r, struct trg_list *list, size_t n, enum
         .records = records,
         .record_lens = lens,
         .n_records = n,
-        .timestamp_ms = trg_wall_ms(),
+        .timestamp_ms = trg_core_wall_ms(r->core),
     };
     int brc = trg_dlq_record_build(&info, &rec);
     trg_buf_free(&binfo);
@@ -571,7 +638,7 @@ static void release_all(struct trg_route *r, struct trg_list *list)
 
 void trg_route_abandon(struct trg_route *r)
 {
-    struct ev_loop *loop = trg_engine_loop(r->engine);
+    struct ev_loop *loop = r->core->loop;
     ev_timer_stop(loop, &r->window);
     ev_timer_stop(loop, &r->dlq_retry);
     struct trg_list *pos, *tmp;

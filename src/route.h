@@ -5,7 +5,9 @@
  * order; the unordered lane has as many as the function's concurrency allows. Batches are cut only when
  * the function can take one, so events wait in lanes and batch up while the function is busy.
  *
- * Engine-internal: route.c, dispatch.c and engine.c share these structs.
+ * Engine-internal. route.c owns struct trg_route and struct trg_lane; dispatch.c runs the batches route.c
+ * cuts. A route reaches nothing above it: it is handed the core (loop, metrics, DLQ, clock, random) and
+ * signals its owner (the engine) through the callbacks of struct trg_route_owner.
  */
 #ifndef TRG_ROUTE_H
 #define TRG_ROUTE_H
@@ -17,11 +19,13 @@
 
 #include "dlq.h"
 #include "event.h"
+#include "function.h"
 #include "invoke/invoke.h"
 #include "list.h"
+#include "map.h"
 
-struct trg_engine;
 struct trg_config;
+struct trg_core;
 struct trg_route_conf;
 struct trg_source;
 struct trg_function;
@@ -36,18 +40,13 @@ struct trg_entry {
 
 struct trg_lane {
     struct trg_list link;     /* in route->lanes */
+    struct trg_map_node node; /* ordered lanes: in route->keyed, by key */
     char *key;                /* NULL: the unordered lane */
     struct trg_list queue;    /* entries waiting for a batch */
     size_t n;
     size_t bytes;
     int unfinished;           /* batches cut from this lane and not finished */
     int64_t first_ms;         /* monotonic ms when the oldest queued entry arrived */
-};
-
-/* Something waiting for a function's capacity: a batch, or a direct invocation. */
-struct trg_job {
-    struct trg_list link;     /* in fn->waiting */
-    void (*run)(struct trg_job *job);
 };
 
 struct trg_batch {
@@ -68,31 +67,48 @@ struct trg_batch {
     size_t last_body_len;
 };
 
+/* What a route tells its owner; every callback runs from the loop, never from inside trg_route_push(). */
+struct trg_route_owner {
+    /* The route let go of ev with status (enum trg_done_status); res may be NULL. */
+    void (*event_done)(void *arg, struct trg_event *ev, int status, const struct trg_invoke_result *res);
+    /* The route became full or drained, or its DLQ blocked or recovered: re-evaluate its source's pause. */
+    void (*changed)(void *arg, struct trg_route *r);
+    /* A retired route holds nothing any more: free it (later, from the loop). */
+    void (*idle)(void *arg, struct trg_route *r);
+    void *arg;
+};
+
 struct trg_route {
     struct trg_list link;     /* in the engine's routes */
     struct trg_list src_link; /* in the source's routes while active */
     char *name;
-    struct trg_engine *engine;
+    struct trg_core *core;    /* borrowed from the owner */
+    const struct trg_route_owner *owner;
     struct trg_config *cfg;   /* holds conf; referenced */
     const struct trg_route_conf *conf;
     struct trg_source *source;
     struct trg_function *fn;
     struct trg_list lanes;
+    struct trg_map keyed;     /* the ordered lanes by key: a lookup does not walk every live key */
+    struct trg_lane *unordered; /* the lane of events without a key, once one came */
     struct trg_lane *last_lane; /* the lane the last event went to (consecutive events mostly share one) */
     struct trg_pool entries;  /* struct trg_entry */
     struct trg_list batches;  /* every unfinished batch */
     size_t held;              /* events held: queued, in batches, or on their way to the DLQ */
     ev_timer window;          /* fires when the oldest lane's batching window ends */
     bool retired;             /* replaced or removed by a reload: finishes what it holds, takes nothing new */
+    bool paused;              /* paused at run time (trg_engine_route_set_enabled): takes no new events */
     bool full;                /* held reached max_queued_events: the source is paused */
     bool dlq_blocked;         /* the DLQ could not be written: the source is paused until it can */
     struct trg_list dlq_jobs; /* DLQ writes in progress or waiting to be retried */
     ev_timer dlq_retry;
 };
 
-/* Create an active route (no events yet). cfg is referenced for the route's lifetime. */
-int trg_route_create(struct trg_engine *e, struct trg_config *cfg, const struct trg_route_conf *conf,
-                     struct trg_source *src, struct trg_function *fn, struct trg_route **out);
+/* Create an active route (no events yet). core and owner are borrowed and must outlive the route; cfg is
+ * referenced for the route's lifetime. */
+int trg_route_create(struct trg_core *core, const struct trg_route_owner *owner, struct trg_config *cfg,
+                     const struct trg_route_conf *conf, struct trg_source *src, struct trg_function *fn,
+                     struct trg_route **out);
 /* Free a route that holds nothing (held == 0). */
 void trg_route_destroy(struct trg_route *r);
 
@@ -109,6 +125,10 @@ void trg_route_pump(struct trg_route *r);
 
 /* The batch is finished: its entries were all released. Frees it and pumps its lane. */
 void trg_route_batch_finished(struct trg_batch *b);
+/* Bisect a batch: its second half leaves it — back to the front of an ordered lane (after the first half,
+ * in order: NULL is returned) or as a new batch of the unordered lane, returned (NULL when out of memory:
+ * the batch stays whole). */
+struct trg_batch *trg_route_split(struct trg_batch *b);
 /* Release one entry with a final status (enum trg_done_status) and free it. res may be NULL. */
 void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, const struct trg_invoke_result *res);
 /* Write entries (unlinked from anything, in `list`) to the DLQ with a condition; they are released

@@ -33,6 +33,8 @@ static const char usage_text[] =
     "commands:\n"
     "  status                             the daemon, its sources, routes and functions\n"
     "  routes                             the routes\n"
+    "  pause ROUTE | resume ROUTE         stop or restart a route taking new events (as Lambda's\n"
+    "                                     UpdateEventSourceMapping Enabled; until a reload changes it)\n"
     "  schedules [--next N]               every schedule and its next N fire times (1..100, default 5),\n"
     "                                     in its time zone and in UTC\n"
     "  functions                          every function; runtime functions with their instances\n"
@@ -245,6 +247,8 @@ static int http_failed(const struct ctl *c, const char *method, const char *path
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "error");
     if (!cJSON_IsString(msg))
         msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+    if (!cJSON_IsString(msg)) /* the Lambda APIs answer AWS's shape */
+        msg = cJSON_GetObjectItemCaseSensitive(j, "Message");
     const char *text = cJSON_IsString(msg) ? msg->valuestring : r->body.data;
     fprintf(stderr, "trigctl: %s %s%s: HTTP %ld%s%s%s%s\n", method, c->url, path, r->status,
             r->error_type ? " " : "", r->error_type ? r->error_type : "", text && *text ? ": " : "",
@@ -494,6 +498,27 @@ static int cmd_routes(struct ctl *c)
         rc = print_objects(cJSON_GetObjectItemCaseSensitive(j, "routes"), route_keys, route_titles,
                            TRG_ARRAY_SIZE(route_keys));
     cJSON_Delete(j);
+    return rc;
+}
+
+/* pause ROUTE / resume ROUTE: POST /admin/routes/ROUTE/pause|resume. */
+static int cmd_pause(struct ctl *c, const char *what, int argc, char **argv)
+{
+    if (argc != 1)
+        return usage_error("%s: expected ROUTE", what);
+    char *r_esc = escape(c, argv[0]);
+    char *path = r_esc ? trg_asprintf("/admin/routes/%s/%s", r_esc, what) : NULL;
+    struct resp r = {0};
+    int rc = path ? request(c, "POST", path, "", 0, NULL, REQUEST_TIMEOUT_S, &r) : oom();
+    if (rc == 0 && r.status != 200)
+        rc = http_failed(c, "POST", path, &r);
+    else if (rc == 0 && c->json)
+        printf("%s\n", r.body.data);
+    else if (rc == 0)
+        printf("route %s %s\n", argv[0], strcmp(what, "pause") == 0 ? "paused" : "resumed");
+    resp_free(&r);
+    trg_free(path);
+    curl_free(r_esc);
     return rc;
 }
 
@@ -989,6 +1014,8 @@ int main(int argc, char **argv)
             rc = n ? usage_error("usage takes no arguments%s", NULL) : cmd_usage(&c);
         else if (strcmp(cmd, "routes") == 0)
             rc = n ? usage_error("routes takes no arguments%s", NULL) : cmd_routes(&c);
+        else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+            rc = cmd_pause(&c, cmd, n, v);
         else if (strcmp(cmd, "schedules") == 0)
             rc = cmd_schedules(&c, n, v);
         else if (strcmp(cmd, "invoke") == 0)

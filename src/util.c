@@ -137,6 +137,18 @@ struct cJSON *trg_json_parse(const char *s, size_t len, const char **error_at)
     return root;
 }
 
+struct cJSON *trg_json_parse_field(const char *s, size_t len, const char *field)
+{
+    cJSON *doc = trg_json_parse(s, len, NULL);
+    cJSON *value = cJSON_GetObjectItemCaseSensitive(doc, field);
+    if (!cJSON_IsString(value) || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "isBase64Encoded")))
+        return doc;
+    cJSON *parsed = trg_json_parse(value->valuestring, strlen(value->valuestring), NULL);
+    if (parsed && !cJSON_ReplaceItemInObjectCaseSensitive(doc, field, parsed))
+        cJSON_Delete(parsed);
+    return doc;
+}
+
 const char *trg_strerror(int err)
 {
     switch (err) {

@@ -59,6 +59,11 @@ void trg_json_init_hooks(void);
  * error returns NULL and, when error_at is not NULL, sets it to where parsing stopped. Caller frees
  * with cJSON_Delete(). */
 struct cJSON *trg_json_parse(const char *s, size_t len, const char **error_at);
+/* The JSON object of len bytes (trg_json_parse), with its string member `field` replaced by that string
+ * parsed when it holds exactly one JSON value (trg_json_parse: trailing garbage leaves it a string), unless
+ * the object's isBase64Encoded is true. What filters see of a record with a body (docs/FILTERS.md). NULL
+ * when the bytes are not JSON. Caller frees with cJSON_Delete(). */
+struct cJSON *trg_json_parse_field(const char *s, size_t len, const char *field);
 
 /* A growable byte buffer, always NUL-terminated when data != NULL. */
 struct trg_buf {

@@ -502,7 +502,10 @@ static int listen_records(struct minio *m, cJSON *records)
         }
         if (err < 0) {
             trg_event_free(ev);
-            trg_debug("minio", m->name, "dropped a record: %s", trg_strerror(err));
+            trg_warn("minio", m->name, "dropped a record of the listen stream (%s): MinIO does not send it again; "
+                     "enable a route for this source, or use webhook mode with a queue",
+                     trg_strerror(err));
+            trg_source_count(m->src, "dropped", 1);
         }
         m->line_done++;
     }

@@ -219,14 +219,7 @@ static int rs_raw(void *inst, const struct trg_event *ev, struct trg_buf *out)
 static cJSON *rs_filter_view(void *inst, const struct trg_event *ev)
 {
     (void)inst;
-    cJSON *doc = cJSON_ParseWithLength(ev->json, ev->len);
-    cJSON *body = cJSON_GetObjectItemCaseSensitive(doc, "body");
-    if (cJSON_IsString(body)) {
-        cJSON *parsed = cJSON_Parse(body->valuestring);
-        if (parsed)
-            cJSON_ReplaceItemInObjectCaseSensitive(doc, "body", parsed);
-    }
-    return doc;
+    return trg_json_parse_field(ev->json, ev->len, "body");
 }
 
 const struct trg_source_ops trg_source_redis_stream = {

@@ -464,15 +464,7 @@ static int webhook_envelope(void *inst, struct trg_event *const *evs, size_t n, 
 static cJSON *webhook_filter_view(void *inst, const struct trg_event *ev)
 {
     (void)inst;
-    cJSON *doc = cJSON_ParseWithLength(ev->json, ev->len);
-    cJSON *body = cJSON_GetObjectItemCaseSensitive(doc, "body");
-    const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(doc, "isBase64Encoded");
-    if (cJSON_IsString(body) && !cJSON_IsTrue(b64)) {
-        cJSON *parsed = cJSON_Parse(body->valuestring);
-        if (parsed)
-            cJSON_ReplaceItemInObjectCaseSensitive(doc, "body", parsed);
-    }
-    return doc;
+    return trg_json_parse_field(ev->json, ev->len, "body");
 }
 
 const struct trg_source_ops trg_source_webhook = {

@@ -421,6 +421,9 @@ static size_t post_header_cb(char *line, size_t size, size_t nitems, void *userd
         trg_free(p->resp.function_error);
         p->retry_after = NULL;
         p->resp.function_error = NULL;
+        p->resp.executed_version = false;
+    } else if (header_is(line, n, "X-Amz-Executed-Version")) {
+        p->resp.executed_version = true;
     } else if (header_is(line, n, "Retry-After")) {
         header_take(&p->retry_after, line, n, strlen("Retry-After"), p);
     } else if (header_is(line, n, "X-Amz-Function-Error")) {

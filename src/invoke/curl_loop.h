@@ -66,6 +66,7 @@ struct trg_curl_resp {
     bool nomem;               /* an allocation failed while receiving */
     char *content_type;       /* or NULL; the callback may take it (set the field to NULL) */
     char *function_error;     /* X-Amz-Function-Error, or NULL; the callback may take it */
+    bool executed_version;    /* the response carried X-Amz-Executed-Version (AWS Lambda always sends it) */
     int64_t retry_after_ms;   /* from Retry-After (delta-seconds or HTTP date), -1 when absent */
     double duration_ms;       /* from start to completion */
 };

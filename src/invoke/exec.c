@@ -46,7 +46,8 @@
 
 extern char **environ;
 
-#define EXEC_MAX_STDOUT (6 * 1024 * 1024) /* Lambda's synchronous response cap */
+#define EXEC_MAX_STDOUT (6 * 1024 * 1024 + 100) /* Lambda's synchronous response cap (6 MB + 100 bytes) */
+#define EXEC_LOG_TAIL 4096                      /* the log kept per call for LogType: Tail */
 #define EXEC_MAX_LINE 8192                /* a longer stderr line is logged in pieces */
 #define EXEC_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
@@ -95,6 +96,7 @@ struct exec_call {
     struct trg_buf out;
     bool out_too_large;
     struct trg_buf line; /* the stderr line being collected */
+    struct trg_buf tail; /* the call's last log lines (at most 2 * EXEC_LOG_TAIL, trimmed to EXEC_LOG_TAIL) */
     struct timespec start;
     bool timed_out, killed;
     struct exec_call *prev, *next;
@@ -288,6 +290,7 @@ static void call_free(struct exec_call *c)
 {
     trg_buf_free(&c->out);
     trg_buf_free(&c->line);
+    trg_buf_free(&c->tail);
     trg_free(c);
 }
 
@@ -324,10 +327,34 @@ static void exec_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* Keep a log line in the call's tail (what LogType: Tail returns). Out of memory: the tail is dropped. */
+static void tail_add(struct exec_call *c, const char *line, size_t n)
+{
+    if (trg_buf_add(&c->tail, line, n) != 0 || trg_buf_addc(&c->tail, '\n') != 0) {
+        trg_buf_reset(&c->tail);
+        return;
+    }
+    if (c->tail.len > 2 * EXEC_LOG_TAIL) {
+        memmove(c->tail.data, c->tail.data + c->tail.len - EXEC_LOG_TAIL, EXEC_LOG_TAIL);
+        c->tail.len = EXEC_LOG_TAIL;
+        c->tail.data[c->tail.len] = '\0';
+    }
+}
+
+/* The last EXEC_LOG_TAIL bytes of the tail into res (nothing when there is none or memory is short). */
+static void tail_take(struct exec_call *c, struct trg_invoke_result *res)
+{
+    size_t off = c->tail.len > EXEC_LOG_TAIL ? c->tail.len - EXEC_LOG_TAIL : 0;
+    if (c->tail.len == 0 || !(res->log_tail = trg_strndup(c->tail.data + off, c->tail.len - off)))
+        return;
+    res->log_tail_len = c->tail.len - off;
+}
+
 static void line_flush(struct exec_call *c)
 {
     if (c->line.len == 0)
         return;
+    tail_add(c, c->line.data, c->line.len);
     trg_info("exec", c->inst->name, "%s %.*s", c->request_id, (int)c->line.len, c->line.data);
     trg_buf_reset(&c->line);
 }
@@ -439,11 +466,16 @@ static void exec_report(struct exec_call *c, double duration_ms, const struct ru
 {
     long long billed = (long long)ceil(duration_ms);
     long used_mb = ru ? (ru->ru_maxrss + 1023) / 1024 : 0;
+    char *line = trg_asprintf("REPORT RequestId: %s Duration: %.2f ms Billed Duration: %lld ms Memory Size: %lld "
+                              "MB Max Memory Used: %ld MB",
+                              c->request_id, duration_ms, billed < 1 ? 1 : billed,
+                              (long long)c->inst->opts->memory_mb, used_mb);
 
-    trg_info("exec", c->inst->name,
-             "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %lld ms Memory Size: %lld MB "
-             "Max Memory Used: %ld MB",
-             c->request_id, duration_ms, billed < 1 ? 1 : billed, (long long)c->inst->opts->memory_mb, used_mb);
+    if (line) {
+        tail_add(c, line, strlen(line));
+        trg_info("exec", c->inst->name, "%s", line);
+    }
+    trg_free(line);
 }
 
 static void result_error(struct trg_invoke_result *res, const char *function_error)
@@ -493,6 +525,7 @@ static void exec_finish(struct exec_call *c, int status, const struct rusage *ru
             res.body = trg_buf_steal(&c->out);
         }
         exec_report(c, res.duration_ms, ru);
+        tail_take(c, &res);
     }
     call_stop(c);
     list_unlink(&inst->calls, c);

@@ -7,6 +7,7 @@
  * error; 2xx = success. Transport errors and the deadline are classified like the http type, by
  * post.c (post.h), which also keeps the calls in flight.
  */
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -146,11 +147,45 @@ static struct curl_slist *lambda_headers(const void *ctx, const char *request_id
     return h;
 }
 
-/* A response arrived: X-Amz-Function-Error first, then the status. */
+/* The Runtime Interface Emulator answers a timeout with a plain-text 200 "Task timed out after N.00 seconds"
+ * (no function can return that: a Lambda response is JSON). */
+static bool emulator_timeout(const struct trg_invoke_result *res)
+{
+    static const char prefix[] = "Task timed out after ";
+    return res->body && res->body_len >= sizeof prefix - 1 && memcmp(res->body, prefix, sizeof prefix - 1) == 0;
+}
+
+/* The emulator never sends X-Amz-Function-Error: a handler error comes back as a 200 whose body is the error
+ * object. AWS Lambda sends X-Amz-Executed-Version on every invoke answer and the emulator never does, so a 200
+ * without it whose body is an object of only errorMessage, errorType (and stackTrace, requestId) is taken for a
+ * handler error behind the emulator. */
+static bool emulator_error(const struct trg_curl_resp *resp, const struct trg_invoke_result *res)
+{
+    if (resp->executed_version || !res->body || res->body_len == 0)
+        return false;
+    cJSON *j = trg_json_parse(res->body, res->body_len, NULL);
+    bool yes = cJSON_IsObject(j) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "errorMessage")) &&
+               cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "errorType"));
+    for (const cJSON *it = yes ? j->child : NULL; it; it = it->next)
+        if (strcmp(it->string, "errorMessage") != 0 && strcmp(it->string, "errorType") != 0 &&
+            strcmp(it->string, "stackTrace") != 0 && strcmp(it->string, "requestId") != 0)
+            yes = false;
+    cJSON_Delete(j);
+    return yes;
+}
+
+/* A response arrived: X-Amz-Function-Error first, then the status; the emulator's answers that lack the
+ * header are recognised by their shape (docs/ADMIN.md says what cannot be). */
 static void lambda_classify(const char *name, const char *request_id, struct trg_curl_resp *resp,
                             struct trg_invoke_result *res)
 {
-    if (resp->function_error) {
+    if (!resp->function_error && resp->status >= 200 && resp->status < 300 && emulator_timeout(res)) {
+        trg_post_error(res, "Sandbox.Timedout");
+        trg_info("lambda", name, "%s timed out in the function (the emulator's plain-text answer)", request_id);
+    } else if (!resp->function_error && resp->status >= 200 && resp->status < 300 && emulator_error(resp, res)) {
+        trg_post_error(res, "Unhandled");
+        trg_debug("lambda", name, "%s function error (an error object without X-Amz-Executed-Version)", request_id);
+    } else if (resp->function_error) {
         res->outcome = TRG_OUT_ERROR;
         res->function_error = resp->function_error;
         resp->function_error = NULL;

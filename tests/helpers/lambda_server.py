@@ -14,6 +14,8 @@ request path exactly as sent (which is what AWS computes for names made of unres
   error     200 with X-Amz-Function-Error: Unhandled and a Lambda error body
   throttle  429 TooManyRequestsException
   fixed     200 with --body as the body
+  rie-error    200 with a Lambda error body and no X-Amz-Function-Error (the Runtime Interface Emulator)
+  rie-timeout  200 text/plain "Task timed out after 1.00 seconds" (the emulator's timeout)
 --record FILE appends one JSON line per request (path, function, qualifier, headers, body,
 status, signature_ok). Stops on SIGTERM/SIGINT, or when its parent process exits. Python 3 standard library only.
 """
@@ -151,6 +153,10 @@ class Handler(BaseHTTPRequestHandler):
         elif opts.mode == "throttle":
             self._send(429, {"Type": "User", "message": "Rate Exceeded."},
                        {"X-Amzn-ErrorType": "TooManyRequestsException"}, entry)
+        elif opts.mode == "rie-error":
+            self._send(200, {"errorMessage": "handler failed", "errorType": "Error", "stackTrace": []}, None, entry)
+        elif opts.mode == "rie-timeout":
+            self._send(200, b"Task timed out after 1.00 seconds", None, entry)
         elif opts.mode == "fixed":
             self._send(200, opts.body.encode(), None, entry)
         else:
@@ -172,7 +178,7 @@ def main():
     ap.add_argument("--secret-key", help="secret of --access-key")
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--function", help="the only function name that exists (default: any)")
-    ap.add_argument("--mode", choices=["echo", "error", "throttle", "fixed"], default="echo")
+    ap.add_argument("--mode", choices=["echo", "error", "throttle", "fixed", "rie-error", "rie-timeout"], default="echo")
     ap.add_argument("--body", default="{}", help="response body for --mode fixed")
     ap.add_argument("--record", help="append one JSON line per request to this file")
     opts = ap.parse_args()

@@ -214,7 +214,8 @@ assert_eq boom "$(json_get "$(cat "$WORK/body")" 'j["errorMessage"]')" "function
 code=$(curl -s -D "$WORK/hdrs" -o "$WORK/body" -w '%{http_code}' -H "$AUTH" -d '{}' "$INV/nope/invocations")
 assert_eq 404 "$code" "invoke of an unknown function"
 grep -qi '^X-Amzn-ErrorType: ResourceNotFoundException' "$WORK/hdrs" || fail "no ResourceNotFoundException"
-assert_eq "Function not found: nope" "$(json_get "$(cat "$WORK/body")" 'j["message"]')" "404 message"
+assert_eq "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope" \
+    "$(json_get "$(cat "$WORK/body")" 'j["Message"]')" "404 message"
 
 code=$(curl -s -D "$WORK/hdrs" -o "$WORK/body" -w '%{http_code}' -H "$AUTH" -d '{"a":' "$INV/ok/invocations")
 assert_eq 400 "$code" "invoke with invalid JSON"

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dlq.h"
 #include "log.h"
 #include "util.h"
 
@@ -55,7 +56,7 @@ static void test_empty_defaults(void **state)
     assert_int_equal(c->log.level, TRG_LOG_INFO);
     assert_int_equal(c->log.format, TRG_LOG_TEXT);
     assert_false(c->has_redis);
-    assert_int_equal(c->dlq.backend, 0);
+    assert_int_equal(c->dlq.backend, TRG_DLQ_BACKEND_AUTO);
     assert_int_equal(c->dlq.max_len, 100000);
     assert_string_equal(c->state_dir, "/var/lib/trigd");
     assert_string_equal(c->dlq.path, "/var/lib/trigd/dlq"); /* derived from state_dir */
@@ -185,7 +186,7 @@ static void test_secrets_and_redis(void **state)
     assert_string_equal(c->http.admin_token, "adm1n");
     assert_true(c->has_redis);
     assert_string_equal(c->redis.url, "redis://127.0.0.1:6379/0");
-    assert_int_equal(c->dlq.backend, 1);
+    assert_int_equal(c->dlq.backend, TRG_DLQ_BACKEND_REDIS);
     assert_string_equal(c->dlq.path, "/x/dlq"); /* explicit, not derived */
     assert_int_equal(c->dlq.max_len, 5);
     trg_config_free(c);
@@ -601,6 +602,30 @@ static void test_alloc_failures(void **state)
     assert_true(ok > 0);
 }
 
+/* dlq.backend: the name in the config, the enum the DLQ takes, and what it means with and without Redis. */
+static void test_dlq_backend(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        enum trg_dlq_store want, with_redis, without_redis;
+    } cases[] = {
+        {"auto", TRG_DLQ_BACKEND_AUTO, TRG_DLQ_BACKEND_REDIS, TRG_DLQ_BACKEND_FILE},
+        {"redis", TRG_DLQ_BACKEND_REDIS, TRG_DLQ_BACKEND_REDIS, TRG_DLQ_BACKEND_REDIS},
+        {"file", TRG_DLQ_BACKEND_FILE, TRG_DLQ_BACKEND_FILE, TRG_DLQ_BACKEND_FILE},
+    };
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(cases); i++) {
+        char text[160];
+        snprintf(text, sizeof text, "{\"redis\":{\"url\":\"redis://127.0.0.1:6379/0\"},\"dlq\":{\"backend\":\"%s\"}}",
+                 cases[i].name);
+        struct trg_config *c = load_ok(text);
+        assert_int_equal(c->dlq.backend, cases[i].want);
+        assert_int_equal(trg_dlq_backend_resolve(c->dlq.backend, true), cases[i].with_redis);
+        assert_int_equal(trg_dlq_backend_resolve(c->dlq.backend, false), cases[i].without_redis);
+        trg_config_free(c);
+    }
+}
+
 int main(void)
 {
     trg_json_init_hooks();
@@ -610,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_fingerprints),
         cmocka_unit_test(test_secrets_and_redis),
+        cmocka_unit_test(test_dlq_backend),
         cmocka_unit_test(test_default_config_and_sections),
         cmocka_unit_test(test_bad_table),
         cmocka_unit_test(test_text_length_and_append),

@@ -180,6 +180,35 @@ static void test_function_error(void **state)
     server_stop(&s);
 }
 
+/* Behind the Runtime Interface Emulator: no X-Amz-Function-Error, and a timeout is a plain-text 200. */
+static void test_emulator_error(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, "rie-error", true);
+    struct fixture *f = fx_new(&s, KEYS);
+
+    invoke(f, "{}", "req-rie-err");
+    assert_int_equal(f->got.outcome, TRG_OUT_ERROR);
+    assert_string_equal(f->got.function_error, "Unhandled");
+    fx_free(f);
+    server_stop(&s);
+}
+
+static void test_emulator_timeout(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, "rie-timeout", true);
+    struct fixture *f = fx_new(&s, KEYS);
+
+    invoke(f, "{}", "req-rie-timeout");
+    assert_int_equal(f->got.outcome, TRG_OUT_ERROR);
+    assert_string_equal(f->got.function_error, "Sandbox.Timedout");
+    fx_free(f);
+    server_stop(&s);
+}
+
 static void test_throttled(void **state)
 {
     (void)state;
@@ -232,6 +261,8 @@ int main(void)
         cmocka_unit_test(test_signed_echo),
         cmocka_unit_test(test_bad_signature_refused),
         cmocka_unit_test(test_function_error),
+        cmocka_unit_test(test_emulator_error),
+        cmocka_unit_test(test_emulator_timeout),
         cmocka_unit_test(test_throttled),
         cmocka_unit_test(test_unknown_function),
     };

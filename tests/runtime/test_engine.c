@@ -1,0 +1,258 @@
+/* test_engine.c — a real engine driven in process (tests/runtime/harness.h): retries, bisect, partial
+ * batch responses, throttling, max record age, ordering, backpressure, reload and shutdown. Each test
+ * decides every invocation's outcome itself and moves the clock itself, so none waits on time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "connectors/connector.h"
+#include "engine.h"
+#include "harness.h"
+#include "log.h"
+#include "util.h"
+
+#define FN "\"functions\":{\"f\":{\"type\":\"test\"}}"
+#define SRC "\"sources\":{\"s\":{\"type\":\"test\"}}"
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* A failing event is retried until max_retry_attempts, then written to the DLQ and is done. */
+static void test_retry_then_dlq(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
+                               "\"max_retry_attempts\":2}}", 1000);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        assert_int_equal(th_calls(t), 1);
+        assert_int_equal(th_done_count(t, TRG_DONE_OK), 0);
+        th_answer(t, TRG_OUT_ERROR, 500, NULL, -1);
+    }
+    assert_int_equal(th_calls(t), 0);
+    assert_int_equal(th_dlq_count(t, "r", "RetryAttemptsExhausted"), 1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 1);
+    th_stop(t);
+}
+
+/* bisect_on_error: a failed batch of 4 comes back as two batches of 2. */
+static void test_bisect(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":4,"
+                               "\"batch_window_ms\":60000,\"bisect_on_error\":true}}", 1000);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    assert_int_equal(th_calls(t), 1);
+    assert_int_equal(count(th_call(t)->payload, "\"n\":1"), 4);
+    th_answer(t, TRG_OUT_ERROR, 500, NULL, -1);
+    assert_int_equal(th_calls(t), 2);
+    assert_int_equal(count(th_call(t)->payload, "\"n\":1"), 2);
+    assert_int_equal(count(th_call(t)->next->payload, "\"n\":1"), 2);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 4);
+    assert_int_equal(th_dlq_count(t, "r", ""), 0);
+    th_stop(t);
+}
+
+/* report_batch_item_failures: only the failed item is retried. */
+static void test_partial(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":3,"
+                               "\"batch_window_ms\":60000,\"report_batch_item_failures\":true}}", 1000);
+    assert_int_equal(th_emit(t, "s", "{\"id\":\"a\"}", "a", NULL), 0);
+    assert_int_equal(th_emit(t, "s", "{\"id\":\"b\"}", "b", NULL), 0);
+    assert_int_equal(th_emit(t, "s", "{\"id\":\"c\"}", "c", NULL), 0);
+    th_run(t);
+    assert_int_equal(th_calls(t), 1);
+    th_answer(t, TRG_OUT_SUCCESS, 200, "{\"batchItemFailures\":[{\"itemIdentifier\":\"b\"}]}", -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 2);
+    assert_int_equal(th_calls(t), 1);
+    assert_string_equal(th_call(t)->payload, "{\"id\":\"b\"}");
+    th_answer(t, TRG_OUT_SUCCESS, 200, "{\"batchItemFailures\":[]}", -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 3);
+    th_stop(t);
+}
+
+/* A throttled invocation is retried without counting an attempt (max_retry_attempts 0 would DLQ it). */
+static void test_throttling(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
+                               "\"max_retry_attempts\":0}}", 1000);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(th_calls(t), 1);
+        th_answer(t, TRG_OUT_THROTTLED, 429, NULL, 0);
+    }
+    assert_int_equal(th_calls(t), 1);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 1);
+    assert_int_equal(th_dlq_count(t, "r", ""), 0);
+    th_stop(t);
+}
+
+/* max_record_age_s: an event older than that when it fails goes to the DLQ as EventAgeExceeded. */
+static void test_max_record_age(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
+                               "\"max_retry_attempts\":-1,\"max_record_age_s\":60}}", 1000);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    th_answer(t, TRG_OUT_ERROR, 500, NULL, -1); /* young: retried */
+    assert_int_equal(th_calls(t), 1);
+    t->now_ms += 60001;
+    th_answer(t, TRG_OUT_ERROR, 500, NULL, -1);
+    assert_int_equal(th_calls(t), 0);
+    assert_int_equal(th_dlq_count(t, "r", "EventAgeExceeded"), 1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 1);
+    th_stop(t);
+}
+
+/* Events of one ordering key run one at a time, in order, also across a retry; other keys do not wait. */
+static void test_ordering(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
+                               "\"max_retry_attempts\":3}}", 1000);
+    assert_int_equal(th_emit(t, "s", "{\"e\":\"k1-1\"}", NULL, "k1"), 0);
+    assert_int_equal(th_emit(t, "s", "{\"e\":\"k1-2\"}", NULL, "k1"), 0);
+    assert_int_equal(th_emit(t, "s", "{\"e\":\"k2-1\"}", NULL, "k2"), 0);
+    th_run(t);
+    assert_int_equal(th_calls(t), 2);
+    assert_string_equal(th_call(t)->payload, "{\"e\":\"k1-1\"}");
+    assert_string_equal(th_call(t)->next->payload, "{\"e\":\"k2-1\"}");
+    th_answer(t, TRG_OUT_ERROR, 500, NULL, -1); /* k1-1 fails: k1-2 must still wait */
+    assert_int_equal(th_calls(t), 2);
+    assert_string_equal(th_call(t)->payload, "{\"e\":\"k2-1\"}");
+    assert_string_equal(th_call(t)->next->payload, "{\"e\":\"k1-1\"}");
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1); /* k1-1 done: now k1-2 */
+    assert_int_equal(th_calls(t), 1);
+    assert_string_equal(th_call(t)->payload, "{\"e\":\"k1-2\"}");
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 3);
+    th_stop(t);
+}
+
+/* max_queued_events: a full route refuses events and pauses its source until it drains. */
+static void test_backpressure(void **state)
+{
+    (void)state;
+    struct th *t = th_start("\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}}," SRC
+                            ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
+                            "\"max_queued_events\":2}}", 1000);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    assert_int_equal(th_emit(t, "s", "{\"n\":2}", NULL, NULL), 0);
+    assert_int_equal(th_emit(t, "s", "{\"n\":3}", NULL, NULL), TRG_EFULL);
+    th_run(t);
+    assert_true(t->paused);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_false(t->paused);
+    assert_int_equal(th_emit(t, "s", "{\"n\":3}", NULL, NULL), 0);
+    th_run(t);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 3);
+    th_stop(t);
+}
+
+/* A reload keeps in-flight work, and says how many new sources could not start (it used to say 0). */
+static void test_reload(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1}}",
+                            1000);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    assert_int_equal(th_calls(t), 1); /* held across the reload */
+    int rc = th_reload(t, FN ",\"sources\":{\"s\":{\"type\":\"test\"},\"bad\":{\"type\":\"test\",\"fail_start\":true}},"
+                             "\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":2},"
+                             "\"r2\":{\"source\":\"bad\",\"function\":\"f\"}}");
+    assert_int_equal(rc, 1);
+    assert_false(trg_engine_ready(t->engine));
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1); /* the retired route finishes its event */
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 1);
+    rc = th_reload(t, FN ",\"sources\":{\"s\":{\"type\":\"test\"},\"bad\":{\"type\":\"test\"}},"
+                      "\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1},"
+                      "\"r2\":{\"source\":\"bad\",\"function\":\"f\"}}");
+    assert_int_equal(rc, 0);
+    assert_true(trg_engine_ready(t->engine));
+    assert_int_equal(th_emit(t, "s", "{\"n\":2}", NULL, NULL), 0);
+    th_run(t);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 2);
+    th_stop(t);
+}
+
+static void drained(void *arg) { *(bool *)arg = true; }
+
+/* Shutdown drains what is in flight; past shutdown_timeout_ms it abandons the rest. */
+static void test_shutdown_drains(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1}}",
+                            600000);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    bool done = false;
+    trg_engine_shutdown(t->engine, drained, &done);
+    th_run(t);
+    assert_false(done);
+    assert_int_equal(th_emit(t, "s", "{\"n\":2}", NULL, NULL), TRG_ESTATE);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_true(done);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 1);
+    th_stop(t);
+}
+
+static void test_shutdown_abandons(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1}}",
+                            0);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    assert_int_equal(th_calls(t), 1);
+    bool done = false;
+    trg_engine_shutdown(t->engine, drained, &done);
+    th_run(t);
+    assert_true(done);
+    assert_int_equal(th_calls(t), 0); /* the invocation was cancelled without its callback */
+    assert_int_equal(th_done_count(t, TRG_DONE_ABANDONED), 1);
+    th_stop(t);
+}
+
+int main(void)
+{
+    trg_json_init_hooks();
+    trg_log_setup(TRG_LOG_ERROR, TRG_LOG_TEXT, stderr);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retry_then_dlq),
+        cmocka_unit_test(test_bisect),
+        cmocka_unit_test(test_partial),
+        cmocka_unit_test(test_throttling),
+        cmocka_unit_test(test_max_record_age),
+        cmocka_unit_test(test_ordering),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_shutdown_drains),
+        cmocka_unit_test(test_shutdown_abandons),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
