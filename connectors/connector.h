@@ -1,5 +1,9 @@
-/* connector.h — the engine's narrow face, the only trigd header a connector includes besides
- * util.h, log.h, opt.h, event.h and http.h.
+/* connector.h — the engine's face towards connectors: the only trigd header a connector includes
+ * (tests/connector_includes.sh fails the build's checks otherwise). It brings what a connector may use
+ * of the rest of trigd: events, the HTTP server, logging, option tables and the util helpers; the
+ * invocation result a source hears in done (invoke/invoke.h); and the services the engine lends:
+ * the shared Redis connection (redis.h), the consumer-group stream reader (rstream.h) and libcurl on
+ * the loop (invoke/curl_loop.h).
  *
  * A connector (one folder under connectors/) exports one `const struct trg_source_ops`. The engine
  * creates one instance per configured source, starts it, and hands its events to every route
@@ -14,8 +18,12 @@
 
 #include "../src/event.h"
 #include "../src/http.h"
+#include "../src/invoke/curl_loop.h"
+#include "../src/invoke/invoke.h"
 #include "../src/log.h"
 #include "../src/opt.h"
+#include "../src/redis.h"
+#include "../src/rstream.h"
 #include "../src/util.h"
 
 struct ev_loop;
@@ -129,6 +137,15 @@ bool trg_source_shutting_down(struct trg_source *src);
 void trg_source_count(struct trg_source *src, const char *event, double n);
 /* Is there room on every route of this source for one more event? */
 bool trg_source_can_accept(struct trg_source *src);
+/* The HTTP face every push source's path shares (webhook, MinIO's webhook mode). Returns true when req may
+ * go on; else it was answered: a HEAD when head_ok with 200 and no body, any other method than POST with
+ * 405 and Allow, a missing or wrong bearer token (when token is set; compared in constant time) with 401
+ * and WWW-Authenticate, logged as a warning that names the sender and, when given, what to check (hint). */
+bool trg_source_ingress(struct trg_source *src, struct trg_http_req *req, const char *token, bool head_ok,
+                        const char *hint);
+/* Answer a request whose event the engine refused (trg_source_can_accept() false, or trg_source_emit() < 0):
+ * 503 with Retry-After, saying trigd is stopping or the source's routes are full. */
+void trg_source_ingress_refuse(struct trg_source *src, struct trg_http_req *req);
 /* Hand ev to the routes of this source. On 0 the engine takes ownership. On TRG_EFULL (a route is
  * full) or TRG_ESTATE (stopping) nothing is taken: the caller still owns ev, and should refuse
  * the event upstream (503, do not ack). */

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../src/invoke/curl_loop.h"
 #include "../connector.h"
 #include "minio_event.h"
 
@@ -319,7 +318,6 @@ static int build_events(struct minio *m, cJSON *records, struct trg_event **evs,
 static void webhook_request(void *arg, struct trg_http_req *req)
 {
     struct minio *m = arg;
-    const char *method = trg_http_req_method(req);
     struct trg_event **evs = NULL;
     struct minio_req *r = NULL;
     const char *body, *why = NULL;
@@ -327,24 +325,9 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     size_t len, n;
     int err;
 
-    if (!strcmp(method, "HEAD")) {
-        trg_http_respond(req, 200, "application/json", "", 0, NULL);
+    if (!trg_source_ingress(m->src, req, m->opts->auth_token, true,
+                            "check auth_token in MinIO's notify_webhook config against auth_token_env"))
         return;
-    }
-    if (strcmp(method, "POST")) {
-        const char *allow[] = {"Allow", "POST, HEAD", NULL};
-        trg_http_respond_json(req, 405, "{\"error\":\"use POST\"}", allow);
-        return;
-    }
-    if (!trg_http_req_bearer_ok(req, m->opts->auth_token)) {
-        const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
-        trg_warn("minio", m->name,
-                 "refused a POST from %s: missing or wrong bearer token (check auth_token in MinIO's "
-                 "notify_webhook config against auth_token_env)",
-                 trg_http_req_remote(req));
-        trg_http_respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
-        return;
-    }
     body = trg_http_req_body(req, &len);
     err = trg_minio_webhook_parse(body, len, &doc, &why);
     if (err == TRG_ENOMEM)
@@ -369,7 +352,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     doc = NULL;
     if (!trg_source_can_accept(m->src)) {
         trg_debug("minio", m->name, "a route is full: answered 503 (MinIO retries)");
-        trg_http_respond_retry(req, 503, "the routes of this source are full; retry later");
+        trg_source_ingress_refuse(m->src, req);
         goto out;
     }
     r = trg_calloc(1, sizeof *r);

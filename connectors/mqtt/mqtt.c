@@ -21,8 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/invoke/invoke.h"
-#include "../../src/redis.h"
 #include "../connector.h"
 #include "mqtt_event.h"
 

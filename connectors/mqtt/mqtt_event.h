@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../src/util.h"
+#include "../connector.h"
 
 /* mqtt://host[:port] or mqtts://host[:port] (IPv6 as [::1]). *host is a new string (caller frees
  * with trg_free()); the port defaults to 1883, or 8883 for mqtts. TRG_EINVAL when malformed. */

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "../../src/redis.h"
 #include "../connector.h"
 #include "cron.h"
 #include "tz.h"

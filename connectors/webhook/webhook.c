@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../src/invoke/invoke.h"
 #include "../connector.h"
 #include "webhook_event.h"
 
@@ -310,23 +309,10 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     int64_t now = trg_wall_ms();
     int err;
 
-    if (strcmp(trg_http_req_method(req), "POST")) {
-        const char *allow[] = {"Allow", "POST", NULL};
-        trg_http_respond_json(req, 405, "{\"error\":\"use POST\"}", allow);
+    if (!trg_source_ingress(wh->src, req, wh->opts->auth_token, false, NULL))
         return;
-    }
-    if (!trg_http_req_bearer_ok(req, wh->opts->auth_token)) {
-        const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
-        trg_info("webhook", wh->name, "refused a request from %s: missing or wrong bearer token",
-                 trg_http_req_remote(req));
-        trg_http_respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
-        return;
-    }
     if (!trg_source_can_accept(wh->src)) {
-        trg_http_respond_retry(req, 503,
-                               trg_source_shutting_down(wh->src)
-                                   ? "trigd is stopping; retry later"
-                                   : "the routes of this webhook are full; retry later");
+        trg_source_ingress_refuse(wh->src, req);
         return;
     }
     trg_request_id(id);
@@ -371,10 +357,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         trg_event_free(ev);
         wait_free(w);
         trg_debug("webhook", wh->name, "event refused by the engine (%s); answered 503", trg_strerror(err));
-        trg_http_respond_retry(req, 503,
-                               err == TRG_ESTATE ? "trigd is stopping; retry later"
-                                                 : "the routes of this webhook "
-                                                   "are full; retry later");
+        trg_source_ingress_refuse(wh->src, req);
         return;
     }
     w->in_emit = false;
