@@ -135,6 +135,11 @@ bool trg_source_shutting_down(struct trg_source *src);
 /* Count something the source saw, as trigd_source_events_total{source,event} (event: a short
  * snake_case name such as "skipped_overlap" or "expired"). */
 void trg_source_count(struct trg_source *src, const char *event, double n);
+/* The engine's random source (uniform 64-bit numbers; tests inject it). */
+uint64_t trg_source_random(struct trg_source *src);
+/* How long to wait before reconnect number `attempt` (0 = the first) after a lost or refused connection:
+ * capped exponential from min_ms to max_ms with equal jitter (trg_reconnect_delay_ms, src/retry.h). */
+int64_t trg_source_reconnect_delay_ms(struct trg_source *src, int attempt, int64_t min_ms, int64_t max_ms);
 /* Is there room on every route of this source for one more event? */
 bool trg_source_can_accept(struct trg_source *src);
 /* The HTTP face every push source's path shares (webhook, MinIO's webhook mode). Returns true when req may

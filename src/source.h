@@ -29,7 +29,7 @@ struct trg_source_conf;
 
 /* What the engine lends every source; it must outlive them. */
 struct trg_source_env {
-    const struct trg_core *core;
+    struct trg_core *core;       /* read; its random source advances */
     struct trg_http *http;
     struct trg_redis *redis;                 /* NULL without `redis` */
     const struct trg_redis_conf *redis_conf; /* NULL without `redis` */

@@ -141,7 +141,6 @@ struct minio {
     ev_timer retry;
     ev_timer resume;
     int attempt;
-    uint64_t rnd;
     uint64_t lost;     /* records that could not be stored (listen mode has no redelivery) */
 };
 
@@ -194,7 +193,6 @@ static int minio_create(struct trg_source *src, const void *opts, void **out)
     m->filter.n_events = m->opts->events.n;
     m->filter.prefix = m->opts->prefix && *m->opts->prefix ? m->opts->prefix : NULL;
     m->filter.suffix = m->opts->suffix && *m->opts->suffix ? m->opts->suffix : NULL;
-    m->rnd = (uint64_t)trg_mono_ms() * 0x9E3779B97F4A7C15ull | 1;
     ev_timer_init(&m->retry, listen_retry_cb, 0., 0.);
     m->retry.data = m;
     ev_timer_init(&m->resume, listen_resume_cb, 0., 0.);
@@ -573,24 +571,11 @@ static size_t listen_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 
 static void listen_connect(struct minio *m);
 
-static uint64_t next_rand(struct minio *m)
-{
-    m->rnd ^= m->rnd << 13;
-    m->rnd ^= m->rnd >> 7;
-    m->rnd ^= m->rnd << 17;
-    return m->rnd;
-}
-
 static void listen_schedule(struct minio *m)
 {
-    int64_t cap = LISTEN_BACKOFF_MIN_MS;
-    for (int i = 0; i < m->attempt && cap < m->opts->reconnect_max_ms; i++)
-        cap *= 2;
-    if (cap > m->opts->reconnect_max_ms)
-        cap = m->opts->reconnect_max_ms;
+    int64_t delay = trg_source_reconnect_delay_ms(m->src, m->attempt, LISTEN_BACKOFF_MIN_MS, m->opts->reconnect_max_ms);
     if (m->attempt < 30)
         m->attempt++;
-    int64_t delay = cap / 2 + (int64_t)(next_rand(m) % (uint64_t)(cap / 2 + 1));
     ev_timer_stop(m->loop, &m->retry);
     ev_timer_set(&m->retry, (double)delay / 1000., 0.);
     ev_timer_start(m->loop, &m->retry);

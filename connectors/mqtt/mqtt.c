@@ -131,7 +131,6 @@ struct mqtt {
     char tls_err[256];  /* libmosquitto's first OpenSSL error of the current connection attempt */
     char why[512];
     unsigned attempts;  /* failed connection attempts in a row */
-    uint64_t rng;
     uint64_t seq;
     int64_t boot_ms;
 
@@ -223,14 +222,6 @@ static void mqtt_check(const void *opts, const char *path, struct trg_errs *errs
 
 /* ---- watchers -------------------------------------------------------------------------------- */
 
-static uint64_t rng_next(struct mqtt *m)
-{
-    m->rng ^= m->rng << 13;
-    m->rng ^= m->rng >> 7;
-    m->rng ^= m->rng << 17;
-    return m->rng;
-}
-
 /* Make the io watcher follow libmosquitto's socket and what it wants. */
 static void rearm(struct mqtt *m)
 {
@@ -260,7 +251,7 @@ static void schedule_reconnect(struct mqtt *m)
 
     if (!m->started || ev_is_active(&m->reconnect))
         return;
-    ms = trg_mqtt_backoff_ms(m->attempts, m->opts->reconnect_min_ms, m->opts->reconnect_max_ms, rng_next(m));
+    ms = trg_source_reconnect_delay_ms(m->src, (int)m->attempts, m->opts->reconnect_min_ms, m->opts->reconnect_max_ms);
     m->attempts++;
     ev_timer_set(&m->reconnect, (double)ms / 1000., 0.);
     ev_timer_start(m->loop, &m->reconnect);
@@ -808,9 +799,6 @@ static int mqtt_create(struct trg_source *src, const void *opts, void **out)
     m->loop = trg_source_loop(src);
     m->io_fd = -1;
     m->boot_ms = trg_wall_ms();
-    m->rng = (uint64_t)trg_mono_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)m;
-    if (!m->rng)
-        m->rng = 1;
     if (trg_mqtt_parse_url(o->url, &m->host, &m->port, &m->tls) < 0) {
         err = m->host ? TRG_EINVAL : TRG_ENOMEM;
         goto fail;

@@ -63,8 +63,4 @@ int trg_mqtt_raw(const char *record, size_t len, struct trg_buf *out);
  * correlation data (decoded into corr). 0 when there is one, TRG_ENOTFOUND when there is none. */
 int trg_mqtt_reply_target(const char *record, size_t len, char **topic, struct trg_buf *corr);
 
-/* Reconnect delay for attempt n (0-based): min(max_ms, min_ms * 2^n), then jittered into
- * [delay/2, delay] by r (any 64-bit random number). */
-int64_t trg_mqtt_backoff_ms(unsigned attempt, int64_t min_ms, int64_t max_ms, uint64_t r);
-
 #endif
