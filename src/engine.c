@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <hiredis/hiredis.h>
-
 #include "config.h"
 #include "connectors/connector.h"
 #include "core.h"
@@ -18,7 +16,7 @@
 #include "metrics.h"
 #include "redis.h"
 #include "route.h"
-#include "rstream.h"
+#include "intake.h"
 #include "source.h"
 
 /* Events re-submitted from the DLQ by redrive: they have no source, this instead. */
@@ -27,27 +25,6 @@ struct redrive {
     int err;
     void (*cb)(void *arg, int err);
     void *arg;
-};
-
-/* Durable intake: a route's stream {prefix}intake:{route}, fed by its push sources (trg_source_emit),
- * read through the consumer group "trigd" by every replica; entries are XACKed and XDELed once their
- * events reached their final outcome, so the stream holds only unfinished work. */
-struct intake {
-    struct trg_list link;       /* in engine->intakes */
-    struct trg_engine *e;
-    char *route;                /* the route's name: whichever active route has it gets the events */
-    char *key;
-    struct trg_rstream *rs;
-    bool started, paused;
-};
-
-/* An event being appended to the intake streams of its source's routes. */
-struct intake_add {
-    struct trg_list link;       /* in engine->adds */
-    struct trg_engine *e;
-    struct trg_event *ev;       /* NULL once the engine gave up on it (destroy) */
-    int pending;                /* XADD replies still to come */
-    int err;
 };
 
 struct trg_engine {
@@ -59,9 +36,8 @@ struct trg_engine {
     struct trg_http *http;
     struct trg_redis *redis;
     struct trg_config *redis_cfg; /* holds the conf the Redis connections borrow */
-    char *consumer;             /* intake consumer name: host-pid */
-    struct trg_list intakes, adds;
-    ev_timer intake_timer;      /* intake depth metrics */
+    struct trg_intake *intake;  /* with `redis`: the durable intake of push sources' events */
+    struct trg_intake_owner intake_owner;
     struct trg_list sources, functions, routes;
     uint64_t seq;
     int64_t started_ms;
@@ -97,93 +73,6 @@ static void wake(struct trg_engine *e) { (void)e; }
 
 /* --- events in: from a source's emit to its routes, in memory or through the durable intake --- */
 
-/* Every XADD of a's event answered: the source hears accepted (and, stored, done); the event is freed. */
-static void intake_finish(struct intake_add *a)
-{
-    struct trg_event *ev = a->ev;
-    int err = a->err;
-    trg_list_remove(&a->link);
-    if (!ev) {
-        trg_free(a);
-        return;
-    }
-    struct trg_source *src = ev->src;
-    struct trg_engine *e = a->e;
-    trg_source_accepted(src, ev, err);
-    bool idle;
-    if (err == 0) {
-        idle = trg_source_hand_back(src, ev, TRG_DONE_OK, NULL);
-    } else {
-        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
-        idle = trg_source_forget(src);
-    }
-    trg_event_free(ev);
-    trg_free(a);
-    if (idle)
-        e->reap = true;
-}
-
-static void intake_added(void *arg, redisReply *reply)
-{
-    struct intake_add *a = arg;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        if (a->ev && !a->err)
-            trg_warn("engine", a->ev->src->name, "cannot store an event in a durable intake stream (%s): "
-                     "refused to its sender; check the Redis connection and the user's permission for XADD",
-                     reply ? reply->str : "connection lost");
-        a->err = TRG_EIO;
-    }
-    if (--a->pending == 0)
-        intake_finish(a);
-}
-
-/* Append ev to the intake stream of every route of src; the source hears the outcome later. */
-static int intake_emit(struct trg_engine *e, struct trg_source *src, struct trg_event *ev)
-{
-    struct intake_add *a = trg_calloc(1, sizeof *a);
-    char created[24];
-    if (!a)
-        return TRG_ENOMEM;
-    snprintf(created, sizeof created, "%lld", (long long)ev->created_ms);
-    a->e = e;
-    ev->src = src;
-    ev->seq = ++e->seq;
-    ev->received_ms = trg_core_wall_ms(&e->core);
-    struct trg_list *p;
-    for (p = src->routes.next; p != &src->routes && a->err == 0; p = p->next) {
-        struct trg_route *r = trg_list_entry(p, struct trg_route, src_link);
-        char *key = trg_asprintf("%sintake:%s", trg_redis_prefix(e->redis), r->name);
-        const char *argv[11] = {"XADD", key, "*", "json", ev->json, "created_ms", created};
-        size_t lens[11] = {4, key ? strlen(key) : 0, 1, 4, ev->len, 10, strlen(created)};
-        int argc = 7;
-        const char *opt[2][2] = {{"item_id", ev->item_id}, {"order_key", ev->order_key}};
-        for (int i = 0; i < 2; i++) {
-            if (!opt[i][1])
-                continue;
-            argv[argc] = opt[i][0];
-            lens[argc++] = strlen(opt[i][0]);
-            argv[argc] = opt[i][1];
-            lens[argc++] = strlen(opt[i][1]);
-        }
-        int rc = key ? trg_redis_command(e->redis, intake_added, a, argc, argv, lens) : TRG_ENOMEM;
-        trg_free(key);
-        if (rc == 0)
-            a->pending++;
-        else
-            a->err = rc;
-    }
-    if (a->pending == 0) { /* nothing sent: refuse now, the caller still owns ev */
-        int err = a->err ? a->err : TRG_ESTATE;
-        trg_free(a);
-        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
-        return err == TRG_ESTATE ? TRG_EFULL : err;
-    }
-    a->ev = ev;
-    trg_list_push_back(&e->adds, &a->link);
-    trg_source_took(src);
-    return 0;
-}
-
 static bool engine_can_accept(void *arg, struct trg_source *src)
 {
     struct trg_engine *e = arg;
@@ -216,8 +105,12 @@ static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
     int64_t now = trg_core_loop_ms(&e->core); /* the loop's wall clock: one clock read per pass */
     if (!ev->created_ms)
         ev->created_ms = now;
-    if (trg_source_durable(src) && !ev->no_intake)
-        return intake_emit(e, src, ev);
+    if (trg_source_durable(src) && !ev->no_intake) {
+        ev->src = src;
+        ev->seq = ++e->seq;
+        ev->received_ms = trg_core_wall_ms(&e->core);
+        return trg_intake_append(e->intake, src, ev);
+    }
     ev->src = src;
     ev->seq = ++e->seq;
     ev->received_ms = now;
@@ -242,10 +135,11 @@ static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
     return 0;
 }
 
-/* --- durable intake: reading --- */
+/* --- durable intake: what it asks of the engine (struct trg_intake_owner) --- */
 
-static struct trg_route *active_route(struct trg_engine *e, const char *name)
+static struct trg_route *active_route(void *arg, const char *name)
 {
+    struct trg_engine *e = arg;
     for (struct trg_list *p = e->routes.next; p != &e->routes; p = p->next) {
         struct trg_route *r = trg_list_entry(p, struct trg_route, link);
         if (!r->retired && strcmp(r->name, name) == 0)
@@ -254,188 +148,16 @@ static struct trg_route *active_route(struct trg_engine *e, const char *name)
     return NULL;
 }
 
-/* An intake reads while its route has room. */
-static void intake_update(struct intake *in)
+static void intake_push(void *arg, struct trg_route *r, struct trg_event *ev)
 {
-    struct trg_route *r = active_route(in->e, in->route);
-    bool paused = in->e->core.stopping || !r || !trg_route_can_accept(r);
-    if (paused != in->paused) {
-        in->paused = paused;
-        trg_rstream_pause(in->rs, paused);
-    }
-}
-
-static const char *entry_field(const struct trg_rstream_entry *en, const char *name, size_t *len)
-{
-    for (size_t i = 0; i < en->n_fields; i++)
-        if (en->field_lens[i] == strlen(name) && memcmp(en->fields[i], name, en->field_lens[i]) == 0) {
-            *len = en->value_lens[i];
-            return en->values[i];
-        }
-    return NULL;
-}
-
-static void intake_entry(void *arg, const struct trg_rstream_entry *en)
-{
-    struct intake *in = arg;
-    struct trg_engine *e = in->e;
-    struct trg_route *r = active_route(e, in->route);
-    if (!r || e->core.stopping) {
-        trg_rstream_release(en->msg);
-        intake_update(in);
-        return;
-    }
-    size_t jlen = 0, ilen = 0, klen = 0, clen = 0;
-    const char *json = entry_field(en, "json", &jlen), *item = entry_field(en, "item_id", &ilen);
-    const char *key = entry_field(en, "order_key", &klen), *created = entry_field(en, "created_ms", &clen);
-    if (!json) {
-        trg_warn("intake", in->route, "entry %s of %s has no json field (not written by trigd?): deleted", en->id,
-                 in->key);
-        trg_rstream_ack(en->msg, true);
-        return;
-    }
-    struct trg_event *ev = trg_event_new_copy(json, jlen);
-    if (!ev || (item && !(ev->item_id = trg_strndup(item, ilen))) ||
-        (key && !(ev->order_key = trg_strndup(key, klen)))) {
-        trg_error("intake", in->route, "out of memory taking entry %s: it stays pending and is retried later",
-                  en->id);
-        trg_event_free(ev);
-        trg_rstream_release(en->msg);
-        return;
-    }
-    if (created && clen > 0)
-        ev->created_ms = strtoll(created, NULL, 10);
-    ev->receive_count = en->delivery_count > 1000000 ? 1000000 : (int)en->delivery_count;
-    ev->intake = in;
-    ev->intake_msg = en->msg;
+    struct trg_engine *e = arg;
     ev->seq = ++e->seq;
-    ev->received_ms = trg_core_wall_ms(&e->core);
-    ev->status = TRG_DONE_OK;
-    ev->refs = 1;
     e->emitting++; /* outcomes come back later, from the loop */
     trg_route_push(r, ev);
     e->emitting--;
-    intake_update(in);
 }
 
-/* An intake event reached its end: XACK and XDEL its entry, or leave it pending to be reclaimed. */
-static void intake_done(struct trg_event *ev)
-{
-    struct intake *in = ev->intake;
-    if (ev->status == TRG_DONE_OK)
-        trg_rstream_ack(ev->intake_msg, true);
-    else
-        trg_rstream_release(ev->intake_msg);
-    trg_event_free(ev);
-    intake_update(in);
-}
-
-static void intake_destroy(struct intake *in)
-{
-    trg_list_remove(&in->link);
-    trg_rstream_destroy(in->rs);
-    trg_free(in->route);
-    trg_free(in->key);
-    trg_free(in);
-}
-
-static void intake_start(struct intake *in)
-{
-    if (in->started)
-        return;
-    int rc = trg_rstream_start(in->rs);
-    if (rc != 0)
-        trg_error("intake", in->route, "cannot start reading %s: %s", in->key, trg_strerror(rc));
-    in->started = rc == 0;
-}
-
-/* Give every active route fed by a durable source a reader of its intake stream. Readers of routes that
- * went away stay (paused) so that a route coming back under the same name resumes its backlog. */
-static void intakes_sync(struct trg_engine *e)
-{
-    if (!e->redis)
-        return;
-    struct trg_list *p, *q;
-    for (p = e->routes.next; p != &e->routes; p = p->next) {
-        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
-        if (r->retired || !r->source || !trg_source_durable(r->source))
-            continue;
-        bool have = false;
-        for (q = e->intakes.next; q != &e->intakes && !have; q = q->next)
-            have = strcmp(trg_list_entry(q, struct intake, link)->route, r->name) == 0;
-        if (have)
-            continue;
-        struct intake *in = trg_calloc(1, sizeof *in);
-        if (!in || !(in->route = trg_strdup(r->name)) ||
-            !(in->key = trg_asprintf("%sintake:%s", trg_redis_prefix(e->redis), r->name))) {
-            if (in)
-                trg_free(in->route);
-            trg_free(in);
-            trg_error("intake", r->name, "out of memory creating the intake reader; reload to retry");
-            continue;
-        }
-        in->e = e;
-        struct trg_rstream_conf c = {
-            .stream = in->key,
-            .group = "trigd",
-            .consumer = e->consumer,
-            .start = "0",
-            .batch = r->conf->batch_size > 100 ? r->conf->batch_size : 100,
-            .max_inflight = r->conf->max_queued_events,
-            .visibility_timeout_ms = e->redis_cfg->redis.intake_visibility_timeout_ms,
-            .log_component = "intake",
-            .log_instance = in->route,
-        };
-        int rc = trg_rstream_create(e->core.loop, &e->redis_cfg->redis, e->redis, &c, intake_entry, in, &in->rs);
-        if (rc != 0) {
-            trg_error("intake", r->name, "cannot create the intake reader: %s", trg_strerror(rc));
-            trg_free(in->route);
-            trg_free(in->key);
-            trg_free(in);
-            continue;
-        }
-        trg_list_init(&in->link);
-        trg_list_push_back(&e->intakes, &in->link);
-        if (e->started_ms)
-            intake_start(in);
-    }
-}
-
-/* XLEN of every intake stream, as the intake depth metric. */
-struct depth_req {
-    struct trg_metrics *metrics;
-    char *route;
-};
-
-static void on_depth(void *arg, redisReply *reply)
-{
-    struct depth_req *d = arg;
-    if (reply && reply->type == REDIS_REPLY_INTEGER)
-        trg_metrics_set(d->metrics, TRG_M_INTAKE_DEPTH, d->route, NULL, (double)reply->integer);
-    trg_free(d->route);
-    trg_free(d);
-}
-
-static void intake_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct trg_engine *e = w->data;
-    for (struct trg_list *p = e->intakes.next; p != &e->intakes; p = p->next) {
-        struct intake *in = trg_list_entry(p, struct intake, link);
-        struct depth_req *d = trg_calloc(1, sizeof *d);
-        if (!d || !(d->route = trg_strdup(in->route))) {
-            trg_free(d);
-            return;
-        }
-        d->metrics = e->core.metrics;
-        const char *argv[] = {"XLEN", in->key};
-        if (trg_redis_command(e->redis, on_depth, d, 2, argv, NULL) != 0) {
-            trg_free(d->route);
-            trg_free(d);
-        }
-    }
-}
+static void intake_source_idle(void *arg) { ((struct trg_engine *)arg)->reap = true; }
 
 static void run_accepted(struct trg_engine *e);
 
@@ -443,7 +165,7 @@ static void hand_back(struct trg_engine *e, struct trg_event *ev, const struct t
 {
     struct trg_source *src = ev->src;
     if (ev->intake) {
-        intake_done(ev);
+        trg_intake_done(ev);
         return;
     }
     /* An invocation can finish within the loop iteration that accepted its event (libev runs callbacks
@@ -496,10 +218,7 @@ static void route_event_done(void *arg, struct trg_event *ev, int status, const 
 static void route_changed(void *arg, struct trg_route *r)
 {
     struct trg_engine *e = arg;
-    struct trg_list *q;
-    for (q = e->intakes.next; q != &e->intakes; q = q->next)
-        if (strcmp(trg_list_entry(q, struct intake, link)->route, r->name) == 0)
-            intake_update(trg_list_entry(q, struct intake, link));
+    trg_intake_update(e->intake, r->name);
     struct trg_source *src = r->source;
     if (!src)
         return;
@@ -728,7 +447,7 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
     if (e->cfg)
         trg_config_unref(e->cfg);
     e->cfg = cfg;
-    intakes_sync(e);
+    trg_intake_sync(e->intake, &e->routes);
     return not_started;
 }
 
@@ -1010,7 +729,7 @@ static void finish_shutdown(struct trg_engine *e)
 static void check_drained(struct trg_engine *e)
 {
     /* With Redis, also wait for the acks (and intake appends) to be answered, or they may be lost. */
-    if (e->shutdown_done && held_total(e) == 0 && !e->done_head && trg_list_empty(&e->adds) &&
+    if (e->shutdown_done && held_total(e) == 0 && !e->done_head && !trg_intake_busy(e->intake) &&
         trg_redis_pending(e->redis) == 0)
         finish_shutdown(e);
 }
@@ -1058,7 +777,7 @@ void trg_engine_shutdown(struct trg_engine *e, void (*done)(void *arg), void *ar
              (long long)e->cfg->shutdown_timeout_ms);
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &e->sources) trg_source_stop(trg_list_entry(p, struct trg_source, link));
-    trg_list_each(p, tmp, &e->intakes) intake_update(trg_list_entry(p, struct intake, link));
+    trg_intake_update(e->intake, NULL);
     trg_list_each(p, tmp, &e->routes) trg_route_pump(trg_list_entry(p, struct trg_route, link));
     ev_timer_init(&e->shutdown_timer, shutdown_timeout_cb, (double)e->cfg->shutdown_timeout_ms / 1000.0, 0.);
     e->shutdown_timer.data = e;
@@ -1078,10 +797,6 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     trg_list_init(&e->sources);
     trg_list_init(&e->functions);
     trg_list_init(&e->routes);
-    trg_list_init(&e->intakes);
-    trg_list_init(&e->adds);
-    ev_timer_init(&e->intake_timer, intake_timer_cb, 1., 1.);
-    e->intake_timer.data = e;
     ev_prepare_init(&e->prepare, prepare_cb);
     e->prepare.data = e;
     ev_prepare_start(loop, &e->prepare);
@@ -1107,10 +822,9 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     if (e->redis) {
         e->redis_cfg = conf; /* referenced below once the engine exists */
         e->source_env.redis_conf = &conf->redis;
-        if (!(e->consumer = trg_rstream_default_consumer())) {
-            rc = TRG_ENOMEM;
+        e->intake_owner = (struct trg_intake_owner){active_route, intake_push, intake_source_idle, e};
+        if ((rc = trg_intake_create(&e->core, e->redis, &conf->redis, &e->intake_owner, &e->intake)) != 0)
             goto fail;
-        }
     }
     struct trg_dlq_conf dc = {.backend = conf->dlq.backend, .dir = conf->dlq.path, .max_len = conf->dlq.max_len};
     if ((rc = trg_dlq_create(loop, &dc, e->redis, &e->core.dlq)) != 0) {
@@ -1138,7 +852,7 @@ fail:
     ev_ref(loop);
     ev_prepare_stop(loop, &e->prepare);
     trg_dlq_destroy(e->core.dlq);
-    trg_free(e->consumer);
+    trg_intake_destroy(e->intake);
     trg_redis_destroy(e->redis);
     trg_http_destroy(e->http);
     trg_metrics_destroy(e->core.metrics);
@@ -1157,9 +871,7 @@ int trg_engine_start(struct trg_engine *e)
         if (!s->started && !s->retired && trg_source_start(s) != 0)
             rc = TRG_EINVAL;
     }
-    trg_list_each(p, tmp, &e->intakes) intake_start(trg_list_entry(p, struct intake, link));
-    if (!trg_list_empty(&e->intakes))
-        ev_timer_start(e->core.loop, &e->intake_timer);
+    trg_intake_start(e->intake);
     trg_info("engine", NULL, "running %zu source(s), %zu route(s), %zu function(s); HTTP on port %d",
              e->cfg->n_sources, e->cfg->n_routes, e->cfg->n_functions, trg_http_port(e->http));
     return rc;
@@ -1190,17 +902,7 @@ void trg_engine_destroy(struct trg_engine *e)
         return;
     abandon_all(e);
     struct trg_list *p, *tmp;
-    trg_list_each(p, tmp, &e->adds) /* appends still unanswered: their sources are going away */
-    {
-        struct intake_add *a = trg_list_entry(p, struct intake_add, link);
-        if (a->ev) {
-            trg_source_forget(a->ev->src);
-            trg_event_free(a->ev);
-            a->ev = NULL;
-        }
-    }
-    trg_list_each(p, tmp, &e->intakes) intake_destroy(trg_list_entry(p, struct intake, link));
-    ev_timer_stop(e->core.loop, &e->intake_timer);
+    trg_intake_destroy(e->intake); /* appends still unanswered: their sources are going away */
     trg_list_each(p, tmp, &e->routes) trg_route_destroy(trg_list_entry(p, struct trg_route, link));
     trg_list_each(p, tmp, &e->sources) trg_source_destroy(trg_list_entry(p, struct trg_source, link));
     trg_list_each(p, tmp, &e->functions) trg_function_destroy(trg_list_entry(p, struct trg_function, link));
@@ -1213,7 +915,6 @@ void trg_engine_destroy(struct trg_engine *e)
     trg_metrics_destroy(e->core.metrics);
     if (e->redis_cfg)
         trg_config_unref(e->redis_cfg);
-    trg_free(e->consumer);
     if (e->cfg)
         trg_config_unref(e->cfg);
     trg_free(e);
