@@ -105,7 +105,11 @@ struct mqtt_sub {
     int mid;      /* of the pending SUBSCRIBE, 0 when acknowledged */
 };
 
+/* Scratch buffers bigger than this are freed after use rather than kept. */
+#define SCRATCH_KEEP 65536
+
 struct mqtt {
+    struct trg_buf scratch;     /* a message's record is built here, then packed with its event */
     struct trg_source *src;
     const struct mqtt_opts *opts;
     const char *name;
@@ -435,7 +439,7 @@ static struct trg_event *build_event(struct mqtt *m, const struct mosquitto_mess
     void *corr = NULL;
     uint16_t corr_len = 0;
     uint32_t expiry = 0;
-    struct trg_buf json = {0};
+    struct trg_buf *json = &m->scratch;
     struct trg_event *ev = NULL;
     char id[64];
     size_t len;
@@ -469,40 +473,35 @@ static struct trg_event *build_event(struct mqtt *m, const struct mosquitto_mess
     mm.correlation = corr;
     mm.correlation_len = corr_len;
 
+    trg_buf_reset(json);
     if (m->opts->format == MQTT_FORMAT_MINIO) {
-        err = trg_event_minio_records(msg->payload, (size_t)msg->payloadlen, &json);
+        err = trg_event_minio_records(msg->payload, (size_t)msg->payloadlen, json);
         if (err == TRG_EINVAL) {
             trg_warn("mqtt", m->name, "a message on %s is not a MinIO notification (no \"Records\"); skipped",
                      msg->topic);
             goto done;
         }
     } else {
-        err = trg_mqtt_record(&mm, &json);
+        err = trg_mqtt_record(&mm, json);
     }
     if (err < 0)
         goto oom;
-    len = json.len;
-    ev = trg_event_new(trg_buf_steal(&json), len);
+    len = json->len;
+    ev = trg_event_new_packed(json->data, len, id, msg->topic, 0); /* the ordering unit is the topic */
     if (!ev)
         goto oom;
-    ev->item_id = trg_strdup(id);
-    ev->order_key = trg_strdup(msg->topic); /* the ordering unit is the topic */
     ev->created_ms = mm.timestamp_ms;
     /* A request whose response is published back waits for its function in memory (the durable intake
      * would answer the source before the function has run, and nobody would publish the response). */
     ev->no_intake = m->opts->reply && response_topic;
-    if (!ev->item_id || !ev->order_key) {
-        trg_event_free(ev);
-        ev = NULL;
-        goto oom;
-    }
     goto done;
 oom:
     trg_error("mqtt", m->name, "out of memory building the event of a message on %s; the message is lost",
               msg->topic);
     m->lost++;
 done:
-    trg_buf_free(&json);
+    if (json->cap > SCRATCH_KEEP) /* a large message: do not keep its buffer for every later one */
+        trg_buf_free(json);
     for (size_t i = 0; i < n_user; i++) {
         free(keys[i]);
         free(values[i]);
@@ -774,6 +773,7 @@ static void mqtt_free(struct mqtt *m)
     for (size_t i = 0; i < m->n_backlog; i++)
         trg_event_free(m->backlog[i]);
     trg_free(m->backlog);
+    trg_buf_free(&m->scratch);
     for (size_t i = 0; i < m->n_subs; i++)
         trg_free(m->subs[i].filter);
     trg_free(m->subs);

@@ -63,6 +63,9 @@ struct webhook_wait {
     bool async;   /* async mode: answered 202 once the event is accepted, then forgotten */
 };
 
+/* Scratch buffers bigger than this are freed after use rather than kept. */
+#define SCRATCH_KEEP 65536
+
 struct webhook {
     struct trg_source *src;
     const struct webhook_opts *opts;
@@ -70,6 +73,7 @@ struct webhook {
     struct trg_http *http;
     bool routed;
     struct webhook_wait *waits;
+    struct trg_buf scratch;     /* the event's JSON is built here, then packed with the event (one allocation) */
 };
 
 static void webhook_check(const void *opts, const char *path, struct trg_errs *errs)
@@ -302,7 +306,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
 {
     struct webhook *wh = arg;
     struct webhook_wait *w = NULL;
-    struct trg_buf json = {0};
+    struct trg_buf *json = &wh->scratch;
     struct trg_event *ev;
     char id[40];
     size_t len;
@@ -316,23 +320,17 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         return;
     }
     trg_request_id(id);
-    if (trg_webhook_event_build(req, id, now, &json) < 0)
+    trg_buf_reset(json);
+    if (trg_webhook_event_build(req, id, now, json) < 0)
         goto oom;
-    len = json.len;
-    ev = trg_event_new(trg_buf_steal(&json), len);
+    len = json->len;
+    const char *key = wh->opts->order_key_header ? trg_http_req_header(req, wh->opts->order_key_header) : NULL;
+    ev = trg_event_new_packed(json->data, len, id, key && *key ? key : NULL, 0);
+    if (json->cap > SCRATCH_KEEP) /* a large body: do not keep its buffer for every later request */
+        trg_buf_free(json);
     if (!ev)
         goto oom;
     ev->created_ms = now;
-    ev->item_id = trg_strdup(id);
-    const char *key = wh->opts->order_key_header ? trg_http_req_header(req, wh->opts->order_key_header) : NULL;
-    if (key && *key && !(ev->order_key = trg_strdup(key))) {
-        trg_event_free(ev);
-        goto oom;
-    }
-    if (!ev->item_id) {
-        trg_event_free(ev);
-        goto oom;
-    }
     {
         w = trg_calloc(1, sizeof *w);
         if (!w) {
@@ -370,7 +368,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     ev_timer_start(trg_source_loop(wh->src), &w->timeout);
     return;
 oom:
-    trg_buf_free(&json);
+    trg_buf_free(json);
     trg_error("webhook", wh->name, "out of memory building an event; answered 503");
     trg_http_respond_retry(req, 503, "out of memory; retry later");
 }
@@ -429,6 +427,7 @@ static void webhook_destroy(void *inst)
             trg_http_respond_retry(w->req, 503, "trigd is stopping; retry later");
         wait_free(w);
     }
+    trg_buf_free(&wh->scratch);
     trg_free(wh);
 }
 
