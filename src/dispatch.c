@@ -63,6 +63,17 @@ static const struct trg_fate_policy *policy(const struct trg_route *r, struct tr
 static void decide(struct trg_batch *b, enum trg_fate_kind kind, const bool *failed, const struct trg_invoke_result *res)
 {
     struct trg_route *r = b->route;
+    if (kind == TRG_FATE_SUCCESS) { /* fate.h: every event is released; the hot path needs no verdicts */
+        struct trg_list *pos, *tmp;
+        trg_list_each(pos, tmp, &b->entries)
+        {
+            trg_list_remove(pos);
+            b->n--;
+            trg_route_release(r, trg_list_entry(pos, struct trg_entry, link), TRG_DONE_OK, res);
+        }
+        trg_route_batch_finished(b);
+        return;
+    }
     struct trg_fate_entry *fe = trg_calloc(b->n ? b->n : 1, sizeof *fe);
     if (!fe) {
         trg_error("route", r->name, "out of memory deciding the outcome of batch %s; retrying it", b->request_id);
