@@ -75,7 +75,9 @@ struct trg_source_ops {
      * NULL (filtered, DLQ, abandoned); both are borrowed until the callback returns. The engine frees
      * ev afterwards. */
     void (*done)(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res);
-    /* Backpressure: a route this source feeds is full (paused = true) or has drained. May be NULL. */
+    /* The engine refuses this source's events (paused = true: a route it feeds is full or cannot write its
+     * DLQ, or with a durable intake Redis is down) or takes them again (false: retry what was refused; it
+     * may come without a pause(true) before, e.g. when Redis connects for the first time). May be NULL. */
     void (*pause)(void *inst, bool paused);
     /* ev is safely accepted: queued in memory, or with `redis` configured stored in the route's durable
      * intake stream (err 0); or it could not be stored (err < 0, e.g. Redis is down): refuse it upstream

@@ -193,19 +193,46 @@ static void route_event_done(void *arg, struct trg_event *ev, int status, const 
     event_done(arg, ev, status, res);
 }
 
-static void route_changed(void *arg, struct trg_route *r)
+/* The engine refuses a source's events while one of its routes is full or cannot write its DLQ, and a
+ * durable source's while Redis is down: the source hears pause(true), and pause(false) when it may try
+ * again. */
+static void source_update_pause(struct trg_engine *e, struct trg_source *src)
 {
-    struct trg_engine *e = arg;
-    trg_intake_update(e->intake, r->name);
-    struct trg_source *src = r->source;
-    if (!src)
-        return;
-    bool paused = false;
+    bool paused = e->redis_down && trg_source_durable(src);
     for (struct trg_list *p = src->routes.next; p != &src->routes; p = p->next) {
         struct trg_route *x = trg_list_entry(p, struct trg_route, src_link);
         paused |= x->full || x->dlq_blocked;
     }
     trg_source_set_paused(src, paused);
+}
+
+/* Redis went away or came back: durable sources stop or may try again what was refused meanwhile (also
+ * what was refused before the first connection: then the source hears pause(false) without a pause(true)). */
+static void redis_state(void *arg, bool connected)
+{
+    struct trg_engine *e = arg;
+    if (e->redis_down == !connected && !connected)
+        return;
+    e->redis_down = !connected;
+    if (!connected)
+        trg_warn("engine", NULL, "Redis is down: not reading from sources with a durable intake until it is back "
+                 "(brokers keep what they have not delivered; webhooks answer 503)");
+    for (struct trg_list *p = e->sources.next; p != &e->sources; p = p->next) {
+        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
+        if (s->retired || !trg_source_durable(s))
+            continue;
+        source_update_pause(e, s);
+        if (connected)
+            trg_source_retry(s);
+    }
+}
+
+static void route_changed(void *arg, struct trg_route *r)
+{
+    struct trg_engine *e = arg;
+    trg_intake_update(e->intake, r->name);
+    if (r->source)
+        source_update_pause(e, r->source);
 }
 
 static void route_idle(void *arg, struct trg_route *r)
@@ -675,6 +702,7 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
         e->redis_cfg = conf; /* referenced below once the engine exists */
         e->source_env.redis_conf = &conf->redis;
         e->intake_owner = (struct trg_intake_owner){active_route, intake_push, intake_source_idle, e};
+        trg_redis_on_state(e->redis, redis_state, e);
         if ((rc = trg_intake_create(&e->core, e->redis, &conf->redis, &e->intake_owner, &e->intake)) != 0)
             goto fail;
     }
@@ -753,6 +781,8 @@ void trg_engine_destroy(struct trg_engine *e)
     abandon_all(e);
     struct trg_list *p, *tmp;
     trg_intake_destroy(e->intake); /* appends still unanswered: their sources are going away */
+    if (e->redis)
+        trg_redis_on_state(e->redis, NULL, e);
     trg_list_each(p, tmp, &e->routes) trg_route_destroy(trg_list_entry(p, struct trg_route, link));
     trg_list_each(p, tmp, &e->sources) trg_source_destroy(trg_list_entry(p, struct trg_source, link));
     trg_list_each(p, tmp, &e->functions) trg_function_destroy(trg_list_entry(p, struct trg_function, link));

@@ -39,6 +39,7 @@ struct trg_engine {
     struct trg_event *accept_head, *accept_tail;
     ev_prepare prepare;         /* each loop iteration: confirms and hands back deferred events, reaps */
     bool reap;
+    bool redis_down;            /* Redis was connected and is not now: durable sources are paused */
     ev_timer shutdown_timer;
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;

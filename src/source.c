@@ -165,6 +165,12 @@ void trg_source_set_paused(struct trg_source *s, bool paused)
     s->conf->ops->pause(s->inst, paused);
 }
 
+void trg_source_retry(struct trg_source *s)
+{
+    if (!s->paused && s->started && !s->stopped && s->conf->ops->pause)
+        s->conf->ops->pause(s->inst, false);
+}
+
 bool trg_source_ready(struct trg_source *s) { return !s->conf->ops->ready || s->conf->ops->ready(s->inst); }
 
 bool trg_source_durable(const struct trg_source *s) { return s->env->redis && s->conf->ops->durable_intake; }

@@ -131,6 +131,7 @@ struct minio {
     bool connected;    /* got a 200 on the current transfer */
     bool blocked;      /* a route was full: lines wait in buf */
     bool curl_paused;  /* the write callback returned CURL_WRITEFUNC_PAUSE */
+    bool oom;          /* blocked by running out of memory (no pause(false) will come): retried by a timer */
     long status;
     size_t line_done;  /* records of the first line in buf already emitted */
     char *url;
@@ -471,6 +472,7 @@ static int listen_records(struct minio *m, cJSON *records)
         r.json = NULL;
         if (!ev) {
             trg_minio_record_free(&r);
+            m->oom = true;
             return TRG_EFULL; /* out of memory: try again later */
         }
         ev->item_id = r.item_id;
@@ -518,15 +520,15 @@ static void listen_drain(struct minio *m)
             trg_warn("minio", m->name, "skipped a line of the listen stream that is not a notification: %.*s",
                      (int)(line_len > 120 ? 120 : line_len), line);
         } else if (kind < 0) {
-            m->blocked = true; /* out of memory: try again later */
+            m->blocked = m->oom = true; /* out of memory: try again later */
             break;
         }
         m->line_done = 0;
         off += used;
     }
-    /* A full route calls minio_pause(false) when it drains; with `redis` the intake refuses while Redis is
-     * down and nothing calls back when it returns, so also retry now and then. */
-    if (m->blocked && m->running && !ev_is_active(&m->resume)) {
+    /* A refused record is retried when the engine says so (minio_pause(false): a route drained, or Redis is
+     * back); only running out of memory needs a timer. */
+    if (m->blocked && m->oom && m->running && !ev_is_active(&m->resume)) {
         ev_timer_set(&m->resume, 1., 0.);
         ev_timer_start(m->loop, &m->resume);
     }
@@ -664,7 +666,7 @@ static void listen_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     if (!m->blocked)
         return;
-    m->blocked = false;
+    m->blocked = m->oom = false;
     listen_drain(m);
     if (m->blocked || !m->curl_paused)
         return;

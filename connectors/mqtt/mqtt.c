@@ -141,7 +141,6 @@ struct mqtt {
     struct trg_event **backlog; /* read from the broker while the routes were full (or Redis down) */
     size_t n_backlog, cap_backlog;
     size_t n_requeued;          /* at the backlog's head: events the durable intake could not store */
-    struct trg_redis *redis;    /* with durable intake: resume reading when it connects again */
     uint64_t expired, lost, replies_failed;
 };
 
@@ -742,23 +741,6 @@ static void mqtt_accepted(void *inst, struct trg_event *ev, int err)
               (unsigned long long)m->lost);
 }
 
-/* Durable intake: stop reading while Redis is away (every message would be refused), resume when it is back. */
-static void on_redis_state(void *arg, bool connected)
-{
-    struct mqtt *m = arg;
-
-    if (!m->started)
-        return;
-    if (connected) {
-        ev_idle_start(m->loop, &m->flush); /* flush_cb stores the backlog and resumes reading */
-    } else {
-        m->paused = true;
-        trg_warn("mqtt", m->name, "Redis is down: not reading messages until it is back (the broker keeps the "
-                 "QoS 1/2 ones)");
-        rearm(m);
-    }
-}
-
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
 static void mqtt_free(struct mqtt *m)
@@ -902,9 +884,6 @@ static int mqtt_start(void *inst)
     struct mqtt *m = inst;
 
     m->started = true;
-    m->redis = trg_source_redis(m->src);
-    if (m->redis)
-        trg_redis_on_state(m->redis, on_redis_state, m);
     ev_timer_start(m->loop, &m->misc);
     trg_info("mqtt", m->name, "connecting to %s:%d%s (MQTT %s, client id %s, %zu subscription%s)", m->host, m->port,
              m->tls ? " over TLS" : "", mqtt_protocols[m->opts->protocol], m->client_id, m->n_subs,
@@ -920,8 +899,6 @@ static void mqtt_stop(void *inst)
     if (!m->started)
         return;
     m->started = false;
-    if (m->redis)
-        trg_redis_on_state(m->redis, NULL, m);
     ev_timer_stop(m->loop, &m->reconnect);
     ev_idle_stop(m->loop, &m->flush);
     /* A clean DISCONNECT keeps the session (clean_start false): the broker holds what comes next. */
