@@ -7,6 +7,7 @@
 #include "config.h"
 #include "connectors/connector.h"
 #include "core.h"
+#include "failure.h"
 #include "fate.h"
 #include "function.h"
 #include "log.h"
@@ -121,7 +122,7 @@ static void decide(struct trg_batch *b, enum trg_fate_kind kind, const bool *fai
     trg_free(fe);
     for (size_t k = 0; k < TRG_ARRAY_SIZE(order); k++)
         if (n_dlq[k])
-            trg_route_to_dlq(r, &dlq[k], n_dlq[k], order[k], b);
+            trg_failure_send(r, &dlq[k], n_dlq[k], order[k], b);
     if (b->n == 0) {
         trg_route_batch_finished(b);
         return;
@@ -241,7 +242,7 @@ static void invoke_batch(struct trg_job *job)
                 trg_list_push_back(&all, pos);
             }
             b->n = 0;
-            trg_route_to_dlq(r, &all, n, TRG_DLQ_PAYLOAD_TOO_LARGE, b);
+            trg_failure_send(r, &all, n, TRG_DLQ_PAYLOAD_TOO_LARGE, b);
             trg_route_batch_finished(b);
             return;
         }

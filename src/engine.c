@@ -201,7 +201,7 @@ static void source_update_pause(struct trg_engine *e, struct trg_source *src)
     bool paused = e->redis_down && trg_source_durable(src);
     for (struct trg_list *p = src->routes.next; p != &src->routes; p = p->next) {
         struct trg_route *x = trg_list_entry(p, struct trg_route, src_link);
-        paused |= x->full || x->dlq_blocked;
+        paused |= x->full || x->failure.blocked;
     }
     trg_source_set_paused(src, paused);
 }

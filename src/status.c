@@ -91,7 +91,7 @@ int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out)
                            ",\"enabled\":%s,\"held\":%zu,\"full\":%s,\"dlq_blocked\":%s,\"batch_size\":%lld,"
                            "\"batch_window_ms\":%lld,\"max_retry_attempts\":%lld,\"max_record_age_s\":%lld}",
                            r->conf->enabled ? "true" : "false", r->held, r->full ? "true" : "false",
-                           r->dlq_blocked ? "true" : "false", (long long)r->conf->batch_size,
+                           r->failure.blocked ? "true" : "false", (long long)r->conf->batch_size,
                            (long long)r->conf->batch_window_ms, (long long)r->conf->max_retry_attempts,
                            (long long)r->conf->max_record_age_s);
         first = false;
