@@ -1,5 +1,9 @@
-/* connector.h — the engine's narrow face, the only trigd header a connector includes besides
- * util.h, log.h, opt.h, event.h and http.h.
+/* connector.h — the engine's face towards connectors: the only trigd header a connector includes
+ * (tests/connector_includes.sh fails the build's checks otherwise). It brings what a connector may use
+ * of the rest of trigd: events, the HTTP server, logging, option tables and the util helpers; the
+ * invocation result a source hears in done (invoke/invoke.h); and the services the engine lends:
+ * the shared Redis connection (redis.h), the consumer-group stream reader (rstream.h) and libcurl on
+ * the loop (invoke/curl_loop.h).
  *
  * A connector (one folder under connectors/) exports one `const struct trg_source_ops`. The engine
  * creates one instance per configured source, starts it, and hands its events to every route
@@ -14,8 +18,12 @@
 
 #include "../src/event.h"
 #include "../src/http.h"
+#include "../src/invoke/curl_loop.h"
+#include "../src/invoke/invoke.h"
 #include "../src/log.h"
 #include "../src/opt.h"
+#include "../src/redis.h"
+#include "../src/rstream.h"
 #include "../src/util.h"
 
 struct ev_loop;
@@ -67,7 +75,9 @@ struct trg_source_ops {
      * NULL (filtered, DLQ, abandoned); both are borrowed until the callback returns. The engine frees
      * ev afterwards. */
     void (*done)(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res);
-    /* Backpressure: a route this source feeds is full (paused = true) or has drained. May be NULL. */
+    /* The engine refuses this source's events (paused = true: a route it feeds is full or cannot write its
+     * DLQ, or with a durable intake Redis is down) or takes them again (false: retry what was refused; it
+     * may come without a pause(true) before, e.g. when Redis connects for the first time). May be NULL. */
     void (*pause)(void *inst, bool paused);
     /* ev is safely accepted: queued in memory, or with `redis` configured stored in the route's durable
      * intake stream (err 0); or it could not be stored (err < 0, e.g. Redis is down): refuse it upstream
@@ -127,8 +137,22 @@ bool trg_source_shutting_down(struct trg_source *src);
 /* Count something the source saw, as trigd_source_events_total{source,event} (event: a short
  * snake_case name such as "skipped_overlap" or "expired"). */
 void trg_source_count(struct trg_source *src, const char *event, double n);
+/* The engine's random source (uniform 64-bit numbers; tests inject it). */
+uint64_t trg_source_random(struct trg_source *src);
+/* How long to wait before reconnect number `attempt` (0 = the first) after a lost or refused connection:
+ * capped exponential from min_ms to max_ms with equal jitter (trg_reconnect_delay_ms, src/retry.h). */
+int64_t trg_source_reconnect_delay_ms(struct trg_source *src, int attempt, int64_t min_ms, int64_t max_ms);
 /* Is there room on every route of this source for one more event? */
 bool trg_source_can_accept(struct trg_source *src);
+/* The HTTP face every push source's path shares (webhook, MinIO's webhook mode). Returns true when req may
+ * go on; else it was answered: a HEAD when head_ok with 200 and no body, any other method than POST with
+ * 405 and Allow, a missing or wrong bearer token (when token is set; compared in constant time) with 401
+ * and WWW-Authenticate, logged as a warning that names the sender and, when given, what to check (hint). */
+bool trg_source_ingress(struct trg_source *src, struct trg_http_req *req, const char *token, bool head_ok,
+                        const char *hint);
+/* Answer a request whose event the engine refused (trg_source_can_accept() false, or trg_source_emit() < 0):
+ * 503 with Retry-After, saying trigd is stopping or the source's routes are full. */
+void trg_source_ingress_refuse(struct trg_source *src, struct trg_http_req *req);
 /* Hand ev to the routes of this source. On 0 the engine takes ownership. On TRG_EFULL (a route is
  * full) or TRG_ESTATE (stopping) nothing is taken: the caller still owns ev, and should refuse
  * the event upstream (503, do not ack). */

@@ -1,6 +1,8 @@
 /* core.c — the engine's clock and random source, real or injected. */
 #include "core.h"
 
+#include <sys/random.h>
+
 #include "retry.h"
 
 void trg_core_init(struct trg_core *core, struct ev_loop *loop, const struct trg_core_hooks *hooks,
@@ -9,7 +11,8 @@ void trg_core_init(struct trg_core *core, struct ev_loop *loop, const struct trg
     core->loop = loop;
     if (hooks)
         core->hooks = *hooks;
-    core->rand_state = (uint64_t)trg_wall_ms() * 2654435761u ^ seed_salt;
+    if (getrandom(&core->rand_state, sizeof core->rand_state, GRND_NONBLOCK) != (ssize_t)sizeof core->rand_state)
+        core->rand_state = (uint64_t)trg_wall_ms() * 2654435761u ^ seed_salt;
     if (!core->rand_state)
         core->rand_state = 1;
 }

@@ -34,8 +34,8 @@ struct trg_core {
     bool stopping;                  /* shutting down: intake stopped, routes drain (set by the engine only) */
 };
 
-/* Fill core's clock and random source: hooks (may be NULL) over the real ones, the generator seeded from
- * the clock and seed_salt (any value that differs between processes, such as an address). */
+/* Fill core's clock and random source: hooks (may be NULL) over the real ones, the generator seeded by
+ * getrandom() (else from the clock and seed_salt, any value that differs between processes). */
 void trg_core_init(struct trg_core *core, struct ev_loop *loop, const struct trg_core_hooks *hooks,
                    uint64_t seed_salt);
 
@@ -53,8 +53,8 @@ static inline int64_t trg_core_mono_ms(const struct trg_core *c)
 {
     return c->hooks.mono_ms ? c->hooks.mono_ms(c->hooks.arg) : trg_mono_ms();
 }
-/* A uniformly distributed 64-bit number: the one random source of the engine (backoff jitter). Its
- * signature is a trg_rand_fn (retry.h) over the core. */
+/* A uniformly distributed 64-bit number: the one random source of the engine and its sources (backoff
+ * and reconnect jitter, schedule spreading). Its signature is a trg_rand_fn (retry.h) over the core. */
 uint64_t trg_core_random(void *core);
 
 #endif

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "connectors/connector.h"
 #include "core.h"
+#include "failure.h"
 #include "fate.h"
 #include "function.h"
 #include "log.h"
@@ -63,6 +64,17 @@ static const struct trg_fate_policy *policy(const struct trg_route *r, struct tr
 static void decide(struct trg_batch *b, enum trg_fate_kind kind, const bool *failed, const struct trg_invoke_result *res)
 {
     struct trg_route *r = b->route;
+    if (kind == TRG_FATE_SUCCESS) { /* fate.h: every event is released; the hot path needs no verdicts */
+        struct trg_list *pos, *tmp;
+        trg_list_each(pos, tmp, &b->entries)
+        {
+            trg_list_remove(pos);
+            b->n--;
+            trg_route_release(r, trg_list_entry(pos, struct trg_entry, link), TRG_DONE_OK, res);
+        }
+        trg_route_batch_finished(b);
+        return;
+    }
     struct trg_fate_entry *fe = trg_calloc(b->n ? b->n : 1, sizeof *fe);
     if (!fe) {
         trg_error("route", r->name, "out of memory deciding the outcome of batch %s; retrying it", b->request_id);
@@ -110,7 +122,7 @@ static void decide(struct trg_batch *b, enum trg_fate_kind kind, const bool *fai
     trg_free(fe);
     for (size_t k = 0; k < TRG_ARRAY_SIZE(order); k++)
         if (n_dlq[k])
-            trg_route_to_dlq(r, &dlq[k], n_dlq[k], order[k], b);
+            trg_failure_send(r, &dlq[k], n_dlq[k], order[k], b);
     if (b->n == 0) {
         trg_route_batch_finished(b);
         return;
@@ -230,7 +242,7 @@ static void invoke_batch(struct trg_job *job)
                 trg_list_push_back(&all, pos);
             }
             b->n = 0;
-            trg_route_to_dlq(r, &all, n, TRG_DLQ_PAYLOAD_TOO_LARGE, b);
+            trg_failure_send(r, &all, n, TRG_DLQ_PAYLOAD_TOO_LARGE, b);
             trg_route_batch_finished(b);
             return;
         }

@@ -1,12 +1,11 @@
 /* engine.c — building sources, routes and functions from a config; events in and out; reload;
  * shutdown; health, readiness and metrics endpoints. */
 #include "engine.h"
+#include "engine_impl.h"
 
 #include <ev.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <hiredis/hiredis.h>
 
 #include "config.h"
 #include "connectors/connector.h"
@@ -18,7 +17,7 @@
 #include "metrics.h"
 #include "redis.h"
 #include "route.h"
-#include "rstream.h"
+#include "intake.h"
 #include "source.h"
 
 /* Events re-submitted from the DLQ by redrive: they have no source, this instead. */
@@ -29,51 +28,6 @@ struct redrive {
     void *arg;
 };
 
-/* Durable intake: a route's stream {prefix}intake:{route}, fed by its push sources (trg_source_emit),
- * read through the consumer group "trigd" by every replica; entries are XACKed and XDELed once their
- * events reached their final outcome, so the stream holds only unfinished work. */
-struct intake {
-    struct trg_list link;       /* in engine->intakes */
-    struct trg_engine *e;
-    char *route;                /* the route's name: whichever active route has it gets the events */
-    char *key;
-    struct trg_rstream *rs;
-    bool started, paused;
-};
-
-/* An event being appended to the intake streams of its source's routes. */
-struct intake_add {
-    struct trg_list link;       /* in engine->adds */
-    struct trg_engine *e;
-    struct trg_event *ev;       /* NULL once the engine gave up on it (destroy) */
-    int pending;                /* XADD replies still to come */
-    int err;
-};
-
-struct trg_engine {
-    struct trg_core core;       /* loop, metrics, DLQ, clock, random: handed down to routes and functions */
-    struct trg_source_env source_env; /* what every source borrows: core, http, redis, emit */
-    struct trg_route_owner route_owner;       /* the callbacks of every route */
-    struct trg_function_owner function_owner; /* the callbacks of every function */
-    struct trg_config *cfg;     /* the current config */
-    struct trg_http *http;
-    struct trg_redis *redis;
-    struct trg_config *redis_cfg; /* holds the conf the Redis connections borrow */
-    char *consumer;             /* intake consumer name: host-pid */
-    struct trg_list intakes, adds;
-    ev_timer intake_timer;      /* intake depth metrics */
-    struct trg_list sources, functions, routes;
-    uint64_t seq;
-    int64_t started_ms;
-    int emitting;               /* inside trg_source_emit: hand events back later */
-    struct trg_event *done_head, *done_tail;
-    struct trg_event *accept_head, *accept_tail;
-    ev_prepare prepare;         /* each loop iteration: confirms and hands back deferred events, reaps */
-    bool reap;
-    ev_timer shutdown_timer;
-    void (*shutdown_done)(void *arg);
-    void *shutdown_arg;
-};
 
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -102,93 +56,6 @@ const struct trg_core *trg_engine_core(const struct trg_engine *e) { return &e->
 static void wake(struct trg_engine *e) { (void)e; }
 
 /* --- events in: from a source's emit to its routes, in memory or through the durable intake --- */
-
-/* Every XADD of a's event answered: the source hears accepted (and, stored, done); the event is freed. */
-static void intake_finish(struct intake_add *a)
-{
-    struct trg_event *ev = a->ev;
-    int err = a->err;
-    trg_list_remove(&a->link);
-    if (!ev) {
-        trg_free(a);
-        return;
-    }
-    struct trg_source *src = ev->src;
-    struct trg_engine *e = a->e;
-    trg_source_accepted(src, ev, err);
-    bool idle;
-    if (err == 0) {
-        idle = trg_source_hand_back(src, ev, TRG_DONE_OK, NULL);
-    } else {
-        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
-        idle = trg_source_forget(src);
-    }
-    trg_event_free(ev);
-    trg_free(a);
-    if (idle)
-        e->reap = true;
-}
-
-static void intake_added(void *arg, redisReply *reply)
-{
-    struct intake_add *a = arg;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        if (a->ev && !a->err)
-            trg_warn("engine", a->ev->src->name, "cannot store an event in a durable intake stream (%s): "
-                     "refused to its sender; check the Redis connection and the user's permission for XADD",
-                     reply ? reply->str : "connection lost");
-        a->err = TRG_EIO;
-    }
-    if (--a->pending == 0)
-        intake_finish(a);
-}
-
-/* Append ev to the intake stream of every route of src; the source hears the outcome later. */
-static int intake_emit(struct trg_engine *e, struct trg_source *src, struct trg_event *ev)
-{
-    struct intake_add *a = trg_calloc(1, sizeof *a);
-    char created[24];
-    if (!a)
-        return TRG_ENOMEM;
-    snprintf(created, sizeof created, "%lld", (long long)ev->created_ms);
-    a->e = e;
-    ev->src = src;
-    ev->seq = ++e->seq;
-    ev->received_ms = trg_core_wall_ms(&e->core);
-    struct trg_list *p;
-    for (p = src->routes.next; p != &src->routes && a->err == 0; p = p->next) {
-        struct trg_route *r = trg_list_entry(p, struct trg_route, src_link);
-        char *key = trg_asprintf("%sintake:%s", trg_redis_prefix(e->redis), r->name);
-        const char *argv[11] = {"XADD", key, "*", "json", ev->json, "created_ms", created};
-        size_t lens[11] = {4, key ? strlen(key) : 0, 1, 4, ev->len, 10, strlen(created)};
-        int argc = 7;
-        const char *opt[2][2] = {{"item_id", ev->item_id}, {"order_key", ev->order_key}};
-        for (int i = 0; i < 2; i++) {
-            if (!opt[i][1])
-                continue;
-            argv[argc] = opt[i][0];
-            lens[argc++] = strlen(opt[i][0]);
-            argv[argc] = opt[i][1];
-            lens[argc++] = strlen(opt[i][1]);
-        }
-        int rc = key ? trg_redis_command(e->redis, intake_added, a, argc, argv, lens) : TRG_ENOMEM;
-        trg_free(key);
-        if (rc == 0)
-            a->pending++;
-        else
-            a->err = rc;
-    }
-    if (a->pending == 0) { /* nothing sent: refuse now, the caller still owns ev */
-        int err = a->err ? a->err : TRG_ESTATE;
-        trg_free(a);
-        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
-        return err == TRG_ESTATE ? TRG_EFULL : err;
-    }
-    a->ev = ev;
-    trg_list_push_back(&e->adds, &a->link);
-    trg_source_took(src);
-    return 0;
-}
 
 static bool engine_can_accept(void *arg, struct trg_source *src)
 {
@@ -222,8 +89,12 @@ static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
     int64_t now = trg_core_loop_ms(&e->core); /* the loop's wall clock: one clock read per pass */
     if (!ev->created_ms)
         ev->created_ms = now;
-    if (trg_source_durable(src) && !ev->no_intake)
-        return intake_emit(e, src, ev);
+    if (trg_source_durable(src) && !ev->no_intake) {
+        ev->src = src;
+        ev->seq = ++e->seq;
+        ev->received_ms = trg_core_wall_ms(&e->core);
+        return trg_intake_append(e->intake, src, ev);
+    }
     ev->src = src;
     ev->seq = ++e->seq;
     ev->received_ms = now;
@@ -248,10 +119,11 @@ static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
     return 0;
 }
 
-/* --- durable intake: reading --- */
+/* --- durable intake: what it asks of the engine (struct trg_intake_owner) --- */
 
-static struct trg_route *active_route(struct trg_engine *e, const char *name)
+static struct trg_route *active_route(void *arg, const char *name)
 {
+    struct trg_engine *e = arg;
     for (struct trg_list *p = e->routes.next; p != &e->routes; p = p->next) {
         struct trg_route *r = trg_list_entry(p, struct trg_route, link);
         if (!r->retired && strcmp(r->name, name) == 0)
@@ -260,188 +132,16 @@ static struct trg_route *active_route(struct trg_engine *e, const char *name)
     return NULL;
 }
 
-/* An intake reads while its route has room. */
-static void intake_update(struct intake *in)
+static void intake_push(void *arg, struct trg_route *r, struct trg_event *ev)
 {
-    struct trg_route *r = active_route(in->e, in->route);
-    bool paused = in->e->core.stopping || !r || !trg_route_can_accept(r);
-    if (paused != in->paused) {
-        in->paused = paused;
-        trg_rstream_pause(in->rs, paused);
-    }
-}
-
-static const char *entry_field(const struct trg_rstream_entry *en, const char *name, size_t *len)
-{
-    for (size_t i = 0; i < en->n_fields; i++)
-        if (en->field_lens[i] == strlen(name) && memcmp(en->fields[i], name, en->field_lens[i]) == 0) {
-            *len = en->value_lens[i];
-            return en->values[i];
-        }
-    return NULL;
-}
-
-static void intake_entry(void *arg, const struct trg_rstream_entry *en)
-{
-    struct intake *in = arg;
-    struct trg_engine *e = in->e;
-    struct trg_route *r = active_route(e, in->route);
-    if (!r || e->core.stopping) {
-        trg_rstream_release(en->msg);
-        intake_update(in);
-        return;
-    }
-    size_t jlen = 0, ilen = 0, klen = 0, clen = 0;
-    const char *json = entry_field(en, "json", &jlen), *item = entry_field(en, "item_id", &ilen);
-    const char *key = entry_field(en, "order_key", &klen), *created = entry_field(en, "created_ms", &clen);
-    if (!json) {
-        trg_warn("intake", in->route, "entry %s of %s has no json field (not written by trigd?): deleted", en->id,
-                 in->key);
-        trg_rstream_ack(en->msg, true);
-        return;
-    }
-    struct trg_event *ev = trg_event_new_copy(json, jlen);
-    if (!ev || (item && !(ev->item_id = trg_strndup(item, ilen))) ||
-        (key && !(ev->order_key = trg_strndup(key, klen)))) {
-        trg_error("intake", in->route, "out of memory taking entry %s: it stays pending and is retried later",
-                  en->id);
-        trg_event_free(ev);
-        trg_rstream_release(en->msg);
-        return;
-    }
-    if (created && clen > 0)
-        ev->created_ms = strtoll(created, NULL, 10);
-    ev->receive_count = en->delivery_count > 1000000 ? 1000000 : (int)en->delivery_count;
-    ev->intake = in;
-    ev->intake_msg = en->msg;
+    struct trg_engine *e = arg;
     ev->seq = ++e->seq;
-    ev->received_ms = trg_core_wall_ms(&e->core);
-    ev->status = TRG_DONE_OK;
-    ev->refs = 1;
     e->emitting++; /* outcomes come back later, from the loop */
     trg_route_push(r, ev);
     e->emitting--;
-    intake_update(in);
 }
 
-/* An intake event reached its end: XACK and XDEL its entry, or leave it pending to be reclaimed. */
-static void intake_done(struct trg_event *ev)
-{
-    struct intake *in = ev->intake;
-    if (ev->status == TRG_DONE_OK)
-        trg_rstream_ack(ev->intake_msg, true);
-    else
-        trg_rstream_release(ev->intake_msg);
-    trg_event_free(ev);
-    intake_update(in);
-}
-
-static void intake_destroy(struct intake *in)
-{
-    trg_list_remove(&in->link);
-    trg_rstream_destroy(in->rs);
-    trg_free(in->route);
-    trg_free(in->key);
-    trg_free(in);
-}
-
-static void intake_start(struct intake *in)
-{
-    if (in->started)
-        return;
-    int rc = trg_rstream_start(in->rs);
-    if (rc != 0)
-        trg_error("intake", in->route, "cannot start reading %s: %s", in->key, trg_strerror(rc));
-    in->started = rc == 0;
-}
-
-/* Give every active route fed by a durable source a reader of its intake stream. Readers of routes that
- * went away stay (paused) so that a route coming back under the same name resumes its backlog. */
-static void intakes_sync(struct trg_engine *e)
-{
-    if (!e->redis)
-        return;
-    struct trg_list *p, *q;
-    for (p = e->routes.next; p != &e->routes; p = p->next) {
-        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
-        if (r->retired || !r->source || !trg_source_durable(r->source))
-            continue;
-        bool have = false;
-        for (q = e->intakes.next; q != &e->intakes && !have; q = q->next)
-            have = strcmp(trg_list_entry(q, struct intake, link)->route, r->name) == 0;
-        if (have)
-            continue;
-        struct intake *in = trg_calloc(1, sizeof *in);
-        if (!in || !(in->route = trg_strdup(r->name)) ||
-            !(in->key = trg_asprintf("%sintake:%s", trg_redis_prefix(e->redis), r->name))) {
-            if (in)
-                trg_free(in->route);
-            trg_free(in);
-            trg_error("intake", r->name, "out of memory creating the intake reader; reload to retry");
-            continue;
-        }
-        in->e = e;
-        struct trg_rstream_conf c = {
-            .stream = in->key,
-            .group = "trigd",
-            .consumer = e->consumer,
-            .start = "0",
-            .batch = r->conf->batch_size > 100 ? r->conf->batch_size : 100,
-            .max_inflight = r->conf->max_queued_events,
-            .visibility_timeout_ms = e->redis_cfg->redis.intake_visibility_timeout_ms,
-            .log_component = "intake",
-            .log_instance = in->route,
-        };
-        int rc = trg_rstream_create(e->core.loop, &e->redis_cfg->redis, e->redis, &c, intake_entry, in, &in->rs);
-        if (rc != 0) {
-            trg_error("intake", r->name, "cannot create the intake reader: %s", trg_strerror(rc));
-            trg_free(in->route);
-            trg_free(in->key);
-            trg_free(in);
-            continue;
-        }
-        trg_list_init(&in->link);
-        trg_list_push_back(&e->intakes, &in->link);
-        if (e->started_ms)
-            intake_start(in);
-    }
-}
-
-/* XLEN of every intake stream, as the intake depth metric. */
-struct depth_req {
-    struct trg_metrics *metrics;
-    char *route;
-};
-
-static void on_depth(void *arg, redisReply *reply)
-{
-    struct depth_req *d = arg;
-    if (reply && reply->type == REDIS_REPLY_INTEGER)
-        trg_metrics_set(d->metrics, TRG_M_INTAKE_DEPTH, d->route, NULL, (double)reply->integer);
-    trg_free(d->route);
-    trg_free(d);
-}
-
-static void intake_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct trg_engine *e = w->data;
-    for (struct trg_list *p = e->intakes.next; p != &e->intakes; p = p->next) {
-        struct intake *in = trg_list_entry(p, struct intake, link);
-        struct depth_req *d = trg_calloc(1, sizeof *d);
-        if (!d || !(d->route = trg_strdup(in->route))) {
-            trg_free(d);
-            return;
-        }
-        d->metrics = e->core.metrics;
-        const char *argv[] = {"XLEN", in->key};
-        if (trg_redis_command(e->redis, on_depth, d, 2, argv, NULL) != 0) {
-            trg_free(d->route);
-            trg_free(d);
-        }
-    }
-}
+static void intake_source_idle(void *arg) { ((struct trg_engine *)arg)->reap = true; }
 
 static void run_accepted(struct trg_engine *e);
 
@@ -449,7 +149,7 @@ static void hand_back(struct trg_engine *e, struct trg_event *ev, const struct t
 {
     struct trg_source *src = ev->src;
     if (ev->intake) {
-        intake_done(ev);
+        trg_intake_done(ev);
         return;
     }
     /* An invocation can finish within the loop iteration that accepted its event (libev runs callbacks
@@ -499,22 +199,46 @@ static void route_event_done(void *arg, struct trg_event *ev, int status, const 
     event_done(arg, ev, status, res);
 }
 
+/* The engine refuses a source's events while one of its routes is full or cannot write its DLQ, and a
+ * durable source's while Redis is down: the source hears pause(true), and pause(false) when it may try
+ * again. */
+static void source_update_pause(struct trg_engine *e, struct trg_source *src)
+{
+    bool paused = e->redis_down && trg_source_durable(src);
+    for (struct trg_list *p = src->routes.next; p != &src->routes; p = p->next) {
+        struct trg_route *x = trg_list_entry(p, struct trg_route, src_link);
+        paused |= x->full || x->failure.blocked;
+    }
+    trg_source_set_paused(src, paused);
+}
+
+/* Redis went away or came back: durable sources stop or may try again what was refused meanwhile (also
+ * what was refused before the first connection: then the source hears pause(false) without a pause(true)). */
+static void redis_state(void *arg, bool connected)
+{
+    struct trg_engine *e = arg;
+    if (e->redis_down == !connected && !connected)
+        return;
+    e->redis_down = !connected;
+    if (!connected)
+        trg_warn("engine", NULL, "Redis is down: not reading from sources with a durable intake until it is back "
+                 "(brokers keep what they have not delivered; webhooks answer 503)");
+    for (struct trg_list *p = e->sources.next; p != &e->sources; p = p->next) {
+        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
+        if (s->retired || !trg_source_durable(s))
+            continue;
+        source_update_pause(e, s);
+        if (connected)
+            trg_source_retry(s);
+    }
+}
+
 static void route_changed(void *arg, struct trg_route *r)
 {
     struct trg_engine *e = arg;
-    struct trg_list *q;
-    for (q = e->intakes.next; q != &e->intakes; q = q->next)
-        if (strcmp(trg_list_entry(q, struct intake, link)->route, r->name) == 0)
-            intake_update(trg_list_entry(q, struct intake, link));
-    struct trg_source *src = r->source;
-    if (!src)
-        return;
-    bool paused = false;
-    for (struct trg_list *p = src->routes.next; p != &src->routes; p = p->next) {
-        struct trg_route *x = trg_list_entry(p, struct trg_route, src_link);
-        paused |= x->full || x->dlq_blocked;
-    }
-    trg_source_set_paused(src, paused);
+    trg_intake_update(e->intake, r->name);
+    if (r->source)
+        source_update_pause(e, r->source);
 }
 
 static void route_idle(void *arg, struct trg_route *r)
@@ -734,136 +458,8 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
     if (e->cfg)
         trg_config_unref(e->cfg);
     e->cfg = cfg;
-    intakes_sync(e);
+    trg_intake_sync(e->intake, &e->routes);
     return not_started;
-}
-
-/* --- health, readiness, metrics --- */
-
-bool trg_engine_ready(const struct trg_engine *e)
-{
-    if (e->redis && !trg_redis_connected(e->redis))
-        return false;
-    for (struct trg_list *p = e->sources.next; p != &e->sources; p = p->next) {
-        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-        if (s->retired)
-            continue;
-        if (!s->started || !trg_source_ready(s))
-            return false;
-    }
-    return !e->core.stopping;
-}
-
-static void on_healthz(void *arg, struct trg_http_req *req)
-{
-    (void)arg;
-    trg_http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
-}
-
-static void on_readyz(void *arg, struct trg_http_req *req)
-{
-    struct trg_engine *e = arg;
-    if (trg_engine_ready(e))
-        trg_http_respond(req, 200, "application/json", "{\"ready\":true}", 14, NULL);
-    else
-        trg_http_respond(req, 503, "application/json", "{\"ready\":false}", 15, NULL);
-}
-
-static void on_metrics(void *arg, struct trg_http_req *req)
-{
-    struct trg_engine *e = arg;
-    struct trg_buf b = {0};
-    struct trg_list *p;
-    for (p = e->routes.next; p != &e->routes; p = p->next)
-        trg_route_update_metrics(trg_list_entry(p, struct trg_route, link));
-    for (p = e->sources.next; p != &e->sources; p = p->next)
-        trg_source_publish(trg_list_entry(p, struct trg_source, link));
-    if (trg_metrics_render(e->core.metrics, &b) != 0) {
-        trg_buf_free(&b);
-        trg_http_respond_error(req, 500, "out of memory");
-        return;
-    }
-    trg_http_respond(req, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len, NULL);
-    trg_buf_free(&b);
-}
-
-int trg_engine_sources_status_json(struct trg_engine *e, const char *type, int next_n, struct trg_buf *out)
-{
-    int rc = trg_buf_addc(out, '[');
-    bool first = true;
-    for (struct trg_list *p = e->sources.next; p != &e->sources && !rc; p = p->next) {
-        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-        if (s->retired || strcmp(s->conf->type, type) != 0 || !s->conf->ops->status_json)
-            continue;
-        rc = first ? 0 : trg_buf_addc(out, ',');
-        rc = rc ? rc : s->conf->ops->status_json(s->inst, out, next_n);
-        first = false;
-    }
-    return rc ? rc : trg_buf_addc(out, ']');
-}
-
-int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out)
-{
-    int rc = trg_buf_addc(out, '[');
-    bool first = true;
-    struct trg_list *p;
-    for (p = e->routes.next; p != &e->routes; p = p->next) {
-        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
-        if (r->retired)
-            continue;
-        rc |= trg_buf_addf(out, "%s{\"name\":", first ? "" : ",");
-        rc |= trg_buf_add_json_str(out, r->name, strlen(r->name));
-        rc |= trg_buf_adds(out, ",\"source\":");
-        rc |= trg_buf_add_json_str(out, r->conf->source, strlen(r->conf->source));
-        rc |= trg_buf_adds(out, ",\"function\":");
-        rc |= trg_buf_add_json_str(out, r->conf->function, strlen(r->conf->function));
-        rc |= trg_buf_addf(out,
-                           ",\"enabled\":%s,\"held\":%zu,\"full\":%s,\"dlq_blocked\":%s,\"batch_size\":%lld,"
-                           "\"batch_window_ms\":%lld,\"max_retry_attempts\":%lld,\"max_record_age_s\":%lld}",
-                           r->conf->enabled && !r->paused ? "true" : "false", r->held, r->full ? "true" : "false",
-                           r->dlq_blocked ? "true" : "false", (long long)r->conf->batch_size,
-                           (long long)r->conf->batch_window_ms, (long long)r->conf->max_retry_attempts,
-                           (long long)r->conf->max_record_age_s);
-        first = false;
-    }
-    rc |= trg_buf_addc(out, ']');
-    return rc ? TRG_ENOMEM : 0;
-}
-
-int trg_engine_status_json(struct trg_engine *e, struct trg_buf *out)
-{
-    int rc = trg_buf_addf(out, "{\"version\":\"%s\",\"uptime_s\":%lld,\"ready\":%s,\"config\":", PACKAGE_VERSION,
-                          (long long)((trg_mono_ms() - e->started_ms) / 1000), trg_engine_ready(e) ? "true" : "false");
-    rc |= trg_buf_add_json_str(out, e->cfg->path, strlen(e->cfg->path));
-    rc |= trg_buf_adds(out, ",\"sources\":[");
-    bool first = true;
-    struct trg_list *p;
-    for (p = e->sources.next; p != &e->sources; p = p->next) {
-        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-        if (s->retired)
-            continue;
-        rc |= first ? 0 : trg_buf_addc(out, ',');
-        rc |= trg_source_status_json(s, out);
-        first = false;
-    }
-    rc |= trg_buf_adds(out, "],\"routes\":");
-    rc |= trg_engine_routes_json(e, out);
-    rc |= trg_buf_adds(out, ",\"functions\":[");
-    first = true;
-    for (p = e->functions.next; p != &e->functions; p = p->next) {
-        struct trg_function *fn = trg_list_entry(p, struct trg_function, link);
-        if (fn->retired)
-            continue;
-        rc |= trg_buf_addf(out, "%s{\"name\":", first ? "" : ",");
-        rc |= trg_buf_add_json_str(out, fn->name, strlen(fn->name));
-        rc |= trg_buf_addf(out, ",\"type\":\"%s\",\"inflight\":%d,\"max_concurrency\":%lld", fn->conf->type,
-                           fn->inflight, (long long)fn->conf->max_concurrency);
-        rc |= fn->conf->ops->status_json ? fn->conf->ops->status_json(fn->inst, out) : 0;
-        rc |= trg_buf_adds(out, "}");
-        first = false;
-    }
-    rc |= trg_buf_adds(out, "]}");
-    return rc ? TRG_ENOMEM : 0;
 }
 
 /* --- direct invocation and redrive --- */
@@ -1036,7 +632,7 @@ static void finish_shutdown(struct trg_engine *e)
 static void check_drained(struct trg_engine *e)
 {
     /* With Redis, also wait for the acks (and intake appends) to be answered, or they may be lost. */
-    if (e->shutdown_done && held_total(e) == 0 && !e->done_head && trg_list_empty(&e->adds) &&
+    if (e->shutdown_done && held_total(e) == 0 && !e->done_head && !trg_intake_busy(e->intake) &&
         trg_redis_pending(e->redis) == 0)
         finish_shutdown(e);
 }
@@ -1084,7 +680,7 @@ void trg_engine_shutdown(struct trg_engine *e, void (*done)(void *arg), void *ar
              (long long)e->cfg->shutdown_timeout_ms);
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &e->sources) trg_source_stop(trg_list_entry(p, struct trg_source, link));
-    trg_list_each(p, tmp, &e->intakes) intake_update(trg_list_entry(p, struct intake, link));
+    trg_intake_update(e->intake, NULL);
     trg_list_each(p, tmp, &e->routes) trg_route_pump(trg_list_entry(p, struct trg_route, link));
     ev_timer_init(&e->shutdown_timer, shutdown_timeout_cb, (double)e->cfg->shutdown_timeout_ms / 1000.0, 0.);
     e->shutdown_timer.data = e;
@@ -1104,10 +700,6 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     trg_list_init(&e->sources);
     trg_list_init(&e->functions);
     trg_list_init(&e->routes);
-    trg_list_init(&e->intakes);
-    trg_list_init(&e->adds);
-    ev_timer_init(&e->intake_timer, intake_timer_cb, 1., 1.);
-    e->intake_timer.data = e;
     ev_prepare_init(&e->prepare, prepare_cb);
     e->prepare.data = e;
     ev_prepare_start(loop, &e->prepare);
@@ -1133,10 +725,10 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     if (e->redis) {
         e->redis_cfg = conf; /* referenced below once the engine exists */
         e->source_env.redis_conf = &conf->redis;
-        if (!(e->consumer = trg_rstream_default_consumer())) {
-            rc = TRG_ENOMEM;
+        e->intake_owner = (struct trg_intake_owner){active_route, intake_push, intake_source_idle, e};
+        trg_redis_on_state(e->redis, redis_state, e);
+        if ((rc = trg_intake_create(&e->core, e->redis, &conf->redis, &e->intake_owner, &e->intake)) != 0)
             goto fail;
-        }
     }
     struct trg_dlq_conf dc = {.backend = conf->dlq.backend, .dir = conf->dlq.path, .max_len = conf->dlq.max_len};
     if ((rc = trg_dlq_create(loop, &dc, e->redis, &e->core.dlq)) != 0) {
@@ -1146,9 +738,7 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
         rc = TRG_EINVAL;
         goto fail;
     }
-    if ((rc = trg_http_route(e->http, "GET", "/healthz", 0, on_healthz, e)) != 0 ||
-        (rc = trg_http_route(e->http, "GET", "/readyz", 0, on_readyz, e)) != 0 ||
-        (rc = trg_http_route(e->http, "GET", "/metrics", 0, on_metrics, e)) != 0)
+    if ((rc = trg_engine_status_register(e)) != 0)
         goto fail;
     struct build b;
     if ((rc = build(e, conf, &b)) != 0) {
@@ -1164,7 +754,7 @@ fail:
     ev_ref(loop);
     ev_prepare_stop(loop, &e->prepare);
     trg_dlq_destroy(e->core.dlq);
-    trg_free(e->consumer);
+    trg_intake_destroy(e->intake);
     trg_redis_destroy(e->redis);
     trg_http_destroy(e->http);
     trg_metrics_destroy(e->core.metrics);
@@ -1183,9 +773,7 @@ int trg_engine_start(struct trg_engine *e)
         if (!s->started && !s->retired && trg_source_start(s) != 0)
             rc = TRG_EINVAL;
     }
-    trg_list_each(p, tmp, &e->intakes) intake_start(trg_list_entry(p, struct intake, link));
-    if (!trg_list_empty(&e->intakes))
-        ev_timer_start(e->core.loop, &e->intake_timer);
+    trg_intake_start(e->intake);
     trg_info("engine", NULL, "running %zu source(s), %zu route(s), %zu function(s); HTTP on port %d",
              e->cfg->n_sources, e->cfg->n_routes, e->cfg->n_functions, trg_http_port(e->http));
     return rc;
@@ -1216,17 +804,9 @@ void trg_engine_destroy(struct trg_engine *e)
         return;
     abandon_all(e);
     struct trg_list *p, *tmp;
-    trg_list_each(p, tmp, &e->adds) /* appends still unanswered: their sources are going away */
-    {
-        struct intake_add *a = trg_list_entry(p, struct intake_add, link);
-        if (a->ev) {
-            trg_source_forget(a->ev->src);
-            trg_event_free(a->ev);
-            a->ev = NULL;
-        }
-    }
-    trg_list_each(p, tmp, &e->intakes) intake_destroy(trg_list_entry(p, struct intake, link));
-    ev_timer_stop(e->core.loop, &e->intake_timer);
+    trg_intake_destroy(e->intake); /* appends still unanswered: their sources are going away */
+    if (e->redis)
+        trg_redis_on_state(e->redis, NULL, e);
     trg_list_each(p, tmp, &e->routes) trg_route_destroy(trg_list_entry(p, struct trg_route, link));
     trg_list_each(p, tmp, &e->sources) trg_source_destroy(trg_list_entry(p, struct trg_source, link));
     trg_list_each(p, tmp, &e->functions) trg_function_destroy(trg_list_entry(p, struct trg_function, link));
@@ -1239,7 +819,6 @@ void trg_engine_destroy(struct trg_engine *e)
     trg_metrics_destroy(e->core.metrics);
     if (e->redis_cfg)
         trg_config_unref(e->redis_cfg);
-    trg_free(e->consumer);
     if (e->cfg)
         trg_config_unref(e->cfg);
     trg_free(e);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "dlq.h"
+#include "failure.h"
 #include "event.h"
 #include "function.h"
 #include "invoke/invoke.h"
@@ -99,9 +100,7 @@ struct trg_route {
     bool retired;             /* replaced or removed by a reload: finishes what it holds, takes nothing new */
     bool paused;              /* paused at run time (trg_engine_route_set_enabled): takes no new events */
     bool full;                /* held reached max_queued_events: the source is paused */
-    bool dlq_blocked;         /* the DLQ could not be written: the source is paused until it can */
-    struct trg_list dlq_jobs; /* DLQ writes in progress or waiting to be retried */
-    ev_timer dlq_retry;
+    struct trg_failure failure; /* failed events on their way to the DLQ (failure.c's) */
 };
 
 /* Create an active route (no events yet). core and owner are borrowed and must outlive the route; cfg is
@@ -131,10 +130,8 @@ void trg_route_batch_finished(struct trg_batch *b);
 struct trg_batch *trg_route_split(struct trg_batch *b);
 /* Release one entry with a final status (enum trg_done_status) and free it. res may be NULL. */
 void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, const struct trg_invoke_result *res);
-/* Write entries (unlinked from anything, in `list`) to the DLQ with a condition; they are released
- * once the record is durable. b (may be NULL) supplies the last attempt's details. */
-void trg_route_to_dlq(struct trg_route *r, struct trg_list *list, size_t n, enum trg_dlq_condition cond,
-                      const struct trg_batch *b);
+/* Release every entry in list (unlinking each) with status (enum trg_done_status). */
+void trg_route_release_all(struct trg_route *r, struct trg_list *list, int status);
 /* Abandon everything the route holds (shutdown). Batches are freed; no invocation callback may follow. */
 void trg_route_abandon(struct trg_route *r);
 

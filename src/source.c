@@ -9,6 +9,7 @@
 #include "core.h"
 #include "log.h"
 #include "metrics.h"
+#include "retry.h"
 
 /* --- the connector face (connectors/connector.h) --- */
 
@@ -37,6 +38,13 @@ void trg_source_set_gauge(struct trg_source *src, enum trg_source_gauge which, c
 void trg_source_count(struct trg_source *src, const char *event, double n)
 {
     trg_metrics_add(src->env->core->metrics, TRG_M_SOURCE_EVENTS, src->name, event, n);
+}
+
+uint64_t trg_source_random(struct trg_source *src) { return trg_core_random(src->env->core); }
+
+int64_t trg_source_reconnect_delay_ms(struct trg_source *src, int attempt, int64_t min_ms, int64_t max_ms)
+{
+    return trg_reconnect_delay_ms(attempt, min_ms, max_ms, trg_core_random, src->env->core);
 }
 
 bool trg_source_can_accept(struct trg_source *src)
@@ -155,6 +163,12 @@ void trg_source_set_paused(struct trg_source *s, bool paused)
         return;
     s->paused = paused;
     s->conf->ops->pause(s->inst, paused);
+}
+
+void trg_source_retry(struct trg_source *s)
+{
+    if (!s->paused && s->started && !s->stopped && s->conf->ops->pause)
+        s->conf->ops->pause(s->inst, false);
 }
 
 bool trg_source_ready(struct trg_source *s) { return !s->conf->ops->ready || s->conf->ops->ready(s->inst); }

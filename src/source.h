@@ -29,7 +29,7 @@ struct trg_source_conf;
 
 /* What the engine lends every source; it must outlive them. */
 struct trg_source_env {
-    const struct trg_core *core;
+    struct trg_core *core;       /* read; its random source advances */
     struct trg_http *http;
     struct trg_redis *redis;                 /* NULL without `redis` */
     const struct trg_redis_conf *redis_conf; /* NULL without `redis` */
@@ -79,6 +79,9 @@ bool trg_source_hand_back(struct trg_source *s, struct trg_event *ev, int status
 bool trg_source_forget(struct trg_source *s);
 /* One of its routes filled or drained: pause or resume the connector (ops->pause) when that changes. */
 void trg_source_set_paused(struct trg_source *s, bool paused);
+/* The engine may take what it refused again (Redis is back): when the source is not paused, tell it so
+ * once more (ops->pause(false)), also when it was never paused (it was refused before the first connect). */
+void trg_source_retry(struct trg_source *s);
 /* Connected and able to receive events (ops->ready; true without the op). */
 bool trg_source_ready(struct trg_source *s);
 /* Its events go through the routes' durable intake streams (a push source, with `redis`). */

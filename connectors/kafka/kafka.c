@@ -27,30 +27,12 @@
 #include <unistd.h>
 
 #include "../connector.h"
+#include "kafka.h"
 #include "kafka_event.h"
 
-#define KAFKA_DRAIN_MAX 2000 /* records and callbacks per loop pass, so other watchers get their turn */
-#define KAFKA_TURN 100       /* held records one partition emits before the next one's turn */
 
-enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST, KAFKA_AT_TIMESTAMP };
-enum kafka_format { KAFKA_FORMAT_LAMBDA, KAFKA_FORMAT_MINIO };
 static const char *const kafka_formats[] = {"lambda", "minio", NULL};
 static const char *const kafka_starts[] = {"TRIM_HORIZON", "LATEST", "AT_TIMESTAMP", NULL};
-
-struct kafka_opts {
-    char *brokers;
-    struct trg_strlist topics;
-    char *group;
-    char *client_id;
-    int starting_position;
-    int64_t starting_timestamp;
-    int64_t parallelization;
-    int format;
-    int64_t commit_interval_ms;
-    int64_t max_buffered;
-    int64_t max_buffered_bytes;
-    struct trg_kvlist rdkafka;
-};
 
 static const struct trg_opt kafka_options[] = {
     {"brokers", TRG_OPT_STRING, NULL, 0, 0, NULL, offsetof(struct kafka_opts, brokers),
@@ -94,86 +76,6 @@ static const struct trg_opt kafka_options[] = {
      "librdkafka settings passed to rd_kafka_conf_set (SASL, TLS, tuning), e.g. "
      "{\"partition.assignment.strategy\": \"cooperative-sticky\"}.",
      NULL, 0},
-};
-
-struct kafka;
-
-/* One emitted record, in its partition's list until everything before it is done. */
-struct krec {
-    struct krec *next;
-    struct kpart *p;
-    int64_t offset;
-    int64_t ts;
-    bool done;
-    bool abandoned;
-};
-
-/* A partition this instance holds or held: assigned, or revoked with records still out. */
-struct kpart {
-    struct kpart *next;
-    struct kafka *k;
-    char *topic;
-    int32_t partition;
-    char *tp;              /* "topic-partition" */
-    struct krec *head, *tail;
-    bool assigned;
-    bool stuck;            /* an abandoned record: store nothing past it */
-    bool dirty;            /* store_next changed and is not stored yet */
-    bool skip_ts;          /* AT_TIMESTAMP without a committed offset: skipping records before the timestamp */
-    bool reset;            /* AT_TIMESTAMP without a committed offset: to restart at the oldest record */
-    int64_t store_next;    /* the offset to store (first record not done) */
-    int64_t next_offset;   /* the offset after the last record handed to the engine */
-    int64_t fetch_next;    /* the offset after the last record polled (emitted, held or dropped), -1 unknown */
-    /* records refused by the engine (routes full), oldest first, waiting for them to drain: a ring of
-     * held_cap (a power of two) slots from held_head */
-    rd_kafka_message_t **held;
-    size_t held_cap, held_head, n_held;
-    struct kpart *ready_next; /* in the kafka's turn of partitions with held records */
-    bool ready;
-};
-
-/* Events of one failed batch being produced to an on_failure topic: done once every delivery report is in. */
-struct kfail {
-    struct kfail *next;
-    struct kafka *k;
-    size_t pending;
-    rd_kafka_resp_err_t err;
-    trg_failure_cb done;
-    void *arg;
-    char *topic;
-};
-
-struct kafka {
-    struct trg_source *src;
-    const struct kafka_opts *opts;
-    const char *name;
-    struct ev_loop *loop;
-    rd_kafka_t *rk;
-    rd_kafka_queue_t *queue;
-    int pipe_rd, pipe_wr;
-    ev_io io;
-    ev_prepare store;
-    ev_timer commit;
-    struct kpart *parts;
-    /* partitions with held records, taking turns of KAFKA_TURN records, so that every partition's lane gets
-     * records as the routes drain (a fetch brings thousands of one partition's records at once) */
-    struct kpart *ready_head, *ready_tail;
-    size_t n_held;     /* held records, all partitions */
-    size_t held_bytes; /* their keys and values */
-    struct trg_pool recs;       /* struct krec */
-    struct trg_buf scratch, scratch_id, scratch_key; /* a record's json, item id and order key being built */
-    bool started, stopping, paused_engine, paused_kafka, joined, need_commit, need_reset;
-    /* the producer for on_failure "kafka://TOPIC", created at the first failure; its main queue (delivery
-     * reports, logs, errors) signals pprd/ppwr, drained with rd_kafka_poll(prk, 0) on the loop */
-    rd_kafka_t *prk;
-    rd_kafka_queue_t *pqueue;
-    int ppipe_rd, ppipe_wr;
-    ev_io pio;
-    struct kfail *fails;
-    bool destroying;
-    uint64_t rebalances, commits;
-    int64_t queued_min; /* librdkafka's queued.min.messages */
-    bool fetch_idle;    /* the consumer queue reached queued.min.messages: librdkafka stopped fetching */
 };
 
 /* ---- configuration ----------------------------------------------------------------------------- */
@@ -951,7 +853,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     }
 }
 
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+void trg_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct kafka *k = opaque;
     (void)rk;
@@ -962,7 +864,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                  rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+void trg_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     struct kafka *k = rd_kafka_opaque(rk);
     const char *name = k ? k->name : NULL;
@@ -990,205 +892,6 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_t
         trg_warn("kafka", k->name, "offset commit failed: %s (retried at the next commit)", rd_kafka_err2str(err));
         k->need_commit = true;
     }
-}
-
-/* ---- on_failure "kafka://TOPIC": a producer on the loop ----------------------------------------- */
-
-static void fail_finish(struct kfail *f)
-{
-    struct kafka *k = f->k;
-    for (struct kfail **pp = &k->fails; *pp; pp = &(*pp)->next)
-        if (*pp == f) {
-            *pp = f->next;
-            break;
-        }
-    if (f->err)
-        trg_warn("kafka", k->name, "cannot produce failed records to \"%s\": %s (retried)", f->topic,
-                 rd_kafka_err2str(f->err));
-    char id[64];
-    snprintf(id, sizeof id, "kafka://%s", f->topic);
-    f->done(f->arg, f->err ? TRG_EIO : 0, f->err ? NULL : id);
-    trg_free(f->topic);
-    trg_free(f);
-}
-
-static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    struct kafka *k = opaque;
-    struct kfail *f = m->_private;
-    (void)rk;
-    if (!f || k->destroying)
-        return;
-    if (m->err)
-        f->err = m->err;
-    if (--f->pending == 0)
-        fail_finish(f);
-}
-
-static void pio_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct kafka *k = w->data;
-    char buf[256];
-    while (read(k->ppipe_rd, buf, sizeof buf) > 0)
-        ;
-    for (int i = 0; i < KAFKA_DRAIN_MAX && rd_kafka_poll(k->prk, 0) > 0; i++)
-        ;
-    if (rd_kafka_queue_length(k->pqueue) > 0) {
-        ssize_t n = write(k->ppipe_wr, "1", 1);
-        (void)n;
-    }
-}
-
-static int producer_start(struct kafka *k)
-{
-    char err[512];
-    int fds[2];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!conf)
-        return TRG_ENOMEM;
-    /* the source's rdkafka settings (SASL, TLS); consumer-only keys are ignored by librdkafka */
-    for (size_t i = 0; i < k->opts->rdkafka.n; i++)
-        rd_kafka_conf_set(conf, k->opts->rdkafka.k[i], k->opts->rdkafka.v[i], err, sizeof err);
-    const char *fixed[][2] = {
-        {"bootstrap.servers", k->opts->brokers},
-        {"client.id", k->opts->client_id ? k->opts->client_id : "trigd"},
-        {"acks", "all"},
-        {"enable.idempotence", "true"},
-        {"message.timeout.ms", "30000"},
-        {"log.queue", "true"},
-    };
-    for (size_t i = 0; i < TRG_ARRAY_SIZE(fixed); i++)
-        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], err, sizeof err) != RD_KAFKA_CONF_OK) {
-            trg_error("kafka", k->name, "on_failure producer: %s: %s", fixed[i][0], err);
-            rd_kafka_conf_destroy(conf);
-            return TRG_EINVAL;
-        }
-    rd_kafka_conf_set_opaque(conf, k);
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    k->prk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    if (!k->prk) {
-        rd_kafka_conf_destroy(conf);
-        trg_error("kafka", k->name, "cannot create the on_failure producer: %s", err);
-        return TRG_EINVAL;
-    }
-    rd_kafka_set_log_queue(k->prk, NULL);
-    k->pqueue = rd_kafka_queue_get_main(k->prk);
-    if (!k->pqueue || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
-        trg_error("kafka", k->name, "cannot set up the on_failure producer's queue: %s", strerror(errno));
-        return TRG_EIO; /* destroy releases what exists */
-    }
-    k->ppipe_rd = fds[0];
-    k->ppipe_wr = fds[1];
-    rd_kafka_queue_io_event_enable(k->pqueue, k->ppipe_wr, "1", 1);
-    ev_io_init(&k->pio, pio_cb, k->ppipe_rd, EV_READ);
-    k->pio.data = k;
-    ev_io_start(k->loop, &k->pio);
-    /* the fd is signalled when the queue turns non-empty only: serve what arrived before */
-    ssize_t wn = write(k->ppipe_wr, "1", 1);
-    (void)wn;
-    trg_info("kafka", k->name, "on_failure producer connecting to %s", k->opts->brokers);
-    return 0;
-}
-
-/* The base64 string item name of o decoded into out; false when absent or null. */
-static bool json_b64(const cJSON *o, const char *name, struct trg_buf *out)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (!cJSON_IsString(it))
-        return false;
-    return trg_base64_decode(it->valuestring, strlen(it->valuestring), out) == 0;
-}
-
-/* Produce one failed record: its key, value and headers again (from the event's record JSON), plus the
- * x-trigd-* error headers. */
-static rd_kafka_resp_err_t produce_failed(struct kafka *k, struct kfail *f, const struct trg_event *ev,
-                                          const struct trg_failure_info *info)
-{
-    struct trg_buf key = {0}, val = {0}, hv = {0};
-    bool has_key = false, has_val = false;
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__FAIL;
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
-    cJSON *j = NULL;
-    if (!hdrs)
-        return err;
-    if (k->opts->format == KAFKA_FORMAT_MINIO) {
-        has_val = true; /* the record's S3 event; the original key and headers are not kept */
-        if (trg_buf_add(&val, ev->json, ev->len) < 0)
-            goto out;
-    } else {
-        if (!(j = trg_json_parse(ev->json, ev->len, NULL)))
-            goto out;
-        has_key = json_b64(j, "key", &key);
-        has_val = json_b64(j, "value", &val);
-        const cJSON *hs = cJSON_GetObjectItemCaseSensitive(j, "headers"), *h, *kv, *b;
-        cJSON_ArrayForEach(h, hs) cJSON_ArrayForEach(kv, h)
-        {
-            trg_buf_reset(&hv);
-            cJSON_ArrayForEach(b, kv) if (trg_buf_addc(&hv, (char)(unsigned char)b->valueint) < 0) goto out;
-            rd_kafka_header_add(hdrs, kv->string, -1, hv.data ? hv.data : "", (ssize_t)hv.len);
-        }
-    }
-    rd_kafka_header_add(hdrs, "x-trigd-condition", -1, info->condition, -1);
-    rd_kafka_header_add(hdrs, "x-trigd-function", -1, info->function, -1);
-    rd_kafka_header_add(hdrs, "x-trigd-error", -1, info->error ? info->error : "", -1);
-    rd_kafka_header_add(hdrs, "x-trigd-request-id", -1, info->request_id ? info->request_id : "", -1);
-    err = rd_kafka_producev(k->prk, RD_KAFKA_V_TOPIC(f->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY(has_key ? key.data : NULL, has_key ? key.len : 0),
-                            RD_KAFKA_V_VALUE(has_val ? val.data : NULL, has_val ? val.len : 0),
-                            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(f), RD_KAFKA_V_END);
-    if (!err)
-        hdrs = NULL; /* the message owns them */
-out:
-    if (hdrs)
-        rd_kafka_headers_destroy(hdrs);
-    cJSON_Delete(j);
-    trg_buf_free(&key);
-    trg_buf_free(&val);
-    trg_buf_free(&hv);
-    return err;
-}
-
-static int kafka_on_failure(void *inst, const char *target, struct trg_event *const *evs, size_t n,
-                            const struct trg_failure_info *info, trg_failure_cb done, void *arg)
-{
-    struct kafka *k = inst;
-    static const char scheme[] = "kafka://";
-    struct kfail *f;
-    if (strncmp(target, scheme, sizeof scheme - 1) != 0 || n == 0)
-        return TRG_EINVAL;
-    if (!k->prk) {
-        int rc = producer_start(k);
-        if (rc < 0)
-            return rc;
-    }
-    if (!(f = trg_calloc(1, sizeof *f)) || !(f->topic = trg_strdup(target + sizeof scheme - 1))) {
-        trg_free(f);
-        return TRG_ENOMEM;
-    }
-    f->k = k;
-    f->done = done;
-    f->arg = arg;
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_resp_err_t err = produce_failed(k, f, evs[i], info);
-        if (err) {
-            f->err = err;
-            break;
-        }
-        f->pending++;
-    }
-    if (f->pending == 0) {
-        trg_warn("kafka", k->name, "cannot produce failed records to \"%s\": %s", f->topic, rd_kafka_err2str(f->err));
-        trg_free(f->topic);
-        trg_free(f);
-        return TRG_EIO;
-    }
-    f->next = k->fails;
-    k->fails = f;
-    return 0;
 }
 
 /* ---- ops --------------------------------------------------------------------------------------- */
@@ -1232,8 +935,8 @@ static int kafka_start(void *inst)
     }
     rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, trg_kafka_error_cb);
+    rd_kafka_conf_set_log_cb(conf, trg_kafka_log_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!k->rk) {
@@ -1491,5 +1194,5 @@ const struct trg_source_ops trg_source_kafka = {
     .ready = kafka_ready,
     .batch_info = kafka_batch_info,
     .failure_scheme = "kafka://",
-    .on_failure = kafka_on_failure,
+    .on_failure = trg_kafka_on_failure,
 };

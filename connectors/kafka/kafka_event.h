@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../src/util.h"
+#include "../connector.h"
 
 enum trg_kafka_ts_type {
     TRG_KAFKA_TS_NONE = 0,        /* NO_TIMESTAMP_TYPE */

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../src/invoke/curl_loop.h"
 #include "../connector.h"
 #include "minio_event.h"
 
@@ -132,6 +131,7 @@ struct minio {
     bool connected;    /* got a 200 on the current transfer */
     bool blocked;      /* a route was full: lines wait in buf */
     bool curl_paused;  /* the write callback returned CURL_WRITEFUNC_PAUSE */
+    bool oom;          /* blocked by running out of memory (no pause(false) will come): retried by a timer */
     long status;
     size_t line_done;  /* records of the first line in buf already emitted */
     char *url;
@@ -142,7 +142,6 @@ struct minio {
     ev_timer retry;
     ev_timer resume;
     int attempt;
-    uint64_t rnd;
     uint64_t lost;     /* records that could not be stored (listen mode has no redelivery) */
 };
 
@@ -195,7 +194,6 @@ static int minio_create(struct trg_source *src, const void *opts, void **out)
     m->filter.n_events = m->opts->events.n;
     m->filter.prefix = m->opts->prefix && *m->opts->prefix ? m->opts->prefix : NULL;
     m->filter.suffix = m->opts->suffix && *m->opts->suffix ? m->opts->suffix : NULL;
-    m->rnd = (uint64_t)trg_mono_ms() * 0x9E3779B97F4A7C15ull | 1;
     ev_timer_init(&m->retry, listen_retry_cb, 0., 0.);
     m->retry.data = m;
     ev_timer_init(&m->resume, listen_resume_cb, 0., 0.);
@@ -319,7 +317,6 @@ static int build_events(struct minio *m, cJSON *records, struct trg_event **evs,
 static void webhook_request(void *arg, struct trg_http_req *req)
 {
     struct minio *m = arg;
-    const char *method = trg_http_req_method(req);
     struct trg_event **evs = NULL;
     struct minio_req *r = NULL;
     const char *body, *why = NULL;
@@ -327,24 +324,9 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     size_t len, n;
     int err;
 
-    if (!strcmp(method, "HEAD")) {
-        trg_http_respond(req, 200, "application/json", "", 0, NULL);
+    if (!trg_source_ingress(m->src, req, m->opts->auth_token, true,
+                            "check auth_token in MinIO's notify_webhook config against auth_token_env"))
         return;
-    }
-    if (strcmp(method, "POST")) {
-        const char *allow[] = {"Allow", "POST, HEAD", NULL};
-        trg_http_respond_json(req, 405, "{\"error\":\"use POST\"}", allow);
-        return;
-    }
-    if (!trg_http_req_bearer_ok(req, m->opts->auth_token)) {
-        const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
-        trg_warn("minio", m->name,
-                 "refused a POST from %s: missing or wrong bearer token (check auth_token in MinIO's "
-                 "notify_webhook config against auth_token_env)",
-                 trg_http_req_remote(req));
-        trg_http_respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
-        return;
-    }
     body = trg_http_req_body(req, &len);
     err = trg_minio_webhook_parse(body, len, &doc, &why);
     if (err == TRG_ENOMEM)
@@ -369,7 +351,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     doc = NULL;
     if (!trg_source_can_accept(m->src)) {
         trg_debug("minio", m->name, "a route is full: answered 503 (MinIO retries)");
-        trg_http_respond_retry(req, 503, "the routes of this source are full; retry later");
+        trg_source_ingress_refuse(m->src, req);
         goto out;
     }
     r = trg_calloc(1, sizeof *r);
@@ -490,6 +472,7 @@ static int listen_records(struct minio *m, cJSON *records)
         r.json = NULL;
         if (!ev) {
             trg_minio_record_free(&r);
+            m->oom = true;
             return TRG_EFULL; /* out of memory: try again later */
         }
         ev->item_id = r.item_id;
@@ -537,15 +520,15 @@ static void listen_drain(struct minio *m)
             trg_warn("minio", m->name, "skipped a line of the listen stream that is not a notification: %.*s",
                      (int)(line_len > 120 ? 120 : line_len), line);
         } else if (kind < 0) {
-            m->blocked = true; /* out of memory: try again later */
+            m->blocked = m->oom = true; /* out of memory: try again later */
             break;
         }
         m->line_done = 0;
         off += used;
     }
-    /* A full route calls minio_pause(false) when it drains; with `redis` the intake refuses while Redis is
-     * down and nothing calls back when it returns, so also retry now and then. */
-    if (m->blocked && m->running && !ev_is_active(&m->resume)) {
+    /* A refused record is retried when the engine says so (minio_pause(false): a route drained, or Redis is
+     * back); only running out of memory needs a timer. */
+    if (m->blocked && m->oom && m->running && !ev_is_active(&m->resume)) {
         ev_timer_set(&m->resume, 1., 0.);
         ev_timer_start(m->loop, &m->resume);
     }
@@ -590,24 +573,11 @@ static size_t listen_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 
 static void listen_connect(struct minio *m);
 
-static uint64_t next_rand(struct minio *m)
-{
-    m->rnd ^= m->rnd << 13;
-    m->rnd ^= m->rnd >> 7;
-    m->rnd ^= m->rnd << 17;
-    return m->rnd;
-}
-
 static void listen_schedule(struct minio *m)
 {
-    int64_t cap = LISTEN_BACKOFF_MIN_MS;
-    for (int i = 0; i < m->attempt && cap < m->opts->reconnect_max_ms; i++)
-        cap *= 2;
-    if (cap > m->opts->reconnect_max_ms)
-        cap = m->opts->reconnect_max_ms;
+    int64_t delay = trg_source_reconnect_delay_ms(m->src, m->attempt, LISTEN_BACKOFF_MIN_MS, m->opts->reconnect_max_ms);
     if (m->attempt < 30)
         m->attempt++;
-    int64_t delay = cap / 2 + (int64_t)(next_rand(m) % (uint64_t)(cap / 2 + 1));
     ev_timer_stop(m->loop, &m->retry);
     ev_timer_set(&m->retry, (double)delay / 1000., 0.);
     ev_timer_start(m->loop, &m->retry);
@@ -696,7 +666,7 @@ static void listen_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     if (!m->blocked)
         return;
-    m->blocked = false;
+    m->blocked = m->oom = false;
     listen_drain(m);
     if (m->blocked || !m->curl_paused)
         return;

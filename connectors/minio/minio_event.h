@@ -9,8 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../../src/event.h"
-#include "../../src/util.h"
+#include "../connector.h"
 
 /* Append n bytes of s encoded like Go's url.QueryEscape (what MinIO puts in s3.object.key of its
  * webhook bodies): A-Z a-z 0-9 - _ . ~ kept, space as '+', every other byte as %XX (upper case). */

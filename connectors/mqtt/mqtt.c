@@ -21,8 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/invoke/invoke.h"
-#include "../../src/redis.h"
 #include "../connector.h"
 #include "mqtt_event.h"
 
@@ -107,7 +105,11 @@ struct mqtt_sub {
     int mid;      /* of the pending SUBSCRIBE, 0 when acknowledged */
 };
 
+/* Scratch buffers bigger than this are freed after use rather than kept. */
+#define SCRATCH_KEEP 65536
+
 struct mqtt {
+    struct trg_buf scratch;     /* a message's record is built here, then packed with its event */
     struct trg_source *src;
     const struct mqtt_opts *opts;
     const char *name;
@@ -133,14 +135,12 @@ struct mqtt {
     char tls_err[256];  /* libmosquitto's first OpenSSL error of the current connection attempt */
     char why[512];
     unsigned attempts;  /* failed connection attempts in a row */
-    uint64_t rng;
     uint64_t seq;
     int64_t boot_ms;
 
     struct trg_event **backlog; /* read from the broker while the routes were full (or Redis down) */
     size_t n_backlog, cap_backlog;
     size_t n_requeued;          /* at the backlog's head: events the durable intake could not store */
-    struct trg_redis *redis;    /* with durable intake: resume reading when it connects again */
     uint64_t expired, lost, replies_failed;
 };
 
@@ -225,14 +225,6 @@ static void mqtt_check(const void *opts, const char *path, struct trg_errs *errs
 
 /* ---- watchers -------------------------------------------------------------------------------- */
 
-static uint64_t rng_next(struct mqtt *m)
-{
-    m->rng ^= m->rng << 13;
-    m->rng ^= m->rng >> 7;
-    m->rng ^= m->rng << 17;
-    return m->rng;
-}
-
 /* Make the io watcher follow libmosquitto's socket and what it wants. */
 static void rearm(struct mqtt *m)
 {
@@ -262,7 +254,7 @@ static void schedule_reconnect(struct mqtt *m)
 
     if (!m->started || ev_is_active(&m->reconnect))
         return;
-    ms = trg_mqtt_backoff_ms(m->attempts, m->opts->reconnect_min_ms, m->opts->reconnect_max_ms, rng_next(m));
+    ms = trg_source_reconnect_delay_ms(m->src, (int)m->attempts, m->opts->reconnect_min_ms, m->opts->reconnect_max_ms);
     m->attempts++;
     ev_timer_set(&m->reconnect, (double)ms / 1000., 0.);
     ev_timer_start(m->loop, &m->reconnect);
@@ -446,7 +438,7 @@ static struct trg_event *build_event(struct mqtt *m, const struct mosquitto_mess
     void *corr = NULL;
     uint16_t corr_len = 0;
     uint32_t expiry = 0;
-    struct trg_buf json = {0};
+    struct trg_buf *json = &m->scratch;
     struct trg_event *ev = NULL;
     char id[64];
     size_t len;
@@ -480,40 +472,35 @@ static struct trg_event *build_event(struct mqtt *m, const struct mosquitto_mess
     mm.correlation = corr;
     mm.correlation_len = corr_len;
 
+    trg_buf_reset(json);
     if (m->opts->format == MQTT_FORMAT_MINIO) {
-        err = trg_event_minio_records(msg->payload, (size_t)msg->payloadlen, &json);
+        err = trg_event_minio_records(msg->payload, (size_t)msg->payloadlen, json);
         if (err == TRG_EINVAL) {
             trg_warn("mqtt", m->name, "a message on %s is not a MinIO notification (no \"Records\"); skipped",
                      msg->topic);
             goto done;
         }
     } else {
-        err = trg_mqtt_record(&mm, &json);
+        err = trg_mqtt_record(&mm, json);
     }
     if (err < 0)
         goto oom;
-    len = json.len;
-    ev = trg_event_new(trg_buf_steal(&json), len);
+    len = json->len;
+    ev = trg_event_new_packed(json->data, len, id, msg->topic, 0); /* the ordering unit is the topic */
     if (!ev)
         goto oom;
-    ev->item_id = trg_strdup(id);
-    ev->order_key = trg_strdup(msg->topic); /* the ordering unit is the topic */
     ev->created_ms = mm.timestamp_ms;
     /* A request whose response is published back waits for its function in memory (the durable intake
      * would answer the source before the function has run, and nobody would publish the response). */
     ev->no_intake = m->opts->reply && response_topic;
-    if (!ev->item_id || !ev->order_key) {
-        trg_event_free(ev);
-        ev = NULL;
-        goto oom;
-    }
     goto done;
 oom:
     trg_error("mqtt", m->name, "out of memory building the event of a message on %s; the message is lost",
               msg->topic);
     m->lost++;
 done:
-    trg_buf_free(&json);
+    if (json->cap > SCRATCH_KEEP) /* a large message: do not keep its buffer for every later one */
+        trg_buf_free(json);
     for (size_t i = 0; i < n_user; i++) {
         free(keys[i]);
         free(values[i]);
@@ -754,23 +741,6 @@ static void mqtt_accepted(void *inst, struct trg_event *ev, int err)
               (unsigned long long)m->lost);
 }
 
-/* Durable intake: stop reading while Redis is away (every message would be refused), resume when it is back. */
-static void on_redis_state(void *arg, bool connected)
-{
-    struct mqtt *m = arg;
-
-    if (!m->started)
-        return;
-    if (connected) {
-        ev_idle_start(m->loop, &m->flush); /* flush_cb stores the backlog and resumes reading */
-    } else {
-        m->paused = true;
-        trg_warn("mqtt", m->name, "Redis is down: not reading messages until it is back (the broker keeps the "
-                 "QoS 1/2 ones)");
-        rearm(m);
-    }
-}
-
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
 static void mqtt_free(struct mqtt *m)
@@ -785,6 +755,7 @@ static void mqtt_free(struct mqtt *m)
     for (size_t i = 0; i < m->n_backlog; i++)
         trg_event_free(m->backlog[i]);
     trg_free(m->backlog);
+    trg_buf_free(&m->scratch);
     for (size_t i = 0; i < m->n_subs; i++)
         trg_free(m->subs[i].filter);
     trg_free(m->subs);
@@ -810,9 +781,6 @@ static int mqtt_create(struct trg_source *src, const void *opts, void **out)
     m->loop = trg_source_loop(src);
     m->io_fd = -1;
     m->boot_ms = trg_wall_ms();
-    m->rng = (uint64_t)trg_mono_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)m;
-    if (!m->rng)
-        m->rng = 1;
     if (trg_mqtt_parse_url(o->url, &m->host, &m->port, &m->tls) < 0) {
         err = m->host ? TRG_EINVAL : TRG_ENOMEM;
         goto fail;
@@ -916,9 +884,6 @@ static int mqtt_start(void *inst)
     struct mqtt *m = inst;
 
     m->started = true;
-    m->redis = trg_source_redis(m->src);
-    if (m->redis)
-        trg_redis_on_state(m->redis, on_redis_state, m);
     ev_timer_start(m->loop, &m->misc);
     trg_info("mqtt", m->name, "connecting to %s:%d%s (MQTT %s, client id %s, %zu subscription%s)", m->host, m->port,
              m->tls ? " over TLS" : "", mqtt_protocols[m->opts->protocol], m->client_id, m->n_subs,
@@ -934,8 +899,6 @@ static void mqtt_stop(void *inst)
     if (!m->started)
         return;
     m->started = false;
-    if (m->redis)
-        trg_redis_on_state(m->redis, NULL, m);
     ev_timer_stop(m->loop, &m->reconnect);
     ev_idle_stop(m->loop, &m->flush);
     /* A clean DISCONNECT keeps the session (clean_start false): the broker holds what comes next. */

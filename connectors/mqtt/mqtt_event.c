@@ -324,16 +324,3 @@ int trg_mqtt_reply_target(const char *record, size_t len, char **topic, struct t
     cJSON_Delete(doc);
     return err;
 }
-
-int64_t trg_mqtt_backoff_ms(unsigned attempt, int64_t min_ms, int64_t max_ms, uint64_t r)
-{
-    int64_t d = min_ms;
-
-    for (unsigned i = 0; i < attempt && d < max_ms; i++)
-        d *= 2;
-    if (d > max_ms)
-        d = max_ms;
-    if (d < 2)
-        return d;
-    return d / 2 + (int64_t)(r % (uint64_t)(d - d / 2 + 1));
-}

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../src/util.h"
+#include "../connector.h"
 
 /* mqtt://host[:port] or mqtts://host[:port] (IPv6 as [::1]). *host is a new string (caller frees
  * with trg_free()); the port defaults to 1883, or 8883 for mqtts. TRG_EINVAL when malformed. */
@@ -62,9 +62,5 @@ int trg_mqtt_raw(const char *record, size_t len, struct trg_buf *out);
 /* The reply target of a record: its v5 response topic (*topic, caller frees with trg_free()) and
  * correlation data (decoded into corr). 0 when there is one, TRG_ENOTFOUND when there is none. */
 int trg_mqtt_reply_target(const char *record, size_t len, char **topic, struct trg_buf *corr);
-
-/* Reconnect delay for attempt n (0-based): min(max_ms, min_ms * 2^n), then jittered into
- * [delay/2, delay] by r (any 64-bit random number). */
-int64_t trg_mqtt_backoff_ms(unsigned attempt, int64_t min_ms, int64_t max_ms, uint64_t r);
 
 #endif

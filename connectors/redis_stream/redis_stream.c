@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "../../src/rstream.h"
 #include "../connector.h"
 #include "sqs_record.h"
 

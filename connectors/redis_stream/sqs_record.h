@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../src/util.h"
+#include "../connector.h"
 
 struct trg_rs_entry {
     const char *id;                /* the entry id, "<ms>-<seq>" */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../src/util.h"
+#include "../connector.h"
 
 #define MAX_EXPR 256
 

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "../../src/redis.h"
 #include "../connector.h"
 #include "cron.h"
 #include "tz.h"
@@ -101,7 +100,6 @@ struct sched {
     int64_t last_tick;   /* the last tick fired here, or -1 */
     size_t inflight;     /* fires emitted (or being claimed) and not done */
     uint64_t fires, skipped_overlap, claims_lost, failed;
-    uint64_t rng;
     struct claim *claims;
 };
 
@@ -208,8 +206,6 @@ static int sched_create(struct trg_source *src, const void *opts, void **out)
         rc = TRG_ENOMEM;
         goto fail;
     }
-    if (getrandom(&s->rng, sizeof s->rng, GRND_NONBLOCK) != (ssize_t)sizeof s->rng)
-        s->rng = (uint64_t)trg_wall_ms() ^ (uint64_t)(uintptr_t)s;
     ev_timer_init(&s->timer, NULL, 0., 0.);
     *out = s;
     return 0;
@@ -223,13 +219,6 @@ fail:
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
-static uint64_t next_rand(struct sched *s)
-{
-    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull); /* splitmix64 */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* "2025-06-14T09:00:00Z", or with offset != INT32_MIN the local time "2025-06-14T11:00:00+02:00". */
 static void format_time(int64_t t, int32_t offset, char out[40])
@@ -457,7 +446,7 @@ static void arm(struct sched *s, int64_t after)
     s->tick = tick;
     s->fire_ms = tick * 1000;
     if (s->opts->flexible_window_minutes > 0)
-        s->fire_ms += (int64_t)(next_rand(s) % (uint64_t)(s->opts->flexible_window_minutes * 60000));
+        s->fire_ms += (int64_t)(trg_source_random(s->src) % (uint64_t)(s->opts->flexible_window_minutes * 60000));
     ev_now_update(s->loop);
     int64_t wait = s->fire_ms - trg_wall_ms();
     ev_timer_set(&s->timer, wait > 0 ? (double)wait / 1000. : 0., 0.);

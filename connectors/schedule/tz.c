@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/util.h"
+#include "../connector.h"
 
 #define TZ_MAX_FILE (1u << 20)
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../src/invoke/invoke.h"
 #include "../connector.h"
 #include "webhook_event.h"
 
@@ -64,6 +63,9 @@ struct webhook_wait {
     bool async;   /* async mode: answered 202 once the event is accepted, then forgotten */
 };
 
+/* Scratch buffers bigger than this are freed after use rather than kept. */
+#define SCRATCH_KEEP 65536
+
 struct webhook {
     struct trg_source *src;
     const struct webhook_opts *opts;
@@ -71,6 +73,7 @@ struct webhook {
     struct trg_http *http;
     bool routed;
     struct webhook_wait *waits;
+    struct trg_buf scratch;     /* the event's JSON is built here, then packed with the event (one allocation) */
 };
 
 static void webhook_check(const void *opts, const char *path, struct trg_errs *errs)
@@ -303,50 +306,31 @@ static void webhook_request(void *arg, struct trg_http_req *req)
 {
     struct webhook *wh = arg;
     struct webhook_wait *w = NULL;
-    struct trg_buf json = {0};
+    struct trg_buf *json = &wh->scratch;
     struct trg_event *ev;
     char id[40];
     size_t len;
     int64_t now = trg_wall_ms();
     int err;
 
-    if (strcmp(trg_http_req_method(req), "POST")) {
-        const char *allow[] = {"Allow", "POST", NULL};
-        trg_http_respond_json(req, 405, "{\"error\":\"use POST\"}", allow);
+    if (!trg_source_ingress(wh->src, req, wh->opts->auth_token, false, NULL))
         return;
-    }
-    if (!trg_http_req_bearer_ok(req, wh->opts->auth_token)) {
-        const char *hdr[] = {"WWW-Authenticate", "Bearer", NULL};
-        trg_info("webhook", wh->name, "refused a request from %s: missing or wrong bearer token",
-                 trg_http_req_remote(req));
-        trg_http_respond_json(req, 401, "{\"error\":\"unauthorized\"}", hdr);
-        return;
-    }
     if (!trg_source_can_accept(wh->src)) {
-        trg_http_respond_retry(req, 503,
-                               trg_source_shutting_down(wh->src)
-                                   ? "trigd is stopping; retry later"
-                                   : "the routes of this webhook are full; retry later");
+        trg_source_ingress_refuse(wh->src, req);
         return;
     }
     trg_request_id(id);
-    if (trg_webhook_event_build(req, id, now, &json) < 0)
+    trg_buf_reset(json);
+    if (trg_webhook_event_build(req, id, now, json) < 0)
         goto oom;
-    len = json.len;
-    ev = trg_event_new(trg_buf_steal(&json), len);
+    len = json->len;
+    const char *key = wh->opts->order_key_header ? trg_http_req_header(req, wh->opts->order_key_header) : NULL;
+    ev = trg_event_new_packed(json->data, len, id, key && *key ? key : NULL, 0);
+    if (json->cap > SCRATCH_KEEP) /* a large body: do not keep its buffer for every later request */
+        trg_buf_free(json);
     if (!ev)
         goto oom;
     ev->created_ms = now;
-    ev->item_id = trg_strdup(id);
-    const char *key = wh->opts->order_key_header ? trg_http_req_header(req, wh->opts->order_key_header) : NULL;
-    if (key && *key && !(ev->order_key = trg_strdup(key))) {
-        trg_event_free(ev);
-        goto oom;
-    }
-    if (!ev->item_id) {
-        trg_event_free(ev);
-        goto oom;
-    }
     {
         w = trg_calloc(1, sizeof *w);
         if (!w) {
@@ -371,10 +355,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         trg_event_free(ev);
         wait_free(w);
         trg_debug("webhook", wh->name, "event refused by the engine (%s); answered 503", trg_strerror(err));
-        trg_http_respond_retry(req, 503,
-                               err == TRG_ESTATE ? "trigd is stopping; retry later"
-                                                 : "the routes of this webhook "
-                                                   "are full; retry later");
+        trg_source_ingress_refuse(wh->src, req);
         return;
     }
     w->in_emit = false;
@@ -387,7 +368,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     ev_timer_start(trg_source_loop(wh->src), &w->timeout);
     return;
 oom:
-    trg_buf_free(&json);
+    trg_buf_free(json);
     trg_error("webhook", wh->name, "out of memory building an event; answered 503");
     trg_http_respond_retry(req, 503, "out of memory; retry later");
 }
@@ -446,6 +427,7 @@ static void webhook_destroy(void *inst)
             trg_http_respond_retry(w->req, 503, "trigd is stopping; retry later");
         wait_free(w);
     }
+    trg_buf_free(&wh->scratch);
     trg_free(wh);
 }
 

@@ -7,8 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../../src/http.h"
-#include "../../src/util.h"
+#include "../connector.h"
 
 /* Append the event for req to out, as compact JSON: version "2.0", routeKey "$default", rawPath,
  * rawQueryString, cookies, headers, queryStringParameters, requestContext (requestId = request_id,

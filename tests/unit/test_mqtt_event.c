@@ -1,6 +1,7 @@
 /* test_mqtt_event.c — the pure parts of the MQTT source: URLs, records (JSON and binary payloads, v5
  * properties, repeated user properties), the IoT-rule single form with include, batch and MinIO
- * envelopes, filter views, raw payloads, reply targets and the reconnect backoff. */
+ * envelopes, filter views, raw payloads, and reply targets (the reconnect backoff is
+ * retry.c's: test_retry). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,21 +211,6 @@ static void test_minio(void **state)
     trg_buf_free(&b);
 }
 
-static void test_backoff(void **state)
-{
-    (void)state;
-
-    for (uint64_t r = 0; r < 1000; r += 37) {
-        int64_t d0 = trg_mqtt_backoff_ms(0, 500, 30000, r);
-        int64_t d3 = trg_mqtt_backoff_ms(3, 500, 30000, r);
-        int64_t d99 = trg_mqtt_backoff_ms(99, 500, 30000, r);
-        assert_true(d0 >= 250 && d0 <= 500);
-        assert_true(d3 >= 2000 && d3 <= 4000);
-        assert_true(d99 >= 15000 && d99 <= 30000);
-    }
-    assert_int_equal(trg_mqtt_backoff_ms(5, 1, 1, 7), 1);
-}
-
 int main(void)
 {
     trg_json_init_hooks();
@@ -235,7 +221,6 @@ int main(void)
         cmocka_unit_test(test_single),
         cmocka_unit_test(test_batch_and_view),
         cmocka_unit_test(test_minio),
-        cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -229,6 +229,26 @@ static void test_backoff_with_xorshift(void **state)
     assert_true(hi > 7800);
 }
 
+/* Reconnects: equal jitter, [cap/2, cap] with the same cap as the backoff (MQTT's and MinIO's listen
+ * stream's), never 0 once the cap is 2 or more. */
+static void test_reconnect_delay(void **state)
+{
+    (void)state;
+    for (uint64_t r = 0; r < 1000; r += 37) {
+        struct fixed f = {r, 0};
+        int64_t d0 = trg_reconnect_delay_ms(0, 500, 30000, fixed_rand, &f);
+        int64_t d3 = trg_reconnect_delay_ms(3, 500, 30000, fixed_rand, &f);
+        int64_t d99 = trg_reconnect_delay_ms(99, 500, 30000, fixed_rand, &f);
+        assert_true(d0 >= 250 && d0 <= 500);
+        assert_true(d3 >= 2000 && d3 <= 4000);
+        assert_true(d99 >= 15000 && d99 <= 30000);
+    }
+    struct fixed lo = {0, 0}, hi = {UINT64_MAX, 0};
+    assert_int_equal(trg_reconnect_delay_ms(2, 100, 1000, fixed_rand, &lo), 200);
+    assert_int_equal(trg_reconnect_delay_ms(2, 100, 1000, fixed_rand, &hi), 200 + (int64_t)(UINT64_MAX % 201));
+    assert_int_equal(trg_reconnect_delay_ms(5, 1, 1, fixed_rand, &hi), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_backoff_huge_max),      cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_xorshift_vectors),      cmocka_unit_test(test_xorshift_deterministic_nonzero),
         cmocka_unit_test(test_backoff_with_xorshift),
+        cmocka_unit_test(test_reconnect_delay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,9 @@
-/* test_dlq_file.c — the DLQ file backend on a real directory (mkdtemp) and an ev_loop_new() loop:
- * put/list/get/delete/purge, callbacks only from the loop, ids monotonic across a re-create,
- * durable content after destroy, torn lines, bad route names. */
+/* test_dlq.c — the DLQ on both backends: one suite of put/list/get/delete/purge and argument checks run
+ * against the file backend (a mkdtemp directory) and the Redis backend (a real redis-server, {prefix}dlq:
+ * {route} streams), then what only one of them has: the file backend's one line per record, ids that
+ * continue after a re-create, torn lines, destroy delivering finished operations, an unwritable directory;
+ * Redis's MAXLEN ~ trimming, TRG_ESTATE while it is down, destroy with commands in flight. Callbacks come
+ * only from the loop on both. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,13 +19,25 @@
 
 #include "dlq.h"
 #include "dlq_backend.h"
+#include "log.h"
+#include "redis.h"
+#include "redis_server.h"
 #include "util.h"
+
+static struct test_redis srv;
 
 struct fx {
     struct ev_loop *loop;
-    char dir[64];
-    char *qdir; /* dir/nested/dlq: created by the backend */
+    ev_timer tick;             /* the loop never blocks for long */
     struct trg_dlq *d;
+    enum trg_dlq_store backend;
+    /* file */
+    char dir[64];
+    char *qdir;                /* dir/nested/dlq: created by the backend */
+    /* redis */
+    struct trg_redis_conf conf;
+    struct trg_redis *r;
+    bool up;
 };
 
 /* What callbacks saw. */
@@ -61,7 +76,7 @@ static void list_cb(void *arg, int err, const struct trg_dlq_entry *e, size_t n)
     for (size_t i = 0; i < n && i < 16; i++) {
         snprintf(r->ids[i], sizeof(r->ids[i]), "%s", e[i].id);
         assert_int_equal(strlen(e[i].record), e[i].len);
-        r->records[i] = strdup(e[i].record);
+        r->records[i] = strndup(e[i].record, e[i].len);
     }
 }
 
@@ -73,29 +88,74 @@ static void done_cb(void *arg, int err, long count)
     r->count = count;
 }
 
-/* Run the loop until the callback was called (bounded). */
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+static void on_state(void *arg, bool connected) { ((struct fx *)arg)->up = connected; }
+
+/* Run the loop until the callback was called (within a deadline). */
 static void wait_calls(struct fx *f, struct res *r, int calls)
 {
-    for (int i = 0; i < 1000 && r->calls < calls; i++)
-        ev_run(f->loop, EVRUN_ONCE | EVRUN_NOWAIT);
+    double deadline = tr_now() + 5;
+    while (r->calls < calls && tr_now() < deadline)
+        ev_run(f->loop, EVRUN_ONCE);
     assert_int_equal(r->calls, calls);
+}
+
+static void wait_up(struct fx *f, bool want)
+{
+    double deadline = tr_now() + 10;
+    while (f->up != want && tr_now() < deadline)
+        ev_run(f->loop, EVRUN_ONCE);
+    assert_true(f->up == want);
 }
 
 static void open_dlq(struct fx *f)
 {
-    struct trg_dlq_conf conf = {.backend = TRG_DLQ_BACKEND_FILE, .dir = f->qdir};
-    assert_int_equal(trg_dlq_create(f->loop, &conf, NULL, &f->d), 0);
+    struct trg_dlq_conf conf = {.backend = f->backend, .dir = f->qdir, .max_len = 1000};
+    assert_int_equal(trg_dlq_create(f->loop, &conf, f->r, &f->d), 0);
 }
 
-static int setup(void **state)
+static struct fx *fx_new(enum trg_dlq_store backend)
 {
     struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->backend = backend;
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    ev_timer_init(&f->tick, tick_cb, 0.01, 0.01);
+    ev_timer_start(f->loop, &f->tick);
+    return f;
+}
+
+static int setup_file(void **state)
+{
+    struct fx *f = fx_new(TRG_DLQ_BACKEND_FILE);
     snprintf(f->dir, sizeof(f->dir), "/tmp/trigd-dlq-XXXXXX");
-    if (!f || !mkdtemp(f->dir))
+    if (!mkdtemp(f->dir))
         return -1;
     f->qdir = trg_asprintf("%s/nested/dlq", f->dir);
-    f->loop = ev_loop_new(EVFLAG_AUTO);
     open_dlq(f);
+    *state = f;
+    return 0;
+}
+
+static int setup_redis(void **state)
+{
+    struct fx *f = fx_new(TRG_DLQ_BACKEND_REDIS);
+    if (!srv.pid && !tr_start(&srv))
+        return -1;
+    f->conf.url = trg_asprintf("redis://127.0.0.1:%d", srv.port);
+    f->conf.prefix = "test:";
+    if (trg_redis_create(f->loop, &f->conf, &f->r) != 0)
+        return -1;
+    trg_redis_on_state(f->r, on_state, f);
+    wait_up(f, true);
+    open_dlq(f);
+    freeReplyObject(tr_cmd(&srv, "FLUSHALL"));
     *state = f;
     return 0;
 }
@@ -104,12 +164,18 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     trg_dlq_destroy(f->d);
+    trg_redis_destroy(f->r);
+    ev_run(f->loop, EVRUN_NOWAIT);
+    ev_timer_stop(f->loop, &f->tick);
     ev_loop_destroy(f->loop);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        return -1;
+    if (f->backend == TRG_DLQ_BACKEND_FILE) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        if (system(cmd) != 0)
+            return -1;
+    }
     trg_free(f->qdir);
+    trg_free(f->conf.url);
     free(f);
     return 0;
 }
@@ -121,7 +187,8 @@ static void put(struct fx *f, const char *route, const char *rec, char *id_out)
     assert_int_equal(r.calls, 0); /* never from inside the call */
     wait_calls(f, &r, 1);
     assert_int_equal(r.err, 0);
-    strcpy(id_out, r.id);
+    if (id_out)
+        strcpy(id_out, r.id);
 }
 
 static int id_cmp(const char *a, const char *b)
@@ -134,6 +201,8 @@ static int id_cmp(const char *a, const char *b)
     return aseq < bseq ? -1 : aseq > bseq;
 }
 
+/* --- both backends ---------------------------------------------------------------------------- */
+
 static void test_put_list_get(void **state)
 {
     struct fx *f = *state;
@@ -145,10 +214,13 @@ static void test_put_list_get(void **state)
         if (i > 0)
             assert_true(id_cmp(ids[i - 1], ids[i]) < 0);
     }
-    /* directory and file modes */
-    struct stat st;
-    assert_int_equal(stat(f->qdir, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0700);
+    if (f->backend == TRG_DLQ_BACKEND_FILE) { /* directory mode */
+        struct stat st;
+        assert_int_equal(stat(f->qdir, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0700);
+    } else {
+        assert_int_equal(tr_int(&srv, "XLEN %s", "test:dlq:orders"), 5);
+    }
 
     struct res r = {0};
     assert_int_equal(trg_dlq_list(f->d, "orders", NULL, 3, list_cb, &r), 0);
@@ -189,19 +261,6 @@ static void test_put_list_get(void **state)
     res_clear(&r);
 }
 
-static void test_pretty_record_is_one_line(void **state)
-{
-    struct fx *f = *state;
-    char id[64];
-    put(f, "r1", "{\n  \"k\": \"v w\",\n  \"big\": 12345678901234567890\n}\n", id);
-    struct res r = {0};
-    assert_int_equal(trg_dlq_get(f->d, "r1", id, list_cb, &r), 0);
-    wait_calls(f, &r, 1);
-    assert_int_equal(r.n, 1);
-    assert_string_equal(r.records[0], "{\"k\":\"v w\",\"big\":12345678901234567890}");
-    res_clear(&r);
-}
-
 static void test_delete_purge(void **state)
 {
     struct fx *f = *state;
@@ -229,16 +288,19 @@ static void test_delete_purge(void **state)
     assert_string_equal(r.ids[2], ids[3]);
     res_clear(&r);
 
-    /* no temp file is left behind */
-    char *tmp = trg_asprintf("%s/.del.jsonl.tmp", f->qdir);
-    assert_int_not_equal(access(tmp, F_OK), 0);
-    trg_free(tmp);
+    if (f->backend == TRG_DLQ_BACKEND_FILE) { /* no temp file is left behind */
+        char *tmp = trg_asprintf("%s/.del.jsonl.tmp", f->qdir);
+        assert_int_not_equal(access(tmp, F_OK), 0);
+        trg_free(tmp);
+    }
 
     assert_int_equal(trg_dlq_purge(f->d, "del", done_cb, &r), 0);
     wait_calls(f, &r, 1);
     assert_int_equal(r.err, 0);
     assert_int_equal(r.count, 3);
     memset(&r, 0, sizeof(r));
+    if (f->backend == TRG_DLQ_BACKEND_REDIS)
+        assert_int_equal(tr_int(&srv, "EXISTS %s", "test:dlq:del"), 0);
     assert_int_equal(trg_dlq_list(f->d, "del", NULL, 10, list_cb, &r), 0);
     wait_calls(f, &r, 1);
     assert_int_equal(r.n, 0);
@@ -247,10 +309,53 @@ static void test_delete_purge(void **state)
     wait_calls(f, &r, 1);
     assert_int_equal(r.count, 0);
 
-    /* ids keep increasing after a purge */
+    /* ids keep increasing after a purge (the file backend; a Redis stream deleted by the purge and made
+     * again within the same millisecond starts that millisecond's sequence at 0 again) */
     char id[64];
     put(f, "del", "{}", id);
-    assert_true(id_cmp(ids[3], id) < 0);
+    if (f->backend == TRG_DLQ_BACKEND_FILE)
+        assert_true(id_cmp(ids[3], id) < 0);
+}
+
+/* Bad arguments are refused at once, and no callback follows. */
+static void test_bad_arguments(void **state)
+{
+    struct fx *f = *state;
+    struct res r = {0};
+    assert_int_equal(trg_dlq_put(f->d, "ok-route_1.v2", "not json", 8, put_cb, &r), TRG_EINVAL);
+    assert_int_equal(trg_dlq_put(f->d, "ok", "{oops", 5, put_cb, &r), TRG_EINVAL);
+    assert_int_equal(trg_dlq_get(f->d, "ok", "abc", list_cb, &r), TRG_EINVAL);
+    assert_int_equal(trg_dlq_get(f->d, "ok", "nope", list_cb, &r), TRG_EINVAL);
+    assert_int_equal(trg_dlq_delete(f->d, "ok", "1-", done_cb, &r), TRG_EINVAL);
+    assert_int_equal(trg_dlq_list(f->d, "ok", "x-1", 5, list_cb, &r), TRG_EINVAL);
+    assert_int_equal(trg_dlq_list(f->d, "ok", NULL, 0, list_cb, &r), TRG_EINVAL);
+    assert_int_equal(trg_dlq_list(f->d, "", NULL, 1, list_cb, &r), TRG_EINVAL);
+    if (f->backend == TRG_DLQ_BACKEND_FILE) { /* route names become file names */
+        const char *bad[] = {".hidden", "a/b", "..", "a b", "x\ny", "route;rm"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            assert_int_equal(trg_dlq_put(f->d, bad[i], "{}", 2, put_cb, &r), TRG_EINVAL);
+            assert_int_equal(trg_dlq_list(f->d, bad[i], NULL, 5, list_cb, &r), TRG_EINVAL);
+            assert_int_equal(trg_dlq_purge(f->d, bad[i], done_cb, &r), TRG_EINVAL);
+        }
+    }
+    ev_run(f->loop, EVRUN_NOWAIT);
+    assert_int_equal(r.calls, 0);
+    trg_dlq_destroy(NULL);
+}
+
+/* --- the file backend ------------------------------------------------------------------------- */
+
+static void test_pretty_record_is_one_line(void **state)
+{
+    struct fx *f = *state;
+    char id[64];
+    put(f, "r1", "{\n  \"k\": \"v w\",\n  \"big\": 12345678901234567890\n}\n", id);
+    struct res r = {0};
+    assert_int_equal(trg_dlq_get(f->d, "r1", id, list_cb, &r), 0);
+    wait_calls(f, &r, 1);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.records[0], "{\"k\":\"v w\",\"big\":12345678901234567890}");
+    res_clear(&r);
 }
 
 static void test_ids_survive_recreate(void **state)
@@ -306,26 +411,6 @@ static void test_torn_line(void **state)
     assert_string_equal(r.records[1], "{\"ok\":2}");
     res_clear(&r);
     trg_free(path);
-}
-
-static void test_bad_arguments(void **state)
-{
-    struct fx *f = *state;
-    struct res r = {0};
-    const char *bad[] = {"", ".hidden", "a/b", "..", "a b", "x\ny", "route;rm"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(trg_dlq_put(f->d, bad[i], "{}", 2, put_cb, &r), TRG_EINVAL);
-        assert_int_equal(trg_dlq_list(f->d, bad[i], NULL, 5, list_cb, &r), TRG_EINVAL);
-        assert_int_equal(trg_dlq_purge(f->d, bad[i], done_cb, &r), TRG_EINVAL);
-    }
-    assert_int_equal(trg_dlq_put(f->d, "ok-route_1.v2", "not json", 8, put_cb, &r), TRG_EINVAL);
-    assert_int_equal(trg_dlq_get(f->d, "ok", "abc", list_cb, &r), TRG_EINVAL);
-    assert_int_equal(trg_dlq_delete(f->d, "ok", "1-", done_cb, &r), TRG_EINVAL);
-    assert_int_equal(trg_dlq_list(f->d, "ok", "x-1", 5, list_cb, &r), TRG_EINVAL);
-    assert_int_equal(trg_dlq_list(f->d, "ok", NULL, 0, list_cb, &r), TRG_EINVAL);
-    ev_run(f->loop, EVRUN_NOWAIT);
-    assert_int_equal(r.calls, 0);
-    trg_dlq_destroy(NULL);
 }
 
 /* destroy answers finished operations before it returns */
@@ -391,19 +476,88 @@ static void test_unwritable_dir(void **state)
     trg_free(ro);
 }
 
+/* --- the Redis backend ------------------------------------------------------------------------ */
+
+static void test_maxlen_trimming(void **state)
+{
+    struct fx *f = *state;
+    /* small stream nodes, so MAXLEN ~ can trim at this size */
+    freeReplyObject(tr_cmd(&srv, "CONFIG SET stream-node-max-entries 4"));
+    trg_dlq_destroy(f->d);
+    struct trg_dlq_conf dc = {.backend = TRG_DLQ_BACKEND_REDIS, .max_len = 10};
+    assert_int_equal(trg_dlq_create(f->loop, &dc, f->r, &f->d), 0);
+    for (int i = 0; i < 40; i++)
+        put(f, "trim", "{}", NULL);
+    long long len = tr_int(&srv, "XLEN %s", "test:dlq:trim");
+    assert_true(len >= 10 && len <= 14);
+    freeReplyObject(tr_cmd(&srv, "CONFIG SET stream-node-max-entries 100"));
+}
+
+static void test_down_is_estate(void **state)
+{
+    struct fx *f = *state;
+    put(f, "down", "{}", NULL);
+    tr_kill(&srv);
+    wait_up(f, false);
+    struct res r = {0};
+    assert_int_equal(trg_dlq_put(f->d, "down", "{}", 2, put_cb, &r), TRG_ESTATE);
+    assert_int_equal(trg_dlq_list(f->d, "down", NULL, 5, list_cb, &r), TRG_ESTATE);
+    assert_int_equal(trg_dlq_purge(f->d, "down", done_cb, &r), TRG_ESTATE);
+    assert_int_equal(r.calls, 0);
+    assert_true(tr_start(&srv));
+    wait_up(f, true);
+    put(f, "down", "{}", NULL);
+}
+
+static void test_destroy_with_pending(void **state)
+{
+    struct fx *f = *state;
+    struct res a = {0}, b = {0};
+    assert_int_equal(trg_dlq_put(f->d, "p", "{}", 2, put_cb, &a), 0);
+    assert_int_equal(trg_dlq_list(f->d, "p", NULL, 5, list_cb, &b), 0);
+    trg_dlq_destroy(f->d);
+    f->d = NULL;
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.err, TRG_ESTATE);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.err, TRG_ESTATE);
+    /* the replies still arrive and are dropped quietly */
+    double deadline = tr_now() + 0.2;
+    while (tr_now() < deadline)
+        ev_run(f->loop, EVRUN_ONCE);
+    assert_int_equal(a.calls, 1);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tr_stop(&srv);
+    return 0;
+}
+
+#define BOTH(t) {#t " (file)", t, setup_file, teardown, NULL}, {#t " (redis)", t, setup_redis, teardown, NULL}
+#define FILE_ONLY(t) {#t " (file)", t, setup_file, teardown, NULL}
+#define REDIS_ONLY(t) {#t " (redis)", t, setup_redis, teardown, NULL}
+
 int main(void)
 {
+    tr_require();
     trg_json_init_hooks();
+    trg_log_setup(getenv("TRG_TEST_VERBOSE") ? TRG_LOG_DEBUG : TRG_LOG_ERROR, TRG_LOG_TEXT, stderr);
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_put_list_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pretty_record_is_one_line, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_purge, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ids_survive_recreate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_line, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_destroy_delivers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_destroy_from_callback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unwritable_dir, setup, teardown),
+        BOTH(test_put_list_get),
+        BOTH(test_delete_purge),
+        BOTH(test_bad_arguments),
+        FILE_ONLY(test_pretty_record_is_one_line),
+        FILE_ONLY(test_ids_survive_recreate),
+        FILE_ONLY(test_torn_line),
+        FILE_ONLY(test_destroy_delivers),
+        FILE_ONLY(test_destroy_from_callback),
+        FILE_ONLY(test_unwritable_dir),
+        REDIS_ONLY(test_maxlen_trimming),
+        REDIS_ONLY(test_down_is_estate),
+        REDIS_ONLY(test_destroy_with_pending),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

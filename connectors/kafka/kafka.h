@@ -1,0 +1,124 @@
+/* kafka.h — what the Kafka source's files share (private to connectors/kafka/): its options, its state
+ * (struct kafka: the consumer, held records per partition, offsets, the on_failure producer), and the
+ * functions one file calls in another. kafka.c is the consumer; kafka_producer.c the on_failure producer.
+ */
+#ifndef TRG_KAFKA_H
+#define TRG_KAFKA_H
+
+#include <ev.h>
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../connector.h"
+
+#define KAFKA_DRAIN_MAX 2000 /* records and callbacks per loop pass, so other watchers get their turn */
+#define KAFKA_TURN 100       /* held records one partition emits before the next one's turn */
+
+enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST, KAFKA_AT_TIMESTAMP };
+enum kafka_format { KAFKA_FORMAT_LAMBDA, KAFKA_FORMAT_MINIO };
+
+struct kafka_opts {
+    char *brokers;
+    struct trg_strlist topics;
+    char *group;
+    char *client_id;
+    int starting_position;
+    int64_t starting_timestamp;
+    int64_t parallelization;
+    int format;
+    int64_t commit_interval_ms;
+    int64_t max_buffered;
+    int64_t max_buffered_bytes;
+    struct trg_kvlist rdkafka;
+};
+
+struct kafka;
+
+/* One emitted record, in its partition's list until everything before it is done. */
+struct krec {
+    struct krec *next;
+    struct kpart *p;
+    int64_t offset;
+    int64_t ts;
+    bool done;
+    bool abandoned;
+};
+
+/* A partition this instance holds or held: assigned, or revoked with records still out. */
+struct kpart {
+    struct kpart *next;
+    struct kafka *k;
+    char *topic;
+    int32_t partition;
+    char *tp;              /* "topic-partition" */
+    struct krec *head, *tail;
+    bool assigned;
+    bool stuck;            /* an abandoned record: store nothing past it */
+    bool dirty;            /* store_next changed and is not stored yet */
+    bool skip_ts;          /* AT_TIMESTAMP without a committed offset: skipping records before the timestamp */
+    bool reset;            /* AT_TIMESTAMP without a committed offset: to restart at the oldest record */
+    int64_t store_next;    /* the offset to store (first record not done) */
+    int64_t next_offset;   /* the offset after the last record handed to the engine */
+    int64_t fetch_next;    /* the offset after the last record polled (emitted, held or dropped), -1 unknown */
+    /* records refused by the engine (routes full), oldest first, waiting for them to drain: a ring of
+     * held_cap (a power of two) slots from held_head */
+    rd_kafka_message_t **held;
+    size_t held_cap, held_head, n_held;
+    struct kpart *ready_next; /* in the kafka's turn of partitions with held records */
+    bool ready;
+};
+
+/* Events of one failed batch being produced to an on_failure topic: done once every delivery report is in. */
+struct kfail {
+    struct kfail *next;
+    struct kafka *k;
+    size_t pending;
+    rd_kafka_resp_err_t err;
+    trg_failure_cb done;
+    void *arg;
+    char *topic;
+};
+
+struct kafka {
+    struct trg_source *src;
+    const struct kafka_opts *opts;
+    const char *name;
+    struct ev_loop *loop;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    int pipe_rd, pipe_wr;
+    ev_io io;
+    ev_prepare store;
+    ev_timer commit;
+    struct kpart *parts;
+    /* partitions with held records, taking turns of KAFKA_TURN records, so that every partition's lane gets
+     * records as the routes drain (a fetch brings thousands of one partition's records at once) */
+    struct kpart *ready_head, *ready_tail;
+    size_t n_held;     /* held records, all partitions */
+    size_t held_bytes; /* their keys and values */
+    struct trg_pool recs;       /* struct krec */
+    struct trg_buf scratch, scratch_id, scratch_key; /* a record's json, item id and order key being built */
+    bool started, stopping, paused_engine, paused_kafka, joined, need_commit, need_reset;
+    /* the producer for on_failure "kafka://TOPIC", created at the first failure; its main queue (delivery
+     * reports, logs, errors) signals pprd/ppwr, drained with rd_kafka_poll(prk, 0) on the loop */
+    rd_kafka_t *prk;
+    rd_kafka_queue_t *pqueue;
+    int ppipe_rd, ppipe_wr;
+    ev_io pio;
+    struct kfail *fails;
+    bool destroying;
+    uint64_t rebalances, commits;
+    int64_t queued_min; /* librdkafka's queued.min.messages */
+    bool fetch_idle;    /* the consumer queue reached queued.min.messages: librdkafka stopped fetching */
+};
+
+/* librdkafka's error and log callbacks, for the consumer's and the producer's handles (kafka.c). */
+void trg_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+void trg_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+/* ops->on_failure: produce n failed records to the topic of target ("kafka://TOPIC") (kafka_producer.c). */
+int trg_kafka_on_failure(void *inst, const char *target, struct trg_event *const *evs, size_t n,
+                         const struct trg_failure_info *info, trg_failure_cb done, void *arg);
+
+#endif

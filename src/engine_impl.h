@@ -1,0 +1,51 @@
+/* engine_impl.h — struct trg_engine, for the engine's own files only: engine.c builds, runs and writes
+ * it; status.c only reads it (health, readiness, metrics and the admin API's views). */
+#ifndef TRG_ENGINE_IMPL_H
+#define TRG_ENGINE_IMPL_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "function.h"
+#include "intake.h"
+#include "list.h"
+#include "route.h"
+#include "source.h"
+
+struct trg_config;
+struct trg_engine;
+struct trg_event;
+struct trg_http;
+struct trg_redis;
+
+struct trg_engine {
+    struct trg_core core;       /* loop, metrics, DLQ, clock, random: handed down to routes and functions */
+    struct trg_source_env source_env; /* what every source borrows: core, http, redis, emit */
+    struct trg_route_owner route_owner;       /* the callbacks of every route */
+    struct trg_function_owner function_owner; /* the callbacks of every function */
+    struct trg_config *cfg;     /* the current config */
+    struct trg_http *http;
+    struct trg_redis *redis;
+    struct trg_config *redis_cfg; /* holds the conf the Redis connections borrow */
+    struct trg_intake *intake;  /* with `redis`: the durable intake of push sources' events */
+    struct trg_intake_owner intake_owner;
+    struct trg_list sources, functions, routes;
+    uint64_t seq;
+    int64_t started_ms;
+    int emitting;               /* inside trg_source_emit: hand events back later */
+    struct trg_event *done_head, *done_tail;
+    struct trg_event *accept_head, *accept_tail;
+    ev_prepare prepare;         /* each loop iteration: confirms and hands back deferred events, reaps */
+    bool reap;
+    bool redis_down;            /* Redis was connected and is not now: durable sources are paused */
+    ev_timer shutdown_timer;
+    void (*shutdown_done)(void *arg);
+    void *shutdown_arg;
+};
+
+/* Register /healthz, /readyz and /metrics on the engine's HTTP server (status.c). */
+int trg_engine_status_register(struct trg_engine *e);
+
+#endif
