@@ -63,7 +63,7 @@ enum trg_partial trg_outcome_parse(const char *body, size_t len, const char *con
     }
     for (const cJSON *it = list->child; it; it = it->next) {
         const cJSON *id = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "itemIdentifier") : NULL;
-        char *tmp;
+        char *tmp = NULL;
         const char *buf = id ? read_id(id, &tmp) : NULL;
         if (!buf) {
             trg_free(tmp);
