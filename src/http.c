@@ -1,7 +1,10 @@
 /* http.c — libmicrohttpd driven from the libev loop (external polling on MHD's epoll fd).
  *
  * Life of a request (struct trg_http_req, MHD's per-request closure):
- *   uri_log_cb      allocates it with the raw URI, before anything else;
+ *   uri_log_cb      allocates it with the raw URI, before anything else, and leaves it with the
+ *                   connection (struct http_conn) until access_cb sees it: a request that MHD refuses
+ *                   before that (URI or headers beyond the connection's memory: 414/431) never reaches
+ *                   access_cb nor completed_cb, and is freed when its connection closes (conn_cb);
  *   access_cb       first call: route lookup (404/405), Content-Length check (413);
  *                   body calls: accumulate up to max_body, discard beyond;
  *                   final call: copy headers/query, hand it to the handler, suspend the connection
@@ -32,6 +35,7 @@
 #define HTTP_CONN_LIMIT 1024
 #define HTTP_CONN_TIMEOUT_S 60
 #define HTTP_CONN_MEMORY (64 * 1024)
+#define HTTP_RUN_MAX_S 0.5
 /* Beyond max_body, a chunked upload is discarded; past this much more, the connection is closed. */
 #define HTTP_DISCARD_SLACK (1024 * 1024)
 
@@ -58,6 +62,11 @@ struct trg_http {
     struct trg_http_req *owned; /* requests handed to handlers and not answered yet */
 };
 
+/* One per TCP connection (MHD's socket context), from conn_cb STARTED to CLOSED. */
+struct http_conn {
+    struct trg_http_req *fresh; /* made by uri_log_cb, not seen by access_cb yet */
+};
+
 enum req_state {
     REQ_RECEIVING, /* headers or body still arriving */
     REQ_HANDLER,   /* handed to the handler, not answered */
@@ -67,6 +76,7 @@ enum req_state {
 struct trg_http_req {
     struct trg_http *h;               /* NULL once the server is destroyed */
     struct MHD_Connection *conn;      /* NULL once MHD completed the request */
+    struct http_conn *cx;             /* while it is cx->fresh */
     struct trg_http_req *prev, *next; /* in h->owned while REQ_HANDLER */
     enum req_state state;
     bool started, suspended, in_handler, closed, too_big, failed;
@@ -96,12 +106,19 @@ static void http_schedule(struct trg_http *h, double after)
     ev_timer_start(h->loop, &h->timer);
 }
 
+/* libmicrohttpd 0.9.75 in external epoll mode can leave a connection it refused (414/431) waiting for
+ * one more MHD_run that no socket event brings, and its timeout is the idle timeout (60 s): while any
+ * connection is open, run it at least every HTTP_RUN_MAX_S. */
 static void http_rearm(struct trg_http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms = 0;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    bool open = !di || di->num_connections > 0;
 
     if (MHD_get_timeout(h->daemon, &ms) == MHD_YES)
-        http_schedule(h, (double)ms / 1000.);
+        http_schedule(h, open && (double)ms / 1000. > HTTP_RUN_MAX_S ? HTTP_RUN_MAX_S : (double)ms / 1000.);
+    else if (open)
+        http_schedule(h, HTTP_RUN_MAX_S);
     else
         ev_timer_stop(h->loop, &h->timer);
 }
@@ -154,10 +171,13 @@ static void req_link(struct trg_http_req *r)
     r->h->owned = r;
 }
 
+static void req_unfresh(struct trg_http_req *r);
+
 static void req_free(struct trg_http_req *r)
 {
     if (!r)
         return;
+    req_unfresh(r);
     req_unlink(r);
     if (r->h)
         ev_io_stop(r->h->loop, &r->peer);
@@ -173,15 +193,56 @@ static void req_free(struct trg_http_req *r)
     trg_free(r);
 }
 
+/* The request is no longer only its connection's (access_cb saw it, or it is freed). */
+static void req_unfresh(struct trg_http_req *r)
+{
+    if (r->cx && r->cx->fresh == r)
+        r->cx->fresh = NULL;
+    r->cx = NULL;
+}
+
+static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                    enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_conn *cx = *socket_context;
+
+    (void)cls, (void)conn;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* without it (out of memory) requests are served all the same; only a refused one may leak */
+        *socket_context = trg_calloc(1, sizeof *cx);
+        return;
+    }
+    if (!cx)
+        return;
+    if (cx->fresh) {
+        struct trg_http_req *r = cx->fresh;
+        req_unfresh(r);
+        req_free(r);
+    }
+    trg_free(cx);
+    *socket_context = NULL;
+}
+
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct trg_http_req *r = trg_calloc(1, sizeof *r);
+    const union MHD_ConnectionInfo *ci;
     const char *q;
 
     if (!r)
         return NULL;
     r->h = cls;
     r->conn = conn;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context) {
+        r->cx = ci->socket_context;
+        if (r->cx->fresh) { /* the previous request never reached access_cb */
+            struct trg_http_req *old = r->cx->fresh;
+            req_unfresh(old);
+            req_free(old);
+        }
+        r->cx->fresh = r;
+    }
     r->uri = trg_strdup(uri ? uri : "/");
     if (!r->uri)
         goto fail;
@@ -493,6 +554,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         trg_error("http", ((struct trg_http *)cls)->listen, "out of memory accepting a request; closing it");
         return MHD_NO;
     }
+    req_unfresh(r); /* MHD calls completed_cb for it from now on */
     r->conn = conn;
     if (!r->started)
         return on_headers(r, method, url);
@@ -616,7 +678,7 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, h, MHD_OPTION_NOTIFY_COMPLETED,
-        completed_cb, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
+        completed_cb, h, MHD_OPTION_NOTIFY_CONNECTION, conn_cb, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!h->daemon) {
