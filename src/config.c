@@ -518,6 +518,7 @@ int trg_config_load_text(const char *text, size_t len, const char *name, struct 
         if (redis) {
             c->has_redis = true;
             trg_opt_apply(trg_redis_options, trg_redis_n_options, &c->redis, redis, "$.redis", NULL, errs);
+            trg_redis_check(&c->redis, "$.redis", errs);
         }
         if (c->dlq.backend == 1 && !redis)
             trg_errs_add(errs, "$.dlq.backend", "\"redis\" needs a top-level \"redis\" object with its url");

@@ -1268,7 +1268,9 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
         goto fail;
     }
     if (conf->has_redis && (rc = trg_redis_create(loop, &conf->redis, &e->redis)) != 0) {
-        trg_error("redis", NULL, "cannot set up the Redis connection to %s: %s", conf->redis.url, trg_strerror(rc));
+        char shown[256];
+        trg_error("redis", NULL, "cannot set up the Redis connection to %s: %s",
+                  trg_url_redact(conf->redis.url, shown, sizeof shown), trg_strerror(rc));
         goto fail;
     }
     if (e->redis) {

@@ -119,6 +119,13 @@ size_t trg_utf8_seq(const void *s, size_t n);
 
 /* Constant-time comparison of two strings, for tokens. */
 bool trg_secure_streq(const char *a, const char *b);
+/* url as it may appear in a log line or an error: the password of its userinfo (`user:***@`, or `***@`
+ * when there is no user part) and the value of every query parameter whose name holds password,
+ * secret, token, key, sig, credential or auth (case-insensitive) become ***. Written into buf
+ * (truncated to len - 1 bytes, always NUL-terminated); returns buf. NULL url gives "". */
+const char *trg_url_redact(const char *url, char *buf, size_t len);
+/* Does a setting or parameter of this name hold a secret (the words trg_url_redact() looks for)? */
+bool trg_secret_name(const char *name);
 
 /* A list of strings, and an ordered list of name/value pairs (headers, env). */
 struct trg_strlist {

@@ -588,8 +588,9 @@ int trg_curl_post_start(struct trg_curl_loop *cl, const struct trg_curl_post_req
         ok |= curl_easy_setopt(e, CURLOPT_USERPWD, req->userpwd);
     }
     if (ok != CURLE_OK) {
+        char shown[512];
         trg_error("curl", NULL, "setting up a request to %s failed; is libcurl built with http and sigv4?",
-                  req->url);
+                  trg_url_redact(req->url, shown, sizeof shown));
         rc = TRG_EIO;
         goto fail;
     }
