@@ -65,6 +65,7 @@ struct trg_config {
     struct {
         char *listen;
         char *admin_token;
+        int64_t max_connections, max_connections_per_address, request_timeout_s, reserved_connections;
     } http;
     struct {
         int level;                 /* enum trg_log_level */

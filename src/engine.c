@@ -1260,7 +1260,11 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, struct trg_
     int rc = trg_metrics_create(&e->metrics);
     if (rc != 0)
         goto fail;
-    rc = trg_http_create(loop, conf->http.listen, &e->http);
+    const struct trg_http_limits lim = {(unsigned)conf->http.max_connections,
+                                        (unsigned)conf->http.max_connections_per_address,
+                                        (unsigned)conf->http.request_timeout_s,
+                                        (unsigned)conf->http.reserved_connections};
+    rc = trg_http_create_limited(loop, conf->http.listen, &lim, &e->http);
     if (rc != 0) {
         trg_error("http", NULL, "cannot listen on %s: is the port in use, or the address not local?",
                   conf->http.listen);

@@ -14,6 +14,13 @@
  *   completed_cb    MHD is done with the connection: free the request, unless a handler still
  *                   owns it (then it is marked closed and trg_http_respond frees it).
  * While suspended, MHD does not watch the socket, so we do (peer_cb) to notice a client that left.
+ *
+ * Slow callers (slowloris): MHD refuses connections beyond max_connections_per_address from one
+ * address; a connection that has not delivered its whole request (headers and body) within
+ * request_timeout_s of its start or of its previous request's end is shut down (http_sweep); and
+ * when fewer than reserved_connections slots are free, a new connection shuts down the oldest one
+ * still sending its request, so /healthz, the admin API and requests that arrive whole keep finding
+ * a slot. A connection whose request is with its handler is never cut.
  */
 #include "http.h"
 
@@ -22,6 +29,7 @@
 #include <ev.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +41,10 @@
 #include "util.h"
 
 #define HTTP_CONN_LIMIT 1024
+#define HTTP_CONN_PER_ADDRESS 64
+#define HTTP_REQUEST_TIMEOUT_S 30
+#define HTTP_CONN_RESERVED 16
+#define HTTP_SWEEP_EVERY_S 0.25
 #define HTTP_CONN_TIMEOUT_S 60
 #define HTTP_CONN_MEMORY (64 * 1024)
 #define HTTP_RUN_MAX_S 0.5
@@ -60,11 +72,21 @@ struct trg_http {
     struct http_route *routes;
     size_t n_routes;
     struct trg_http_req *owned; /* requests handed to handlers and not answered yet */
+    struct trg_http_limits lim;
+    struct http_conn *conns, *conns_tail; /* open connections, oldest first */
+    unsigned n_conns;
+    double last_sweep;
+    uint64_t cut_slow, cut_evicted; /* connections shut down: past the deadline; for a newcomer */
 };
 
 /* One per TCP connection (MHD's socket context), from conn_cb STARTED to CLOSED. */
 struct http_conn {
-    struct trg_http_req *fresh; /* made by uri_log_cb, not seen by access_cb yet */
+    struct trg_http_req *fresh;    /* made by uri_log_cb, not seen by access_cb yet */
+    struct http_conn *prev, *next; /* in h->conns */
+    int fd;
+    double deadline; /* ev_now() by which the request must be in (while !busy) */
+    bool busy;       /* a request is with its handler or being answered */
+    bool cut;        /* shut down by us; MHD closes it on its next run */
 };
 
 enum req_state {
@@ -123,8 +145,40 @@ static void http_rearm(struct trg_http *h)
         ev_timer_stop(h->loop, &h->timer);
 }
 
+static void conn_cut(struct trg_http *h, struct http_conn *cx)
+{
+    (void)h;
+    cx->cut = true;
+    if (cx->fd >= 0)
+        shutdown(cx->fd, SHUT_RDWR); /* MHD reads EOF and closes it (conn_cb CLOSED) */
+}
+
+/* Shut down the connections whose request did not arrive in time. */
+static void http_sweep(struct trg_http *h)
+{
+    double now = ev_now(h->loop);
+    unsigned cut = 0;
+
+    if (now - h->last_sweep < HTTP_SWEEP_EVERY_S)
+        return;
+    h->last_sweep = now;
+    for (struct http_conn *cx = h->conns; cx; cx = cx->next) {
+        if (cx->busy || cx->cut || now < cx->deadline)
+            continue;
+        conn_cut(h, cx);
+        cut++;
+    }
+    if (cut) {
+        h->cut_slow += cut;
+        trg_info("http", h->listen,
+                 "closed %u connection(s) whose request did not arrive within %u s (http.request_timeout_s)",
+                 cut, h->lim.request_timeout_s);
+    }
+}
+
 static void http_run(struct trg_http *h)
 {
+    http_sweep(h);
     if (MHD_run(h->daemon) != MHD_YES)
         trg_warn("http", h->listen, "MHD_run failed; requests may stall");
     http_rearm(h);
@@ -201,19 +255,59 @@ static void req_unfresh(struct trg_http_req *r)
     r->cx = NULL;
 }
 
+/* A new connection in the reserve: shut down the oldest one still sending its request. */
+static void conn_evict(struct trg_http *h, struct http_conn *newcomer)
+{
+    for (struct http_conn *cx = h->conns; cx; cx = cx->next) {
+        if (cx == newcomer || cx->busy || cx->cut)
+            continue;
+        conn_cut(h, cx);
+        h->cut_evicted++;
+        trg_info("http", h->listen,
+                 "%u of %u connections open: closed the oldest one still sending its request to keep a slot "
+                 "free (http.reserved_connections)",
+                 h->n_conns, h->lim.max_connections);
+        return;
+    }
+}
+
 static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
                     enum MHD_ConnectionNotificationCode toe)
 {
+    struct trg_http *h = cls;
     struct http_conn *cx = *socket_context;
 
-    (void)cls, (void)conn;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        /* without it (out of memory) requests are served all the same; only a refused one may leak */
-        *socket_context = trg_calloc(1, sizeof *cx);
+        /* without it (out of memory) requests are served all the same, without the limits */
+        cx = trg_calloc(1, sizeof *cx);
+        *socket_context = cx;
+        if (!cx)
+            return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        cx->fd = ci ? ci->connect_fd : -1;
+        cx->deadline = ev_now(h->loop) + h->lim.request_timeout_s;
+        cx->prev = h->conns_tail;
+        if (h->conns_tail)
+            h->conns_tail->next = cx;
+        else
+            h->conns = cx;
+        h->conns_tail = cx;
+        h->n_conns++;
+        if (h->n_conns + h->lim.reserved_connections > h->lim.max_connections)
+            conn_evict(h, cx);
         return;
     }
     if (!cx)
         return;
+    if (cx->prev)
+        cx->prev->next = cx->next;
+    else
+        h->conns = cx->next;
+    if (cx->next)
+        cx->next->prev = cx->prev;
+    else
+        h->conns_tail = cx->prev;
+    h->n_conns--;
     if (cx->fresh) {
         struct trg_http_req *r = cx->fresh;
         req_unfresh(r);
@@ -470,6 +564,10 @@ static enum MHD_Result dispatch(struct trg_http_req *r)
         return queue_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
     }
     fill_remote(r);
+    const union MHD_ConnectionInfo *sci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (sci && sci->socket_context)
+        ((struct http_conn *)sci->socket_context)->busy = true;
     r->state = REQ_HANDLER;
     req_link(r);
     r->in_handler = true;
@@ -587,7 +685,15 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct trg_http_req *r = *con_cls;
+    struct trg_http *h = cls;
+    const union MHD_ConnectionInfo *sci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
+    if (sci && sci->socket_context) {
+        /* the next request on this connection has its own request_timeout_s */
+        struct http_conn *cx = sci->socket_context;
+        cx->busy = false;
+        cx->deadline = ev_now(h->loop) + h->lim.request_timeout_s;
+    }
     if (!r)
         return;
     *con_cls = NULL;
@@ -650,6 +756,12 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 
 int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **out)
 {
+    return trg_http_create_limited(loop, listen, NULL, out);
+}
+
+int trg_http_create_limited(struct ev_loop *loop, const char *listen, const struct trg_http_limits *lim,
+                            struct trg_http **out)
+{
     struct trg_http *h = NULL;
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
@@ -668,6 +780,17 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
     if (!h)
         return TRG_ENOMEM;
     h->loop = loop;
+    h->lim = lim ? *lim
+                 : (struct trg_http_limits){HTTP_CONN_LIMIT, HTTP_CONN_PER_ADDRESS, HTTP_REQUEST_TIMEOUT_S,
+                                            HTTP_CONN_RESERVED};
+    if (h->lim.max_connections < 2)
+        h->lim.max_connections = 2;
+    if (h->lim.max_connections_per_address < 1)
+        h->lim.max_connections_per_address = 1;
+    if (h->lim.request_timeout_s < 1)
+        h->lim.request_timeout_s = 1;
+    if (h->lim.reserved_connections >= h->lim.max_connections)
+        h->lim.reserved_connections = h->lim.max_connections / 2;
     h->listen = trg_strdup(listen);
     if (!h->listen) {
         err = TRG_ENOMEM;
@@ -678,7 +801,8 @@ int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, h, MHD_OPTION_NOTIFY_COMPLETED,
-        completed_cb, h, MHD_OPTION_NOTIFY_CONNECTION, conn_cb, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
+        completed_cb, h, MHD_OPTION_NOTIFY_CONNECTION, conn_cb, h, MHD_OPTION_CONNECTION_LIMIT,
+        h->lim.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->lim.max_connections_per_address,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!h->daemon) {

@@ -18,8 +18,24 @@ struct trg_http_req;
 
 typedef void (*trg_http_handler)(void *arg, struct trg_http_req *req);
 
-/* Listen on "host:port" ("127.0.0.1:9070", "[::1]:9070", "0.0.0.0:0"). Port 0 picks a free port. */
+/* Limits against callers that hold connections (slowloris). The defaults are in parentheses; the
+ * config's http options (config.c) give them to trigd's server. */
+struct trg_http_limits {
+    unsigned max_connections;             /* open connections in all (default 1024) */
+    unsigned max_connections_per_address; /* from one client address (default 64) */
+    unsigned request_timeout_s;  /* a request's headers and body must arrive within this long of the
+                                  * connection's start or of its previous request's end (default 30) */
+    unsigned reserved_connections; /* when fewer slots than this are free, each new connection closes
+                                    * the oldest one still sending its request (default 16) */
+};
+
+/* Listen on "host:port" ("127.0.0.1:9070", "[::1]:9070", "0.0.0.0:0"). Port 0 picks a free port.
+ * The default limits. */
 int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **out);
+/* The same with limits (NULL: the defaults); lim is copied. reserved_connections is kept below
+ * max_connections (at most half of it). */
+int trg_http_create_limited(struct ev_loop *loop, const char *listen, const struct trg_http_limits *lim,
+                            struct trg_http **out);
 /* The port actually bound (useful with port 0). */
 int trg_http_port(const struct trg_http *h);
 /* Stop accepting connections; requests already in progress can still be answered. */
