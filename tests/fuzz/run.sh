@@ -11,7 +11,8 @@ export ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 
 run_one() {
-    local t=$1 work="$bins/corpus-$t"
+    local t=$1
+    local work="$bins/corpus-$t"
     mkdir -p "$work"
     rm -f "$bins/crash-$t-"*
     "$bins/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 \
