@@ -69,6 +69,12 @@ static const struct family families[TRG_M__COUNT] = {
     [TRG_M_PAUSED_PARTITIONS] = {"trigd_source_paused_partitions",
                                  "Partitions the source has paused right now (backpressure or stopping).", M_GAUGE,
                                  "source", NULL, NULL, 0},
+    [TRG_M_DLQ_WRITE_FAILURES] = {"trigd_dlq_write_failures_total",
+                                  "Writes to the dead-letter queue that failed (disk full, Redis down); each is "
+                                  "retried and the route's source paused meanwhile.",
+                                  M_COUNTER, "route", NULL, NULL, 0},
+    [TRG_M_DLQ_BLOCKED] = {"trigd_dlq_blocked", "1 while a route waits for the dead-letter queue to take a write.",
+                           M_GAUGE, "route", NULL, NULL, 0},
 };
 
 struct sample {

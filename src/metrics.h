@@ -24,6 +24,8 @@ enum trg_metric {
     TRG_M_SOURCE_EVENTS,        /* counter   {source,event}: what a source counted (skipped fires, ...) */
     TRG_M_PARTITION_LAG,        /* gauge     {source,partition}: records not read yet, per partition (kafka) */
     TRG_M_PAUSED_PARTITIONS,    /* gauge     {source}: partitions paused right now (backpressure) */
+    TRG_M_DLQ_WRITE_FAILURES,   /* counter   {route}: DLQ writes that failed (each is retried) */
+    TRG_M_DLQ_BLOCKED,          /* gauge     {route}: 1 while the route waits for the DLQ to take a write */
     TRG_M__COUNT
 };
 

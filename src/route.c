@@ -100,6 +100,7 @@ bool trg_route_can_accept(const struct trg_route *r)
 void trg_route_update_metrics(struct trg_route *r)
 {
     trg_metrics_set(trg_engine_metrics(r->engine), TRG_M_QUEUED, r->name, NULL, (double)r->held);
+    trg_metrics_set(trg_engine_metrics(r->engine), TRG_M_DLQ_BLOCKED, r->name, NULL, r->dlq_blocked ? 1. : 0.);
 }
 
 static bool lane_is(const struct trg_lane *l, const char *key)
@@ -369,12 +370,21 @@ static void dlq_done(void *arg, int err, const char *id)
     }
     if (err != 0) {
         bool target = to_target(r) && r->source;
+        double now = ev_now(trg_engine_loop(r->engine));
+        trg_metrics_add(trg_engine_metrics(r->engine), TRG_M_DLQ_WRITE_FAILURES, r->name, NULL, 1.);
         if (!r->dlq_blocked)
+            r->dlq_failures = 0;
+        r->dlq_failures++;
+        if (!r->dlq_blocked || now - r->dlq_logged_at >= 60.) {
+            r->dlq_logged_at = now;
             trg_error("route", r->name,
-                      "cannot write %zu event(s) to %s (%s): pausing the route's source and retrying; %s", j->n,
-                      target ? r->conf->on_failure : "the DLQ", trg_strerror(err),
+                      "cannot write %zu event(s) to %s (%s; %llu failed attempt(s) so far): the route's source "
+                      "is paused and the write retried every second; %s",
+                      j->n, target ? r->conf->on_failure : "the DLQ", trg_strerror(err),
+                      (unsigned long long)r->dlq_failures,
                       target ? "the source logged why"
                              : "check the DLQ backend (Redis connection, disk space, state_dir permissions)");
+        }
         r->dlq_blocked = true;
         trg_engine_route_changed(r->engine, r);
         if (!ev_is_active(&r->dlq_retry)) {

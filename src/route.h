@@ -86,6 +86,8 @@ struct trg_route {
     bool retired;             /* replaced or removed by a reload: finishes what it holds, takes nothing new */
     bool full;                /* held reached max_queued_events: the source is paused */
     bool dlq_blocked;         /* the DLQ could not be written: the source is paused until it can */
+    uint64_t dlq_failures;    /* failed DLQ writes since it was last blocked */
+    double dlq_logged_at;     /* ev_now() of the last "cannot write" line (one per minute while blocked) */
     struct trg_list dlq_jobs; /* DLQ writes in progress or waiting to be retried */
     ev_timer dlq_retry;
 };
