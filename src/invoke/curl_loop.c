@@ -419,7 +419,9 @@ int64_t trg_curl_parse_retry_after(const char *value, int64_t now_wall_ms)
     time_t t = curl_getdate(value, NULL);
     if (t < 0)
         return -1;
-    int64_t ms = (int64_t)t * 1000 - now_wall_ms;
+    if ((int64_t)t > INT64_MAX / 1000) /* a date in the year 292,000,000 and beyond: as far as delta-seconds go */
+        t = (time_t)(INT64_MAX / 1000);
+    int64_t ms = (int64_t)t * 1000 - (now_wall_ms > 0 ? now_wall_ms : 0);
     return ms > 0 ? ms : 0;
 }
 
