@@ -526,8 +526,17 @@ static int scan(struct fdlq *f, const char *route, const char *after, size_t cou
         if (!l.valid)
             continue;
         int c = id_cmp(l.ms, l.seq, ams, aseq);
-        if (id ? c == 0 : (!after || c > 0))
-            rc = add_entry(o, &l);
+        if (!(id ? c == 0 : (!after || c > 0)))
+            continue;
+        /* a line edited or damaged by hand: its record is not JSON, and a redrive would send garbage */
+        cJSON *j = cJSON_ParseWithLength(l.record, l.record_len);
+        if (!j) {
+            trg_warn("dlq", route, "skipped entry %.*s of %s.jsonl: its record is not JSON (damaged file?)",
+                     (int)(l.id_len > 40 ? 40 : l.id_len), l.id, route);
+            continue;
+        }
+        cJSON_Delete(j);
+        rc = add_entry(o, &l);
     }
     trg_buf_free(&data);
     if (rc == TRG_ENOMEM) {
