@@ -8,7 +8,8 @@
  *   2. a whole engine (webhook source, Invoke API at /2015-03-31/functions/..., admin API, /healthz),
  *      whose function's endpoint is a closed port: invocations fail fast and are retried in memory.
  * Each exchange ends when the server closes the connection, or 50 ms after its answer stopped coming
- * (a kept-alive connection); neither within 5 s is a hang. An answer, when there is one, is HTTP.
+ * (a kept-alive connection); neither within 5 s is a hang (both servers have request_timeout_s 1: a
+ * request cut short is closed by that deadline). An answer, when there is one, is HTTP.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,7 +67,7 @@ static void build_event(void *arg, struct trg_http_req *req)
 }
 
 static const char config_text[] =
-    "{\"http\":{\"listen\":\"127.0.0.1:0\"},\"state_dir\":\"%s\",\"log\":{\"level\":\"error\"},"
+    "{\"http\":{\"listen\":\"127.0.0.1:0\",\"request_timeout_s\":1},\"state_dir\":\"%s\",\"log\":{\"level\":\"error\"},"
     "\"functions\":{\"fn\":{\"type\":\"http\",\"url\":\"http://127.0.0.1:1/fn\",\"timeout_ms\":200}},"
     "\"sources\":{\"hook\":{\"type\":\"webhook\",\"path\":\"/hook\",\"max_body_bytes\":65536},"
     "\"sync\":{\"type\":\"webhook\",\"path\":\"/sync\",\"mode\":\"sync\",\"sync_timeout_ms\":300}},"
@@ -81,7 +82,10 @@ static void setup(void)
 
     trg_log_setup(TRG_LOG_ERROR + 1, TRG_LOG_TEXT, stderr);
     loop = ev_loop_new(EVFLAG_AUTO);
-    if (!loop || trg_http_create(loop, "127.0.0.1:0", &plain) != 0 ||
+    /* request_timeout_s 1: a request cut short (no final CRLF) before the half-close is only noticed by
+     * the deadline (libmicrohttpd does not see that FIN), so it must come soon */
+    const struct trg_http_limits lim = {64, 64, 1, 4};
+    if (!loop || trg_http_create_limited(loop, "127.0.0.1:0", &lim, &plain) != 0 ||
         trg_http_route(plain, NULL, "/", 1 << 20, build_event, NULL) != 0)
         abort();
     plain_port = trg_http_port(plain);
@@ -173,8 +177,10 @@ static void exchange(int port, const uint8_t *data, size_t size)
     ev_timer_stop(loop, &deadline);
     ev_io_stop(loop, &io);
     close(p.fd);
-    if (p.in.len >= 5 && memcmp(p.in.data, "HTTP/", 5) != 0)
+    if (p.in.len >= 5 && memcmp(p.in.data, "HTTP/", 5) != 0) {
+        fprintf(stderr, "fuzz_http: port %d answered %.*s\n", port, (int)p.in.len, p.in.data);
         abort();
+    }
     trg_buf_free(&p.in);
 }
 
