@@ -271,6 +271,32 @@ static void test_non_json_payload_and_append(void **state)
     trg_buf_free(&b);
 }
 
+/* cJSON takes a raw line feed inside a string as JSON: a function answering "a<LF>b" (or an event
+ * holding one) once split the record over two lines of the DLQ file, losing it. */
+static void test_control_chars_in_json_strings(void **state)
+{
+    (void)state;
+    struct trg_buf b = {0};
+    struct trg_dlq_info in = base_info();
+    const char *evs[] = {"{\"k\":\"x\ny\"}"};
+    const size_t lens[] = {strlen(evs[0])};
+    in.response_payload = "\"a\nb\tc\001\"";
+    in.response_payload_len = strlen(in.response_payload);
+    in.request_payload = "{\"m\":\"1\r\n2\"}";
+    in.request_payload_len = strlen(in.request_payload);
+    in.records = evs;
+    in.record_lens = lens;
+    in.n_records = 1;
+    cJSON *j = build(&in, &b); /* one line, valid JSON */
+    for (size_t i = 0; i < b.len; i++)
+        assert_true((unsigned char)b.data[i] >= 0x20);
+    assert_str(at(j, "responsePayload", NULL), "a\nb\tc\001");
+    assert_str(at(at(j, "requestPayload", NULL), "m", NULL), "1\r\n2");
+    assert_str(at(cJSON_GetArrayItem(at(j, "trigd", "records"), 0), "k", NULL), "x\ny");
+    cJSON_Delete(j);
+    trg_buf_free(&b);
+}
+
 static void test_alloc_failure(void **state)
 {
     (void)state;
@@ -298,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_truncate_json),
         cmocka_unit_test(test_batch_info),
         cmocka_unit_test(test_non_json_payload_and_append),
+        cmocka_unit_test(test_control_chars_in_json_strings),
         cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
