@@ -297,6 +297,39 @@ static void test_control_chars_in_json_strings(void **state)
     trg_buf_free(&b);
 }
 
+/* cJSON reads 0123456789, +1, 1. and invalid UTF-8 as JSON; JSON does not: such a payload is kept as a
+ * string, so the record stays JSON for every reader. (A function answering 0123456789 once made the
+ * record invalid JSON.) */
+static void test_lenient_json_kept_as_string(void **state)
+{
+    (void)state;
+    const char *bodies[] = {"0123456789", "[+1]", "{\"a\":1.}", "[1e]", "-", "[\"\xff\"]", "00"};
+    const char *fine[] = {"0", "-0.5e+10", "[1,2.25,3E-2]", "{\"a\":\"0123\"}", "\"\xc3\xa9\""};
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        struct trg_buf b = {0};
+        struct trg_dlq_info in = base_info();
+        in.response_payload = bodies[i];
+        in.response_payload_len = strlen(bodies[i]);
+        cJSON *j = build(&in, &b);
+        assert_true(cJSON_IsString(at(j, "responsePayload", NULL)));
+        cJSON_Delete(j);
+        trg_buf_free(&b);
+    }
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
+        struct trg_buf b = {0};
+        struct trg_dlq_info in = base_info();
+        in.response_payload = fine[i];
+        in.response_payload_len = strlen(fine[i]);
+        cJSON *j = build(&in, &b);
+        const cJSON *r = at(j, "responsePayload", NULL);
+        assert_non_null(r);
+        if (cJSON_IsString(r))
+            assert_true(fine[i][0] == '"');
+        cJSON_Delete(j);
+        trg_buf_free(&b);
+    }
+}
+
 static void test_alloc_failure(void **state)
 {
     (void)state;
@@ -325,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_batch_info),
         cmocka_unit_test(test_non_json_payload_and_append),
         cmocka_unit_test(test_control_chars_in_json_strings),
+        cmocka_unit_test(test_lenient_json_kept_as_string),
         cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
