@@ -378,8 +378,8 @@ static void dlq_done(void *arg, int err, const char *id)
         if (!r->dlq_blocked || now - r->dlq_logged_at >= 60.) {
             r->dlq_logged_at = now;
             trg_error("route", r->name,
-                      "cannot write %zu event(s) to %s (%s; %llu failed attempt(s) so far): the route's source "
-                      "is paused and the write retried every second; %s",
+                      "cannot write %zu event(s) to %s (%s): pausing the route's source and retrying every "
+                      "second (%llu failed attempt(s) so far); %s",
                       j->n, target ? r->conf->on_failure : "the DLQ", trg_strerror(err),
                       (unsigned long long)r->dlq_failures,
                       target ? "the source logged why"
