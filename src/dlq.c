@@ -91,81 +91,6 @@ static int add_bytes_str(struct trg_buf *b, const char *s, size_t n, const char 
     return rc;
 }
 
-/* One number token at s[0..n) as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-static bool number_strict(const char *s, size_t n)
-{
-    size_t i = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i < n && s[i] == '0')
-        i++;
-    else if (i < n && s[i] >= '1' && s[i] <= '9')
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    else
-        return false;
-    if (i < n && s[i] == '.') {
-        size_t d = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return false;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return false;
-    }
-    return i == n;
-}
-
-/* What cJSON lets through and JSON does not: numbers such as 0123, +1 or 1. (cJSON reads them with
- * strtod), and text that is not UTF-8. Written as they are, they would make the DLQ record invalid
- * JSON for every other reader (and for the file backend, which skips such lines). */
-static bool strict_enough(const char *s, size_t n)
-{
-    bool in_str = false;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
-            size_t k = trg_utf8_seq(s + i, n - i);
-            if (k == 0)
-                return false;
-            i += k;
-            continue;
-        }
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-            i++;
-            continue;
-        }
-        if (c == '"') {
-            in_str = true;
-            i++;
-            continue;
-        }
-        if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t j = i;
-            while (j < n && strchr("0123456789+-.eE", s[j]) && s[j])
-                j++;
-            if (!number_strict(s + i, j - i))
-                return false;
-            i = j;
-            continue;
-        }
-        i++;
-    }
-    return true;
-}
-
 /* Whether s[0..n) is exactly one JSON value (whitespace around it allowed). */
 static bool is_json(const char *s, size_t n)
 {
@@ -179,7 +104,8 @@ static bool is_json(const char *s, size_t n)
     for (; end && end < s + n; end++)
         if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')
             return false;
-    return strict_enough(s, n);
+    /* control characters inside strings are escaped by add_json_min() */
+    return trg_json_strict(s, n, true);
 }
 
 /* Append JSON text minified (whitespace outside strings removed; numbers untouched). cJSON accepts raw

@@ -557,3 +557,84 @@ const char *trg_url_redact(const char *url, char *buf, size_t len)
     redact_put(&o, p, strlen(p));
     return buf;
 }
+
+/* ---- JSON that cJSON accepts and JSON does not ------------------------------------------------ */
+
+/* One number token at s[0..n) as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number_strict(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    else
+        return false;
+    if (i < n && s[i] == '.') {
+        size_t d = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    return i == n;
+}
+
+bool trg_json_strict(const char *s, size_t n, bool ctrl_in_strings)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t k = trg_utf8_seq(s + i, n - i);
+            if (k == 0)
+                return false;
+            i += k;
+            continue;
+        }
+        if (c == 0)
+            return false;
+        if (in_str) {
+            if (c < 0x20 && !ctrl_in_strings)
+                return false;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            i++;
+            continue;
+        }
+        if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            return false; /* a NUL (cJSON stops there) or another control byte outside strings */
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i;
+            while (j < n && strchr("0123456789+-.eE", s[j]) && s[j])
+                j++;
+            if (!json_number_strict(s + i, j - i))
+                return false;
+            i = j;
+            continue;
+        }
+        i++;
+    }
+    return true;
+}
+
