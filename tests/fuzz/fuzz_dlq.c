@@ -11,6 +11,7 @@
  * needs a server and is covered by tests/unit/test_dlq_redis.c.
  */
 #include <ev.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,12 +78,22 @@ static void run(struct wait *w)
         abort();
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The DLQ dir goes when the process ends: make check runs this too. */
+static void cleanup(void) { nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS); }
+
 static void setup(void)
 {
     trg_log_setup(TRG_LOG_ERROR + 1, TRG_LOG_TEXT, stderr); /* torn lines are expected here */
     loop = ev_loop_new(EVFLAG_AUTO);
     snprintf(dir, sizeof dir, "%s/trigd-fuzz-dlq-%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
              (int)getpid());
+    atexit(cleanup);
     struct trg_dlq_conf conf = {.backend = TRG_DLQ_BACKEND_FILE, .dir = dir};
     if (!loop || trg_dlq_create(loop, &conf, NULL, &dlq) != 0)
         abort();

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -75,9 +76,20 @@ static const char config_text[] =
     "\"routes\":{\"r\":{\"source\":\"hook\",\"function\":\"fn\",\"max_retry_attempts\":0},"
     "\"s\":{\"source\":\"sync\",\"function\":\"fn\",\"max_retry_attempts\":0}}}";
 
+static char dir[128];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* The state dir (DLQ files) goes when the process ends: make check runs this too. */
+static void cleanup(void) { nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS); }
+
 static void setup(void)
 {
-    char dir[128], *text;
+    char *text;
     struct trg_config *conf = NULL;
     struct trg_errs errs = {0};
 
@@ -92,6 +104,7 @@ static void setup(void)
     plain_port = trg_http_port(plain);
     snprintf(dir, sizeof dir, "%s/trigd-fuzz-http-%d", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
              (int)getpid());
+    atexit(cleanup);
     text = trg_asprintf(config_text, dir);
     if (!text || trg_config_load_text(text, strlen(text), "fuzz", &conf, &errs) != 0)
         abort();
