@@ -33,6 +33,23 @@ static const struct trg_opt http_options[] = {
      "access key id to {\"secret_key_env\" or \"secret_key_file\"}. When set, every such request must carry a "
      "valid AWS Signature V4 (service lambda, any region, clock within 5 minutes); see docs/ADMIN.md.",
      NULL, 0},
+    {"max_connections", TRG_OPT_INT, "1024", 16, 100000, "connections", TOP(http.max_connections),
+     "Open connections in all; beyond it new ones are refused (raise the open-files limit with it).", NULL,
+     0},
+    {"max_connections_per_address", TRG_OPT_INT, "64", 1, 100000, "connections",
+     TOP(http.max_connections_per_address),
+     "Open connections from one client address; beyond it that address's new connections are refused.", NULL,
+     0},
+    {"request_timeout_s", TRG_OPT_INT, "30", 1, 3600, "s", TOP(http.request_timeout_s),
+     "A request's headers and body must have arrived within this long of its connection's start (or of the "
+     "previous request's end on a kept-alive connection), however slowly the bytes trickle; else the "
+     "connection is closed. Time spent waiting for a function does not count.",
+     NULL, 0},
+    {"reserved_connections", TRG_OPT_INT, "16", 0, 10000, "connections", TOP(http.reserved_connections),
+     "When fewer slots than this are free, each new connection closes the oldest one still sending its "
+     "request, so /healthz, the admin API and requests that arrive whole always find a slot (kept below "
+     "max_connections).",
+     NULL, 0},
 };
 
 static const struct trg_opt credential_options[] = {
@@ -610,6 +627,7 @@ int trg_config_load_text(const char *text, size_t len, const char *name, struct 
         if (redis) {
             c->has_redis = true;
             trg_opt_apply(trg_redis_options, trg_redis_n_options, &c->redis, redis, "$.redis", NULL, errs);
+            trg_redis_check(&c->redis, "$.redis", errs);
         }
         if (c->dlq.backend == TRG_DLQ_BACKEND_REDIS && !redis)
             trg_errs_add(errs, "$.dlq.backend", "\"redis\" needs a top-level \"redis\" object with its url");

@@ -84,6 +84,7 @@ struct trg_config {
         cJSON *invoke_credentials_json; /* as written, or NULL */
         struct trg_credential *credentials; /* from invoke_credentials: SigV4 required when n_credentials > 0 */
         size_t n_credentials;
+        int64_t max_connections, max_connections_per_address, request_timeout_s, reserved_connections;
     } http;
     struct {
         int level;                 /* enum trg_log_level */

@@ -104,17 +104,29 @@ static bool is_json(const char *s, size_t n)
     for (; end && end < s + n; end++)
         if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')
             return false;
-    return true;
+    /* control characters inside strings are escaped by add_json_min() */
+    return trg_json_strict(s, n, true);
 }
 
-/* Append JSON text minified (whitespace outside strings removed; numbers untouched). */
+/* Append JSON text minified (whitespace outside strings removed; numbers untouched). cJSON accepts raw
+ * control characters inside strings ("a<LF>b"), which JSON does not allow and which would split the DLQ
+ * line: after minifying, the only ones left are inside strings, and they are written as \u00XX. */
 static int add_json_min(struct trg_buf *b, const char *s, size_t n)
 {
     char *copy = trg_strndup(s, n);
     if (!copy)
         return TRG_ENOMEM;
     cJSON_Minify(copy);
-    int rc = trg_buf_adds(b, copy);
+    int rc = 0;
+    const char *run = copy;
+    for (const char *p = copy; *p && rc == 0; p++) {
+        if ((unsigned char)*p >= 0x20)
+            continue;
+        rc = trg_buf_add(b, run, (size_t)(p - run));
+        rc = rc ? rc : trg_buf_addf(b, "\\u%04x", (unsigned)(unsigned char)*p);
+        run = p + 1;
+    }
+    rc = rc ? rc : trg_buf_adds(b, run);
     trg_free(copy);
     return rc;
 }

@@ -164,7 +164,8 @@ static int read_file(const char *path, struct trg_buf *out)
     return rc;
 }
 
-/* Parse the line at p (up to and including its '\n'); returns false at the end of the data. */
+/* Parse the line at p (up to and including its '\n'); returns false at the end of the data. p and end
+ * are both NULL for a file that was not there (callers never compute NULL + 0: undefined behaviour). */
 static bool next_line(const char **p, const char *end, struct line *l)
 {
     if (*p >= end)
@@ -222,7 +223,7 @@ static int rewrite(struct fdlq *f, const char *route, const struct trg_buf *data
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         goto out;
-    const char *p = data->data, *end = data->data + data->len;
+    const char *p = data->data, *end = data->data ? data->data + data->len : NULL;
     struct line l;
     while (skip_id && p && next_line(&p, end, &l)) {
         if (l.start[l.len - 1] != '\n')
@@ -272,7 +273,7 @@ static struct route_state *route_state(struct fdlq *f, const char *route, int *e
         trg_error("dlq", route, "cannot read %s: %s", path, strerror(errno));
         goto fail;
     }
-    const char *p = data.data, *end = data.data + data.len;
+    const char *p = data.data, *end = data.data ? data.data + data.len : NULL;
     struct line l;
     while (p && next_line(&p, end, &l))
         if (l.valid && id_cmp(l.ms, l.seq, rs->last_ms, rs->last_seq) > 0)
@@ -519,14 +520,23 @@ static int scan(struct fdlq *f, const char *route, const char *after, size_t cou
     o->list_cb = cb;
     struct trg_buf data = {0};
     int rc = load(f, route, &data);
-    const char *p = data.data, *end = data.data + data.len;
+    const char *p = data.data, *end = data.data ? data.data + data.len : NULL;
     struct line l;
     while (rc == 0 && p && o->n < count && next_line(&p, end, &l)) {
         if (!l.valid)
             continue;
         int c = id_cmp(l.ms, l.seq, ams, aseq);
-        if (id ? c == 0 : (!after || c > 0))
-            rc = add_entry(o, &l);
+        if (!(id ? c == 0 : (!after || c > 0)))
+            continue;
+        /* a line edited or damaged by hand: its record is not JSON, and a redrive would send garbage */
+        cJSON *j = cJSON_ParseWithLength(l.record, l.record_len);
+        if (!j) {
+            trg_warn("dlq", route, "skipped entry %.*s of %s.jsonl: its record is not JSON (damaged file?)",
+                     (int)(l.id_len > 40 ? 40 : l.id_len), l.id, route);
+            continue;
+        }
+        cJSON_Delete(j);
+        rc = add_entry(o, &l);
     }
     trg_buf_free(&data);
     if (rc == TRG_ENOMEM) {
@@ -571,7 +581,7 @@ static int remove_lines(struct fdlq *f, const char *route, const char *id, trg_d
     o->done_cb = cb;
     struct trg_buf data = {0};
     int rc = load(f, route, &data);
-    const char *p = data.data, *end = data.data + data.len, *hit = NULL;
+    const char *p = data.data, *end = data.data ? data.data + data.len : NULL, *hit = NULL;
     size_t hit_len = 0;
     struct line l;
     long count = 0;

@@ -707,7 +707,13 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     int rc = trg_metrics_create(&e->core.metrics);
     if (rc != 0)
         goto fail;
-    rc = trg_http_create(loop, conf->http.listen, &e->http);
+    const struct trg_http_opts lim = {
+        .max_connections = (unsigned)conf->http.max_connections,
+        .max_connections_per_address = (unsigned)conf->http.max_connections_per_address,
+        .request_timeout_s = (unsigned)conf->http.request_timeout_s,
+        .reserved_connections = (unsigned)conf->http.reserved_connections,
+    };
+    rc = trg_http_create_with(loop, conf->http.listen, &lim, &e->http);
     if (rc != 0) {
         trg_error("http", NULL, "cannot listen on %s: is the port in use, or the address not local?",
                   conf->http.listen);
@@ -715,7 +721,9 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
         goto fail;
     }
     if (conf->has_redis && (rc = trg_redis_create(loop, &conf->redis, &e->redis)) != 0) {
-        trg_error("redis", NULL, "cannot set up the Redis connection to %s: %s", conf->redis.url, trg_strerror(rc));
+        char shown[256];
+        trg_error("redis", NULL, "cannot set up the Redis connection to %s: %s",
+                  trg_url_redact(conf->redis.url, shown, sizeof shown), trg_strerror(rc));
         goto fail;
     }
     e->route_owner = (struct trg_route_owner){route_event_done, route_changed, route_idle, e};

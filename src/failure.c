@@ -66,12 +66,21 @@ static void dlq_done(void *arg, int err, const char *id)
     }
     if (err != 0) {
         bool target = to_target(r) && r->source;
+        double now = ev_now(r->core->loop);
+        trg_metrics_add(r->core->metrics, TRG_M_DLQ_WRITE_FAILURES, r->name, NULL, 1.);
         if (!r->failure.blocked)
+            r->failure.failures = 0;
+        r->failure.failures++;
+        if (!r->failure.blocked || now - r->failure.logged_at >= 60.) {
+            r->failure.logged_at = now;
             trg_error("route", r->name,
-                      "cannot write %zu event(s) to %s (%s): pausing the route's source and retrying; %s", j->n,
-                      target ? r->conf->on_failure : "the DLQ", trg_strerror(err),
+                      "cannot write %zu event(s) to %s (%s): pausing the route's source and retrying every "
+                      "second (%llu failed attempt(s) so far); %s",
+                      j->n, target ? r->conf->on_failure : "the DLQ", trg_strerror(err),
+                      (unsigned long long)r->failure.failures,
                       target ? "the source logged why"
                              : "check the DLQ backend (Redis connection, disk space, state_dir permissions)");
+        }
         r->failure.blocked = true;
         r->owner->changed(r->owner->arg, r);
         if (!ev_is_active(&r->failure.retry)) {

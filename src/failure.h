@@ -12,6 +12,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dlq.h"
 #include "list.h"
@@ -23,6 +24,8 @@ struct trg_failure {
     struct trg_list jobs;     /* writes in progress or waiting to be retried */
     ev_timer retry;
     bool blocked;             /* a write failed: the route's source is paused until the writes succeed */
+    uint64_t failures;        /* failed writes since it was last blocked */
+    double logged_at;         /* ev_now() of the last "cannot write" line (one a minute while blocked) */
 };
 
 /* Set up r->failure (route creation). */

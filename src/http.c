@@ -1,7 +1,10 @@
 /* http.c — libmicrohttpd driven from the libev loop (external polling on MHD's epoll fd).
  *
  * Life of a request (struct trg_http_req, MHD's per-request closure):
- *   uri_log_cb      allocates it with the raw URI, before anything else;
+ *   uri_log_cb      allocates it with the raw URI, before anything else, and leaves it with the
+ *                   connection (struct http_conn) until access_cb sees it: a request that MHD refuses
+ *                   before that (URI or headers beyond the connection's memory: 414/431) never reaches
+ *                   access_cb nor completed_cb, and is freed when its connection closes (conn_cb);
  *   access_cb       first call: route lookup (404/405), Content-Length check (413);
  *                   body calls: accumulate up to max_body, discard beyond;
  *                   final call: copy headers/query, hand it to the handler, suspend the connection
@@ -11,6 +14,13 @@
  *   completed_cb    MHD is done with the connection: free the request, unless a handler still
  *                   owns it (then it is marked closed and trg_http_respond frees it).
  * While suspended, MHD does not watch the socket, so we do (peer_cb) to notice a client that left.
+ *
+ * Slow callers (slowloris): MHD refuses connections beyond max_connections_per_address from one
+ * address; a connection that has not delivered its whole request (headers and body) within
+ * request_timeout_s of its start or of its previous request's end is shut down (http_sweep); and
+ * when fewer than reserved_connections slots are free, a new connection shuts down the oldest one
+ * still sending its request, so /healthz, the admin API and requests that arrive whole keep finding
+ * a slot. A connection whose request is with its handler is never cut.
  */
 #include "http.h"
 
@@ -19,6 +29,7 @@
 #include <ev.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +41,13 @@
 #include "util.h"
 
 #define HTTP_CONN_LIMIT 1024
+#define HTTP_CONN_PER_ADDRESS 64
+#define HTTP_REQUEST_TIMEOUT_S 30
+#define HTTP_CONN_RESERVED 16
+#define HTTP_SWEEP_EVERY_S 0.25
 #define HTTP_CONN_TIMEOUT_S 60
 #define HTTP_CONN_MEMORY (64 * 1024)
+#define HTTP_RUN_MAX_S 0.5
 /* Beyond max_body, a chunked upload is discarded; past this much more, the connection is closed. */
 #define HTTP_DISCARD_SLACK (1024 * 1024)
 
@@ -52,12 +68,26 @@ struct trg_http {
     char *listen;
     int port;
     bool accepting_closed;
-    bool quiet; /* created with trg_http_opts.quiet: start and stop at debug level */
     ev_io io;
     ev_timer timer;
     struct http_route *routes;
     size_t n_routes;
     struct trg_http_req *owned; /* requests handed to handlers and not answered yet */
+    struct trg_http_opts lim; /* as created, defaults filled in */
+    struct http_conn *conns, *conns_tail; /* open connections, oldest first */
+    unsigned n_conns;
+    double last_sweep;
+    uint64_t cut_slow, cut_evicted; /* connections shut down: past the deadline; for a newcomer */
+};
+
+/* One per TCP connection (MHD's socket context), from conn_cb STARTED to CLOSED. */
+struct http_conn {
+    struct trg_http_req *fresh;    /* made by uri_log_cb, not seen by access_cb yet */
+    struct http_conn *prev, *next; /* in h->conns */
+    int fd;
+    double deadline; /* ev_now() by which the request must be in (while !busy) */
+    bool busy;       /* a request is with its handler or being answered */
+    bool cut;        /* shut down by us; MHD closes it on its next run */
 };
 
 enum req_state {
@@ -69,6 +99,7 @@ enum req_state {
 struct trg_http_req {
     struct trg_http *h;               /* NULL once the server is destroyed */
     struct MHD_Connection *conn;      /* NULL once MHD completed the request */
+    struct http_conn *cx;             /* while it is cx->fresh */
     struct trg_http_req *prev, *next; /* in h->owned while REQ_HANDLER */
     enum req_state state;
     bool started, suspended, in_handler, closed, too_big, failed, pass_oversize;
@@ -98,18 +129,57 @@ static void http_schedule(struct trg_http *h, double after)
     ev_timer_start(h->loop, &h->timer);
 }
 
+/* libmicrohttpd 0.9.75 in external epoll mode can leave a connection it refused (414/431) waiting for
+ * one more MHD_run that no socket event brings, and its timeout is the idle timeout (60 s): while any
+ * connection is open, run it at least every HTTP_RUN_MAX_S. */
 static void http_rearm(struct trg_http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms = 0;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    bool open = !di || di->num_connections > 0;
 
     if (MHD_get_timeout(h->daemon, &ms) == MHD_YES)
-        http_schedule(h, (double)ms / 1000.);
+        http_schedule(h, open && (double)ms / 1000. > HTTP_RUN_MAX_S ? HTTP_RUN_MAX_S : (double)ms / 1000.);
+    else if (open)
+        http_schedule(h, HTTP_RUN_MAX_S);
     else
         ev_timer_stop(h->loop, &h->timer);
 }
 
+static void conn_cut(struct trg_http *h, struct http_conn *cx)
+{
+    (void)h;
+    cx->cut = true;
+    if (cx->fd >= 0)
+        shutdown(cx->fd, SHUT_RDWR); /* MHD reads EOF and closes it (conn_cb CLOSED) */
+}
+
+/* Shut down the connections whose request did not arrive in time. */
+static void http_sweep(struct trg_http *h)
+{
+    double now = ev_now(h->loop);
+    unsigned cut = 0;
+
+    if (now - h->last_sweep < HTTP_SWEEP_EVERY_S)
+        return;
+    h->last_sweep = now;
+    for (struct http_conn *cx = h->conns; cx; cx = cx->next) {
+        if (cx->busy || cx->cut || now < cx->deadline)
+            continue;
+        conn_cut(h, cx);
+        cut++;
+    }
+    if (cut) {
+        h->cut_slow += cut;
+        trg_info("http", h->listen,
+                 "closed %u connection(s) whose request did not arrive within %u s (http.request_timeout_s)",
+                 cut, h->lim.request_timeout_s);
+    }
+}
+
 static void http_run(struct trg_http *h)
 {
+    http_sweep(h);
     if (MHD_run(h->daemon) != MHD_YES)
         trg_warn("http", h->listen, "MHD_run failed; requests may stall");
     http_rearm(h);
@@ -156,10 +226,13 @@ static void req_link(struct trg_http_req *r)
     r->h->owned = r;
 }
 
+static void req_unfresh(struct trg_http_req *r);
+
 static void req_free(struct trg_http_req *r)
 {
     if (!r)
         return;
+    req_unfresh(r);
     req_unlink(r);
     if (r->h)
         ev_io_stop(r->h->loop, &r->peer);
@@ -175,15 +248,96 @@ static void req_free(struct trg_http_req *r)
     trg_free(r);
 }
 
+/* The request is no longer only its connection's (access_cb saw it, or it is freed). */
+static void req_unfresh(struct trg_http_req *r)
+{
+    if (r->cx && r->cx->fresh == r)
+        r->cx->fresh = NULL;
+    r->cx = NULL;
+}
+
+/* A new connection in the reserve: shut down the oldest one still sending its request. */
+static void conn_evict(struct trg_http *h, struct http_conn *newcomer)
+{
+    for (struct http_conn *cx = h->conns; cx; cx = cx->next) {
+        if (cx == newcomer || cx->busy || cx->cut)
+            continue;
+        conn_cut(h, cx);
+        h->cut_evicted++;
+        trg_info("http", h->listen,
+                 "%u of %u connections open: closed the oldest one still sending its request to keep a slot "
+                 "free (http.reserved_connections)",
+                 h->n_conns, h->lim.max_connections);
+        return;
+    }
+}
+
+static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                    enum MHD_ConnectionNotificationCode toe)
+{
+    struct trg_http *h = cls;
+    struct http_conn *cx = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* without it (out of memory) requests are served all the same, without the limits */
+        cx = trg_calloc(1, sizeof *cx);
+        *socket_context = cx;
+        if (!cx)
+            return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        cx->fd = ci ? ci->connect_fd : -1;
+        cx->deadline = ev_now(h->loop) + h->lim.request_timeout_s;
+        cx->prev = h->conns_tail;
+        if (h->conns_tail)
+            h->conns_tail->next = cx;
+        else
+            h->conns = cx;
+        h->conns_tail = cx;
+        h->n_conns++;
+        if (h->n_conns + h->lim.reserved_connections > h->lim.max_connections)
+            conn_evict(h, cx);
+        return;
+    }
+    if (!cx)
+        return;
+    if (cx->prev)
+        cx->prev->next = cx->next;
+    else
+        h->conns = cx->next;
+    if (cx->next)
+        cx->next->prev = cx->prev;
+    else
+        h->conns_tail = cx->prev;
+    h->n_conns--;
+    if (cx->fresh) {
+        struct trg_http_req *r = cx->fresh;
+        req_unfresh(r);
+        req_free(r);
+    }
+    trg_free(cx);
+    *socket_context = NULL;
+}
+
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct trg_http_req *r = trg_calloc(1, sizeof *r);
+    const union MHD_ConnectionInfo *ci;
     const char *q;
 
     if (!r)
         return NULL;
     r->h = cls;
     r->conn = conn;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context) {
+        r->cx = ci->socket_context;
+        if (r->cx->fresh) { /* the previous request never reached access_cb */
+            struct trg_http_req *old = r->cx->fresh;
+            req_unfresh(old);
+            req_free(old);
+        }
+        r->cx->fresh = r;
+    }
     r->uri = trg_strdup(uri ? uri : "/");
     if (!r->uri)
         goto fail;
@@ -411,6 +565,10 @@ static enum MHD_Result dispatch(struct trg_http_req *r)
         return queue_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
     }
     fill_remote(r);
+    const union MHD_ConnectionInfo *sci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (sci && sci->socket_context)
+        ((struct http_conn *)sci->socket_context)->busy = true;
     r->state = REQ_HANDLER;
     req_link(r);
     r->in_handler = true;
@@ -500,6 +658,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         trg_error("http", ((struct trg_http *)cls)->listen, "out of memory accepting a request; closing it");
         return MHD_NO;
     }
+    req_unfresh(r); /* MHD calls completed_cb for it from now on */
     r->conn = conn;
     if (!r->started)
         return on_headers(r, method, url);
@@ -532,7 +691,15 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct trg_http_req *r = *con_cls;
+    struct trg_http *h = cls;
+    const union MHD_ConnectionInfo *sci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
+    if (sci && sci->socket_context) {
+        /* the next request on this connection has its own request_timeout_s */
+        struct http_conn *cx = sci->socket_context;
+        cx->busy = false;
+        cx->deadline = ev_now(h->loop) + h->lim.request_timeout_s;
+    }
     if (!r)
         return;
     *con_cls = NULL;
@@ -619,7 +786,19 @@ int trg_http_create_with(struct ev_loop *loop, const char *listen, const struct 
     if (!h)
         return TRG_ENOMEM;
     h->loop = loop;
-    h->quiet = o && o->quiet;
+    h->lim = o ? *o : (struct trg_http_opts){.reserved_connections = HTTP_CONN_RESERVED};
+    if (!h->lim.max_connections)
+        h->lim.max_connections = HTTP_CONN_LIMIT;
+    if (!h->lim.max_connections_per_address)
+        h->lim.max_connections_per_address = HTTP_CONN_PER_ADDRESS;
+    if (!h->lim.request_timeout_s)
+        h->lim.request_timeout_s = HTTP_REQUEST_TIMEOUT_S;
+    if (!h->lim.conn_memory)
+        h->lim.conn_memory = HTTP_CONN_MEMORY;
+    if (h->lim.max_connections < 2)
+        h->lim.max_connections = 2;
+    if (h->lim.reserved_connections >= h->lim.max_connections)
+        h->lim.reserved_connections = h->lim.max_connections / 2;
     h->listen = trg_strdup(listen);
     if (!h->listen) {
         err = TRG_ENOMEM;
@@ -630,9 +809,11 @@ int trg_http_create_with(struct ev_loop *loop, const char *listen, const struct 
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, h, MHD_OPTION_NOTIFY_COMPLETED,
-        completed_cb, h, MHD_OPTION_CONNECTION_LIMIT, o && o->conn_limit ? o->conn_limit : (unsigned)HTTP_CONN_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, o ? o->conn_timeout_s : (unsigned)HTTP_CONN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o && o->conn_memory ? o->conn_memory : (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        completed_cb, h, MHD_OPTION_NOTIFY_CONNECTION, conn_cb, h, MHD_OPTION_CONNECTION_LIMIT,
+        h->lim.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->lim.max_connections_per_address,
+        MHD_OPTION_CONNECTION_TIMEOUT, h->lim.no_idle_timeout ? 0u : (unsigned)HTTP_CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->lim.conn_memory, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_END);
     if (!h->daemon) {
         trg_error("http", listen,
                   "cannot listen on %s (address in use or not local?); "
@@ -655,7 +836,7 @@ int trg_http_create_with(struct ev_loop *loop, const char *listen, const struct 
     ev_timer_init(&h->timer, timer_cb, 0., 0.);
     h->timer.data = h;
     http_rearm(h);
-    if (h->quiet)
+    if (h->lim.quiet)
         trg_debug("http", listen, "listening on port %d", h->port);
     else
         trg_info("http", listen, "listening on port %d", h->port);

@@ -18,16 +18,27 @@ struct trg_http_req;
 
 typedef void (*trg_http_handler)(void *arg, struct trg_http_req *req);
 
-/* Listen on "host:port" ("127.0.0.1:9070", "[::1]:9070", "0.0.0.0:0"). Port 0 picks a free port. */
-int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **out);
-/* Knobs of a listener that is not trigd's main one (a runtime instance's Runtime API). 0 = the default. */
+/* Knobs of a listener; 0 (or false) is the default, in parentheses, except reserved_connections (0:
+ * none; NULL opts: 16). The config's http options
+ * (config.c) give trigd's main server its limits against callers that hold connections (slowloris); a
+ * runtime instance's Runtime API listener (src/invoke/runtime_api.c) is small, quiet and never idles out. */
 struct trg_http_opts {
-    unsigned conn_limit;     /* connections at once (default 1024) */
-    size_t conn_memory;      /* libmicrohttpd's memory pool per connection (default 64 KB) */
-    unsigned conn_timeout_s; /* idle connections closed after this; 0 = never (NULL opts: 60 s) */
-    bool quiet;              /* "listening on port N" at debug instead of info */
+    unsigned max_connections;             /* open connections in all (1024) */
+    unsigned max_connections_per_address; /* from one client address (64) */
+    unsigned request_timeout_s;  /* a request's headers and body must arrive within this long of the
+                                  * connection's start or of its previous request's end (30) */
+    unsigned reserved_connections; /* when fewer slots than this are free, each new connection closes
+                                    * the oldest one still sending its request (kept below
+                                    * max_connections, at most half of it) */
+    size_t conn_memory;            /* libmicrohttpd's memory pool per connection (64 KB) */
+    bool no_idle_timeout;          /* never close idle connections (else after 60 s) */
+    bool quiet;                    /* "listening on port N" at debug instead of info */
 };
-/* trg_http_create() with knobs; o NULL = the defaults of trg_http_create(). */
+
+/* Listen on "host:port" ("127.0.0.1:9070", "[::1]:9070", "0.0.0.0:0"). Port 0 picks a free port.
+ * The default limits. */
+int trg_http_create(struct ev_loop *loop, const char *listen, struct trg_http **out);
+/* trg_http_create() with knobs; o NULL = the defaults. o is copied. */
 int trg_http_create_with(struct ev_loop *loop, const char *listen, const struct trg_http_opts *o,
                          struct trg_http **out);
 /* The port actually bound (useful with port 0). */

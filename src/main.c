@@ -25,8 +25,11 @@ struct app {
     struct trg_notify *notify;
     const char *config_path;  /* NULL: the embedded default */
     ev_signal sigterm, sigint, sighup;
+    ev_timer log_flush; /* tells what rate-limited log lines held back (log.h) */
     int signals;
 };
+
+static void on_log_flush(struct ev_loop *loop, ev_timer *w, int revents) { trg_log_flush(false); }
 
 /* The malloc trigd runs on: mimalloc's version (linked in, see configure --without-mimalloc) or libc. */
 static const char *allocator(void)
@@ -200,6 +203,9 @@ int main(int argc, char **argv)
     ev_signal_start(app.loop, &app.sigterm);
     ev_signal_start(app.loop, &app.sigint);
     ev_signal_start(app.loop, &app.sighup);
+    ev_timer_init(&app.log_flush, on_log_flush, 1., 1.);
+    ev_timer_start(app.loop, &app.log_flush);
+    ev_unref(app.loop); /* it alone does not keep the loop running */
 
     if (trg_engine_start(app.engine) != 0) {
         trg_error("trigd", NULL, "a source could not start (see above): exiting");
@@ -227,7 +233,10 @@ int main(int argc, char **argv)
     ev_signal_stop(app.loop, &app.sigterm);
     ev_signal_stop(app.loop, &app.sigint);
     ev_signal_stop(app.loop, &app.sighup);
+    ev_ref(app.loop);
+    ev_timer_stop(app.loop, &app.log_flush);
     ev_loop_destroy(app.loop);
+    trg_log_flush(true);
     trg_info("trigd", NULL, "stopped");
     return 0;
 }

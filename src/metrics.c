@@ -86,6 +86,12 @@ static const struct family families[TRG_M__COUNT] = {
                             "Event invocations of the Invoke API: queued, retried, succeeded, failed (to on_failure), "
                             "expired (past max_event_age_s), lost (queued at shutdown).",
                             M_COUNTER, "function", "event", NULL, 0},
+    [TRG_M_DLQ_WRITE_FAILURES] = {"trigd_dlq_write_failures_total",
+                                  "Writes to the dead-letter queue that failed (disk full, Redis down); each is "
+                                  "retried and the route's source paused meanwhile.",
+                                  M_COUNTER, "route", NULL, NULL, 0},
+    [TRG_M_DLQ_BLOCKED] = {"trigd_dlq_blocked", "1 while a route waits for the dead-letter queue to take a write.",
+                           M_GAUGE, "route", NULL, NULL, 0},
 };
 
 struct sample {

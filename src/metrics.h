@@ -30,6 +30,8 @@ enum trg_metric {
     TRG_M_INIT_DURATION,        /* histogram {function}, seconds: spawn to the first `next` */
     TRG_M_INSTANCES,            /* gauge     {function,state}: initializing, idle, busy */
     TRG_M_ASYNC_EVENTS,         /* counter   {function,event}: Invoke API Event invocations (async.c) */
+    TRG_M_DLQ_WRITE_FAILURES,   /* counter   {route}: DLQ writes that failed (each is retried) */
+    TRG_M_DLQ_BLOCKED,          /* gauge     {route}: 1 while the route waits for the DLQ to take a write */
     TRG_M__COUNT
 };
 

@@ -33,7 +33,9 @@ static const char *read_id(const cJSON *id, char **tmp)
     if (cJSON_IsObject(id)) {
         const cJSON *tp = cJSON_GetObjectItemCaseSensitive(id, "topic-partition");
         const cJSON *off = cJSON_GetObjectItemCaseSensitive(id, "offset");
-        if (!cJSON_IsString(tp) || !tp->valuestring[0] || !cJSON_IsNumber(off))
+        /* an offset beyond int64 (1e300) cannot be converted: it names no record */
+        if (!cJSON_IsString(tp) || !tp->valuestring[0] || !cJSON_IsNumber(off) || !(off->valuedouble > -9.2e18) ||
+            !(off->valuedouble < 9.2e18))
             return NULL;
         *tmp = trg_asprintf("%s@%" PRId64, tp->valuestring, (int64_t)off->valuedouble);
         return *tmp;
@@ -63,7 +65,7 @@ enum trg_partial trg_outcome_parse(const char *body, size_t len, const char *con
     }
     for (const cJSON *it = list->child; it; it = it->next) {
         const cJSON *id = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "itemIdentifier") : NULL;
-        char *tmp;
+        char *tmp = NULL;
         const char *buf = id ? read_id(id, &tmp) : NULL;
         if (!buf) {
             trg_free(tmp);

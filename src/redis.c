@@ -248,6 +248,32 @@ int trg_redis_parse_url(const char *url, char **host, int *port, char **unix_pat
     return rc;
 }
 
+void trg_redis_check(const struct trg_redis_conf *conf, const char *path, struct trg_errs *errs)
+{
+    char *host, *unix_path, *user, *password, *at, shown[256];
+    int port, db, rc;
+
+    if (!conf->url)
+        return; /* required: trg_opt_apply() said so */
+    at = trg_asprintf("%s.url", path ? path : "$");
+    rc = trg_redis_parse_url(conf->url, &host, &port, &unix_path, &user, &password, &db);
+    if (rc == TRG_EINVAL)
+        trg_errs_add(errs, at ? at : path,
+                     "\"%s\" is not redis://[user[:password]@]host[:port][/db] (port 1-65535, db a number) "
+                     "or unix:///path[?db=N]",
+                     trg_url_redact(conf->url, shown, sizeof shown));
+    else if (rc == 0 && user && *user && !password && !conf->password)
+        trg_errs_add(errs, at ? at : path,
+                     "names the user \"%s\" but no password: add it to the URL or set password_env / "
+                     "password_file",
+                     user);
+    trg_free(host);
+    trg_free(unix_path);
+    trg_free(user);
+    trg_free(password);
+    trg_free(at);
+}
+
 /* --- requests and listeners ------------------------------------------------------------------ */
 
 static void req_unlink(struct trg_redis *r, struct req *q)
@@ -600,10 +626,11 @@ int trg_redis_create(struct ev_loop *loop, const struct trg_redis_conf *conf, st
     int rc = trg_redis_parse_url(conf->url, &r->host, &r->port, &r->unix_path, &r->user, &r->password,
                                  &r->db);
     if (rc < 0) {
+        char shown[256];
         if (rc == TRG_EINVAL)
             trg_error("redis", NULL, "redis.url \"%s\" is not redis://[user[:password]@]host[:port][/db] "
                       "or unix:///path[?db=N] (TLS is not supported); fix the config",
-                      conf->url ? conf->url : "");
+                      trg_url_redact(conf->url, shown, sizeof shown));
         goto fail;
     }
     if (conf->password) {

@@ -31,6 +31,9 @@ struct trg_redis_conf {
 };
 extern const struct trg_opt trg_redis_options[];
 extern const size_t trg_redis_n_options;
+/* Check what trg_opt_apply() cannot: the URL's scheme, host, port (1-65535) and db, and that a user
+ * has a password. Adds "PATH.url: ..." errors (the URL shown redacted) to errs. */
+void trg_redis_check(const struct trg_redis_conf *conf, const char *path, struct trg_errs *errs);
 
 struct trg_redis;
 

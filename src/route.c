@@ -93,6 +93,7 @@ bool trg_route_can_accept(const struct trg_route *r)
 void trg_route_update_metrics(struct trg_route *r)
 {
     trg_metrics_set(r->core->metrics, TRG_M_QUEUED, r->name, NULL, (double)r->held);
+    trg_metrics_set(r->core->metrics, TRG_M_DLQ_BLOCKED, r->name, NULL, r->failure.blocked ? 1. : 0.);
 }
 
 static bool lane_is(const struct trg_lane *l, const char *key)

@@ -24,10 +24,24 @@ bool trg_engine_ready(const struct trg_engine *e)
     return !e->core.stopping;
 }
 
+/* 200 while trigd runs; "degraded" names the routes waiting for the DLQ (their sources are paused). */
 static void on_healthz(void *arg, struct trg_http_req *req)
 {
-    (void)arg;
-    trg_http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+    struct trg_engine *e = arg;
+    struct trg_buf b = {0};
+    size_t n = 0;
+    for (struct trg_list *p = e->routes.next; p != &e->routes; p = p->next) {
+        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
+        if (!r->failure.blocked)
+            continue;
+        trg_buf_adds(&b, n++ ? "," : "{\"status\":\"degraded\",\"dlq_blocked\":[");
+        trg_buf_add_json_str(&b, r->name, strlen(r->name));
+    }
+    if (n && trg_buf_adds(&b, "]}") == 0)
+        trg_http_respond(req, 200, "application/json", b.data, b.len, NULL);
+    else
+        trg_http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+    trg_buf_free(&b);
 }
 
 static void on_readyz(void *arg, struct trg_http_req *req)

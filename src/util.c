@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -488,3 +489,164 @@ void trg_kvlist_free(struct trg_kvlist *l)
     l->k = l->v = NULL;
     l->n = 0;
 }
+
+/* ---- secrets out of log lines ------------------------------------------------------------------ */
+
+struct redact_out {
+    char *buf;
+    size_t len, at;
+};
+
+static void redact_put(struct redact_out *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && o->at + 1 < o->len; i++)
+        o->buf[o->at++] = s[i];
+    o->buf[o->at] = '\0';
+}
+
+static bool redact_param(const char *name, size_t n)
+{
+    static const char *const words[] = {"password", "passwd", "secret", "token", "key", "sig", "credential",
+                                        "auth"};
+    for (size_t w = 0; w < TRG_ARRAY_SIZE(words); w++) {
+        size_t wl = strlen(words[w]);
+        for (size_t i = 0; i + wl <= n; i++)
+            if (strncasecmp(name + i, words[w], wl) == 0)
+                return true;
+    }
+    return false;
+}
+
+bool trg_secret_name(const char *name) { return name && redact_param(name, strlen(name)); }
+
+const char *trg_url_redact(const char *url, char *buf, size_t len)
+{
+    struct redact_out o = {buf, len, 0};
+    const char *p, *auth_end, *at, *colon, *q;
+
+    if (!buf || len == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!url)
+        return buf;
+    p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    redact_put(&o, url, (size_t)(p - url));
+    auth_end = p + strcspn(p, "/?#");
+    at = NULL;
+    for (const char *c = p; c < auth_end; c++)
+        if (*c == '@')
+            at = c;
+    if (at) {
+        colon = memchr(p, ':', (size_t)(at - p));
+        if (colon && colon > p)
+            redact_put(&o, p, (size_t)(colon - p) + 1);
+        redact_put(&o, "***", 3);
+        p = at;
+    }
+    q = strchr(p, '?');
+    if (!q) {
+        redact_put(&o, p, strlen(p));
+        return buf;
+    }
+    redact_put(&o, p, (size_t)(q - p) + 1);
+    p = q + 1;
+    while (*p && *p != '#') {
+        size_t plen = strcspn(p, "&#");
+        const char *eq = memchr(p, '=', plen);
+        if (eq && redact_param(p, (size_t)(eq - p))) {
+            redact_put(&o, p, (size_t)(eq - p) + 1);
+            redact_put(&o, "***", 3);
+        } else {
+            redact_put(&o, p, plen);
+        }
+        p += plen;
+        if (*p == '&') {
+            redact_put(&o, "&", 1);
+            p++;
+        }
+    }
+    redact_put(&o, p, strlen(p));
+    return buf;
+}
+
+/* ---- JSON that cJSON accepts and JSON does not ------------------------------------------------ */
+
+/* One number token at s[0..n) as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number_strict(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    else
+        return false;
+    if (i < n && s[i] == '.') {
+        size_t d = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    return i == n;
+}
+
+bool trg_json_strict(const char *s, size_t n, bool ctrl_in_strings)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t k = trg_utf8_seq(s + i, n - i);
+            if (k == 0)
+                return false;
+            i += k;
+            continue;
+        }
+        if (c == 0)
+            return false;
+        if (in_str) {
+            if (c < 0x20 && !ctrl_in_strings)
+                return false;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            i++;
+            continue;
+        }
+        if (c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            return false; /* a NUL (cJSON stops there) or another control byte outside strings */
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i;
+            while (j < n && strchr("0123456789+-.eE", s[j]) && s[j])
+                j++;
+            if (!json_number_strict(s + i, j - i))
+                return false;
+            i = j;
+            continue;
+        }
+        i++;
+    }
+    return true;
+}
+

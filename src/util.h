@@ -124,6 +124,18 @@ size_t trg_utf8_seq(const void *s, size_t n);
 
 /* Constant-time comparison of two strings, for tokens. */
 bool trg_secure_streq(const char *a, const char *b);
+/* url as it may appear in a log line or an error: the password of its userinfo (`user:***@`, or `***@`
+ * when there is no user part) and the value of every query parameter whose name holds password,
+ * secret, token, key, sig, credential or auth (case-insensitive) become ***. Written into buf
+ * (truncated to len - 1 bytes, always NUL-terminated); returns buf. NULL url gives "". */
+const char *trg_url_redact(const char *url, char *buf, size_t len);
+/* Is s[0..n), which cJSON parsed, JSON for every other reader too? cJSON also takes numbers such as
+ * 0123, +1 or 1. (it reads them with strtod), text that is not UTF-8, and raw control characters inside
+ * strings (allowed here when ctrl_in_strings: the caller escapes them). Text copied into an event or a
+ * record as JSON must pass this, or be sent as a string. */
+bool trg_json_strict(const char *s, size_t n, bool ctrl_in_strings);
+/* Does a setting or parameter of this name hold a secret (the words trg_url_redact() looks for)? */
+bool trg_secret_name(const char *name);
 
 /* A list of strings, and an ordered list of name/value pairs (headers, env). */
 struct trg_strlist {

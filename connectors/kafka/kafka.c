@@ -95,7 +95,11 @@ static rd_kafka_conf_t *build_conf(const struct kafka_opts *o, const char *path,
         return NULL;
     for (size_t i = 0; i < o->rdkafka.n; i++)
         if (conf_set(conf, o->rdkafka.k[i], o->rdkafka.v[i], err, sizeof err) < 0) {
-            if (errs)
+            /* librdkafka's message quotes the value: not for sasl.password, ssl.key.password, ... */
+            if (errs && trg_secret_name(o->rdkafka.k[i]))
+                trg_errs_add(errs, path, "rdkafka.\"%s\": librdkafka refused the value (not shown: a secret)",
+                             o->rdkafka.k[i]);
+            else if (errs)
                 trg_errs_add(errs, path, "rdkafka.\"%s\": %s", o->rdkafka.k[i], err);
             bad++;
         }

@@ -78,6 +78,10 @@ static const char *json_payload(const void *payload, size_t len, size_t *out_len
     if (!doc)
         return NULL;
     cJSON_Delete(doc);
+    /* 0123, invalid UTF-8 or a raw line feed in a string would make the whole batch invalid JSON for
+     * the function (one publisher failing everyone's batch): such a payload goes as base64 */
+    if (!trg_json_strict(s, len, false))
+        return NULL;
     while (len > 0 && is_space(*s)) {
         s++;
         len--;

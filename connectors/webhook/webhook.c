@@ -26,6 +26,7 @@ struct webhook_opts {
     int mode;
     int64_t sync_timeout_ms;
     char *order_key_header;
+    struct trg_strlist redact_headers;
 };
 
 static const char *const webhook_modes[] = {"async", "sync", NULL};
@@ -45,6 +46,12 @@ static const struct trg_opt webhook_options[] = {
     {"order_key_header", TRG_OPT_STRING, NULL, 0, 0, NULL, offsetof(struct webhook_opts, order_key_header),
      "Name of a request header whose value orders events: events with the same value are processed one "
      "batch at a time, in arrival order (like an SQS FIFO message group). Without it, no order.",
+     NULL, 0},
+    {"redact_headers", TRG_OPT_STRLIST, "[\"Authorization\",\"Proxy-Authorization\",\"Cookie\",\"X-Api-Key\"]",
+     0, 0, NULL, offsetof(struct webhook_opts, redact_headers),
+     "Request headers left out of the event (case-insensitive), so credentials never reach a function or "
+     "the DLQ; Cookie on the list also drops `cookies`. Authorization is always left out when auth_token "
+     "is set.",
      NULL, 0},
     {"sync_timeout_ms", TRG_OPT_INT, "30000", 1, 900000, "ms", offsetof(struct webhook_opts, sync_timeout_ms),
      "In sync mode, answer 504 when the function has not finished by then (the event carries on).", NULL, 0},
@@ -70,6 +77,7 @@ struct webhook {
     struct trg_source *src;
     const struct webhook_opts *opts;
     const char *name;
+    struct trg_strlist redact; /* redact_headers, plus Authorization when auth_token is set */
     struct trg_http *http;
     bool routed;
     struct webhook_wait *waits;
@@ -98,8 +106,21 @@ static int webhook_create(struct trg_source *src, const void *opts, void **out)
     wh->src = src;
     wh->opts = opts;
     wh->name = trg_source_name(src);
+    const struct trg_strlist *rl = &wh->opts->redact_headers;
+    wh->redact.v = trg_calloc(rl->n + 1, sizeof *wh->redact.v);
+    if (!wh->redact.v)
+        goto fail;
+    for (size_t i = 0; i < rl->n; i++)
+        if (!(wh->redact.v[wh->redact.n++] = trg_strdup(rl->v[i])))
+            goto fail;
+    if (wh->opts->auth_token && !(wh->redact.v[wh->redact.n++] = trg_strdup("Authorization")))
+        goto fail;
     *out = wh;
     return 0;
+fail:
+    trg_strlist_free(&wh->redact);
+    trg_free(wh);
+    return TRG_ENOMEM;
 }
 
 /* ---- sync waits ------------------------------------------------------------------------------ */
@@ -321,7 +342,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
     }
     trg_request_id(id);
     trg_buf_reset(json);
-    if (trg_webhook_event_build(req, id, now, json) < 0)
+    if (trg_webhook_event_build(req, id, now, &wh->redact, json) < 0)
         goto oom;
     len = json->len;
     const char *key = wh->opts->order_key_header ? trg_http_req_header(req, wh->opts->order_key_header) : NULL;
@@ -428,6 +449,7 @@ static void webhook_destroy(void *inst)
         wait_free(w);
     }
     trg_buf_free(&wh->scratch);
+    trg_strlist_free(&wh->redact);
     trg_free(wh);
 }
 

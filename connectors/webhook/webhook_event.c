@@ -13,8 +13,17 @@ struct kv_join {
     struct trg_buf *values;
     size_t n;
     bool lower; /* lowercase the names (headers) */
+    const struct trg_strlist *redact; /* names left out, compared case-insensitively; may be NULL */
     int err;
 };
+
+static bool redacted(const struct trg_strlist *redact, const char *name)
+{
+    for (size_t i = 0; redact && i < redact->n; i++)
+        if (!strcasecmp(redact->v[i], name))
+            return true;
+    return false;
+}
 
 static void kv_join_free(struct kv_join *j)
 {
@@ -34,7 +43,7 @@ static void kv_join_add(void *arg, const char *name, const char *value)
     char *key;
     size_t i;
 
-    if (j->err)
+    if (j->err || redacted(j->redact, name))
         return;
     key = trg_strdup(name);
     if (!key)
@@ -74,6 +83,7 @@ fail:
 struct cookies {
     struct trg_buf json; /* "a=1","b=2" */
     size_t n;
+    const struct trg_strlist *redact; /* "Cookie" on it: no cookies */
     int err;
 };
 
@@ -82,7 +92,7 @@ static void cookie_collect(void *arg, const char *name, const char *value)
     struct cookies *c = arg;
     const char *p = value, *sep;
 
-    if (c->err || strcasecmp(name, "cookie"))
+    if (c->err || strcasecmp(name, "cookie") || redacted(c->redact, name))
         return;
     while (*p) {
         sep = strstr(p, "; ");
@@ -181,10 +191,10 @@ static int add_domain(struct trg_buf *b, const char *host)
 }
 
 int trg_webhook_event_build(const struct trg_http_req *req, const char *request_id, int64_t now_ms,
-                            struct trg_buf *out)
+                            const struct trg_strlist *redact, struct trg_buf *out)
 {
-    struct kv_join headers = {.lower = true}, query = {0};
-    struct cookies cookies = {.n = 0};
+    struct kv_join headers = {.lower = true, .redact = redact}, query = {0};
+    struct cookies cookies = {.redact = redact};
     const char *body, *ct, *ua;
     size_t body_len;
     bool text;

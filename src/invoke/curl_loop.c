@@ -21,6 +21,7 @@ struct xfer {
     CURL *easy;
     trg_curl_done_cb cb;
     void *arg;
+    bool queued; /* added from inside a libcurl callback: waits for the kick */
     struct xfer *prev, *next;
 };
 
@@ -36,8 +37,10 @@ struct trg_curl_loop {
     struct ev_loop *loop;
     CURLM *multi;
     ev_timer timer;
+    ev_timer kick; /* 0 s: adds the queued transfers on the next loop turn */
     int refs;
     int depth;   /* > 0 while one of our ev callbacks runs; the last release waits for it */
+    int in_action; /* > 0 inside curl_multi_socket_action(): libcurl refuses curl_multi_add_handle */
     bool closing;
     struct xfer *xfers;
     struct csock *socks;
@@ -102,7 +105,9 @@ static void curl_loop_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (revents & EV_ERROR)
         action |= CURL_CSELECT_ERR;
     cl->depth++;
+    cl->in_action++;
     CURLMcode rc = curl_multi_socket_action(cl->multi, fd, action, &running);
+    cl->in_action--;
     if (rc != CURLM_OK)
         trg_warn("curl", NULL, "curl_multi_socket_action: %s", curl_multi_strerror(rc));
     curl_loop_dispatch(cl);
@@ -117,10 +122,51 @@ static void curl_loop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     cl->depth++;
+    cl->in_action++;
     CURLMcode rc = curl_multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    cl->in_action--;
     if (rc != CURLM_OK)
         trg_warn("curl", NULL, "curl_multi_socket_action: %s", curl_multi_strerror(rc));
     curl_loop_dispatch(cl);
+    curl_loop_leave(cl);
+}
+
+static int xfer_start(struct trg_curl_loop *cl, struct xfer *x)
+{
+    CURLMcode rc = curl_multi_add_handle(cl->multi, x->easy);
+
+    if (rc == CURLM_OK)
+        return 0;
+    trg_error("curl", NULL, "curl_multi_add_handle: %s", curl_multi_strerror(rc));
+    return rc == CURLM_OUT_OF_MEMORY ? TRG_ENOMEM : TRG_EIO;
+}
+
+/* Transfers added from inside a libcurl callback (a write callback that emits an event whose
+ * invocation starts at once) start here, on the next loop turn. One that libcurl refuses now
+ * finishes with an error through its callback, as a failed transfer would. */
+static void curl_loop_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct trg_curl_loop *cl = w->data;
+    struct xfer *x;
+
+    (void)loop;
+    (void)revents;
+    cl->depth++;
+    do {
+        for (x = cl->xfers; x && !x->queued; x = x->next)
+            ;
+        if (!x)
+            break;
+        x->queued = false;
+        int err = xfer_start(cl, x);
+        if (err < 0) {
+            CURL *easy = x->easy;
+            trg_curl_done_cb cb = x->cb;
+            void *arg = x->arg;
+            trg_curl_loop_remove(cl, easy);
+            cb(arg, easy, err == TRG_ENOMEM ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT);
+        }
+    } while (!cl->closing);
     curl_loop_leave(cl);
 }
 
@@ -215,6 +261,7 @@ static void curl_loop_free(struct trg_curl_loop *cl)
     while (cl->socks)
         csock_free(cl->socks);
     ev_timer_stop(cl->loop, &cl->timer);
+    ev_timer_stop(cl->loop, &cl->kick);
     for (struct trg_curl_loop **pp = &curl_loops; *pp; pp = &(*pp)->next) {
         if (*pp == cl) {
             *pp = cl->next;
@@ -249,6 +296,8 @@ int trg_curl_loop_acquire(struct ev_loop *loop, struct trg_curl_loop **out)
     cl->refs = 1;
     ev_init(&cl->timer, curl_loop_timer_cb);
     cl->timer.data = cl;
+    ev_timer_init(&cl->kick, curl_loop_kick_cb, 0., 0.);
+    cl->kick.data = cl;
     cl->multi = curl_multi_init();
     if (!cl->multi) {
         if (!curl_loops)
@@ -289,12 +338,18 @@ int trg_curl_loop_add(struct trg_curl_loop *cl, CURL *easy, trg_curl_done_cb cb,
     x->cb = cb;
     x->arg = arg;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)x);
-    CURLMcode rc = curl_multi_add_handle(cl->multi, easy);
-    if (rc != CURLM_OK) {
-        trg_error("curl", NULL, "curl_multi_add_handle: %s", curl_multi_strerror(rc));
-        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-        trg_free(x);
-        return rc == CURLM_OUT_OF_MEMORY ? TRG_ENOMEM : TRG_EIO;
+    if (cl->in_action > 0) {
+        /* libcurl is running one of its callbacks and refuses curl_multi_add_handle() there */
+        x->queued = true;
+        if (!ev_is_active(&cl->kick))
+            ev_timer_start(cl->loop, &cl->kick);
+    } else {
+        int err = xfer_start(cl, x);
+        if (err < 0) {
+            curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+            trg_free(x);
+            return err;
+        }
     }
     x->next = cl->xfers;
     if (cl->xfers)
@@ -310,7 +365,8 @@ void trg_curl_loop_remove(struct trg_curl_loop *cl, CURL *easy)
 
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
     struct xfer *x = (struct xfer *)priv;
-    curl_multi_remove_handle(cl->multi, easy);
+    if (!x || !x->queued)
+        curl_multi_remove_handle(cl->multi, easy);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
     if (!x)
         return;
@@ -363,7 +419,9 @@ int64_t trg_curl_parse_retry_after(const char *value, int64_t now_wall_ms)
     time_t t = curl_getdate(value, NULL);
     if (t < 0)
         return -1;
-    int64_t ms = (int64_t)t * 1000 - now_wall_ms;
+    if ((int64_t)t > INT64_MAX / 1000) /* a date in the year 292,000,000 and beyond: as far as delta-seconds go */
+        t = (time_t)(INT64_MAX / 1000);
+    int64_t ms = (int64_t)t * 1000 - (now_wall_ms > 0 ? now_wall_ms : 0);
     return ms > 0 ? ms : 0;
 }
 
@@ -535,8 +593,9 @@ int trg_curl_post_start(struct trg_curl_loop *cl, const struct trg_curl_post_req
         ok |= curl_easy_setopt(e, CURLOPT_USERPWD, req->userpwd);
     }
     if (ok != CURLE_OK) {
+        char shown[512];
         trg_error("curl", NULL, "setting up a request to %s failed; is libcurl built with http and sigv4?",
-                  req->url);
+                  trg_url_redact(req->url, shown, sizeof shown));
         rc = TRG_EIO;
         goto fail;
     }

@@ -36,7 +36,9 @@ typedef void (*trg_curl_done_cb)(void *arg, CURL *easy, CURLcode code);
 
 /* Start a transfer. The easy handle is borrowed until done_cb is called or
  * trg_curl_loop_remove() returns; its CURLOPT_PRIVATE belongs to the curl loop meanwhile.
- * done_cb is never called from inside this function. Returns 0, TRG_ENOMEM or TRG_EIO. */
+ * done_cb is never called from inside this function. Called from inside a libcurl callback (a
+ * write callback of another transfer), where libcurl refuses new transfers, the transfer is
+ * queued and started on the next loop turn. Returns 0, TRG_ENOMEM or TRG_EIO. */
 int trg_curl_loop_add(struct trg_curl_loop *cl, CURL *easy, trg_curl_done_cb cb, void *arg);
 /* Cancel a transfer started with trg_curl_loop_add(): its callback is not called. */
 void trg_curl_loop_remove(struct trg_curl_loop *cl, CURL *easy);

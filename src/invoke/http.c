@@ -62,7 +62,8 @@ static void http_check(const void *opts, const char *path, struct trg_errs *errs
 
     if (o->url && strncasecmp(o->url, "http://", 7) != 0 && strncasecmp(o->url, "https://", 8) != 0) {
         snprintf(at, sizeof(at), "%s.url", path ? path : "$");
-        trg_errs_add(errs, at, "\"%s\" is not an http:// or https:// URL", o->url);
+        char shown[512];
+        trg_errs_add(errs, at, "\"%s\" is not an http:// or https:// URL", trg_url_redact(o->url, shown, sizeof shown));
     }
     for (size_t i = 0; i < o->headers.n; i++) {
         snprintf(at, sizeof(at), "%s.headers.%s", path ? path : "$", o->headers.k[i]);

@@ -96,8 +96,9 @@ static void post_classify(struct trg_post_call *c, struct trg_curl_resp *resp, s
         trg_error(comp, post->name, "%s out of memory while receiving the response", c->request_id);
         trg_post_error(res, "OutOfMemory");
     } else if (resp->code != CURLE_OK) {
-        trg_warn(comp, post->name, "%s POST %s failed: %s; %s", c->request_id, post->url, resp->error,
-                 post->kind->failed_hint);
+        char shown[512];
+        trg_warn(comp, post->name, "%s POST %s failed: %s; %s", c->request_id,
+                 trg_url_redact(post->url, shown, sizeof shown), resp->error, post->kind->failed_hint);
         trg_post_error(res, curl_easy_strerror(resp->code));
     } else {
         post->kind->classify(post->name, c->request_id, resp, res);

@@ -231,7 +231,8 @@ static void on_subscribe(void *arg, struct trg_http_req *req)
 int rt_api_open(struct rt_inst *inst)
 {
     const struct trg_http_opts ho = {
-        .conn_limit = RT_CONNS, .conn_memory = RT_CONN_MEMORY, .conn_timeout_s = 0, .quiet = true};
+        .max_connections = RT_CONNS, .reserved_connections = 1, .conn_memory = RT_CONN_MEMORY, .no_idle_timeout = true,
+        .quiet = true};
     int rc = trg_http_create_with(inst->fn->loop, "127.0.0.1:0", &ho, &inst->api);
     if (rc != 0)
         return rc;

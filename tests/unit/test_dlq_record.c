@@ -271,6 +271,65 @@ static void test_non_json_payload_and_append(void **state)
     trg_buf_free(&b);
 }
 
+/* cJSON takes a raw line feed inside a string as JSON: a function answering "a<LF>b" (or an event
+ * holding one) once split the record over two lines of the DLQ file, losing it. */
+static void test_control_chars_in_json_strings(void **state)
+{
+    (void)state;
+    struct trg_buf b = {0};
+    struct trg_dlq_info in = base_info();
+    const char *evs[] = {"{\"k\":\"x\ny\"}"};
+    const size_t lens[] = {strlen(evs[0])};
+    in.response_payload = "\"a\nb\tc\001\"";
+    in.response_payload_len = strlen(in.response_payload);
+    in.request_payload = "{\"m\":\"1\r\n2\"}";
+    in.request_payload_len = strlen(in.request_payload);
+    in.records = evs;
+    in.record_lens = lens;
+    in.n_records = 1;
+    cJSON *j = build(&in, &b); /* one line, valid JSON */
+    for (size_t i = 0; i < b.len; i++)
+        assert_true((unsigned char)b.data[i] >= 0x20);
+    assert_str(at(j, "responsePayload", NULL), "a\nb\tc\001");
+    assert_str(at(at(j, "requestPayload", NULL), "m", NULL), "1\r\n2");
+    assert_str(at(cJSON_GetArrayItem(at(j, "trigd", "records"), 0), "k", NULL), "x\ny");
+    cJSON_Delete(j);
+    trg_buf_free(&b);
+}
+
+/* cJSON reads 0123456789, +1, 1. and invalid UTF-8 as JSON; JSON does not: such a payload is kept as a
+ * string, so the record stays JSON for every reader. (A function answering 0123456789 once made the
+ * record invalid JSON.) */
+static void test_lenient_json_kept_as_string(void **state)
+{
+    (void)state;
+    const char *bodies[] = {"0123456789", "[+1]", "{\"a\":1.}", "[1e]", "-", "[\"\xff\"]", "00"};
+    const char *fine[] = {"0", "-0.5e+10", "[1,2.25,3E-2]", "{\"a\":\"0123\"}", "\"\xc3\xa9\""};
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        struct trg_buf b = {0};
+        struct trg_dlq_info in = base_info();
+        in.response_payload = bodies[i];
+        in.response_payload_len = strlen(bodies[i]);
+        cJSON *j = build(&in, &b);
+        assert_true(cJSON_IsString(at(j, "responsePayload", NULL)));
+        cJSON_Delete(j);
+        trg_buf_free(&b);
+    }
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
+        struct trg_buf b = {0};
+        struct trg_dlq_info in = base_info();
+        in.response_payload = fine[i];
+        in.response_payload_len = strlen(fine[i]);
+        cJSON *j = build(&in, &b);
+        const cJSON *r = at(j, "responsePayload", NULL);
+        assert_non_null(r);
+        if (cJSON_IsString(r))
+            assert_true(fine[i][0] == '"');
+        cJSON_Delete(j);
+        trg_buf_free(&b);
+    }
+}
+
 static void test_alloc_failure(void **state)
 {
     (void)state;
@@ -298,6 +357,8 @@ int main(void)
         cmocka_unit_test(test_truncate_json),
         cmocka_unit_test(test_batch_info),
         cmocka_unit_test(test_non_json_payload_and_append),
+        cmocka_unit_test(test_control_chars_in_json_strings),
+        cmocka_unit_test(test_lenient_json_kept_as_string),
         cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,6 +74,28 @@ static void test_record_json_payload(void **state)
     trg_free(r);
 }
 
+/* What cJSON reads and JSON does not (0123, a raw line feed in a string, invalid UTF-8, a NUL) goes as
+ * base64: embedded as JSON it would make the function's whole batch invalid JSON. */
+static void test_record_lenient_json_as_base64(void **state)
+{
+    static const struct {
+        const char *p;
+        size_t len;
+    } bad[] = {{"0123", 4}, {"\"a\nb\"", 5}, {"[\"\xff\"]", 5}, {"1\0x", 3}, {"[+1]", 4}, {"{\"a\":1.}", 8}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct trg_mqtt_msg m = {.topic = "t", .payload = bad[i].p, .len = bad[i].len, .qos = 0,
+                                 .timestamp_ms = 1, .expiry_s = -1};
+        char *r = record_of(&m);
+        if (!strstr(r, "\"isBase64Encoded\":true"))
+            fail_msg("payload %zu embedded as JSON: %s", i, r);
+        trg_free(r);
+    }
+    struct trg_mqtt_msg ok = {.topic = "t", .payload = "[0, -1.5e3, \"\\n\"]", .len = 17, .expiry_s = -1};
+    char *r = record_of(&ok);
+    assert_non_null(strstr(r, "\"isBase64Encoded\":false"));
+    trg_free(r);
+}
+
 static void test_record_binary_and_properties(void **state)
 {
     const char *keys[] = {"a", "b", "a"}, *values[] = {"1", "2", "3"};
@@ -217,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url),
         cmocka_unit_test(test_record_json_payload),
+        cmocka_unit_test(test_record_lenient_json_as_base64),
         cmocka_unit_test(test_record_binary_and_properties),
         cmocka_unit_test(test_single),
         cmocka_unit_test(test_batch_and_view),

@@ -100,6 +100,10 @@ static const struct ocase cases[] = {
      TRG_PARTIAL_MALFORMED, "111", "\"t-0@102\" is not in the batch"},
     {"kafka: negative offset", BIF("[" ID("{\"topic-partition\":\"t-0\",\"offset\":-1}") "]"), ids_kafka,
      TRG_PARTIAL_MALFORMED, "111", "\"t-0@-1\""},
+    {"kafka: offset beyond int64", BIF("[" ID("{\"topic-partition\":\"t-0\",\"offset\":7.7e89}") "]"),
+     ids_kafka, TRG_PARTIAL_MALFORMED, "111", "no valid itemIdentifier"},
+    {"kafka: offset -1e300", BIF("[" ID("{\"topic-partition\":\"t-0\",\"offset\":-1e300}") "]"), ids_kafka,
+     TRG_PARTIAL_MALFORMED, "111", "no valid itemIdentifier"},
     {"kafka: missing offset", BIF("[" ID("{\"topic-partition\":\"t-0\"}") "]"), ids_kafka,
      TRG_PARTIAL_MALFORMED, "111", "no valid itemIdentifier"},
     {"kafka: offset as string", BIF("[" ID("{\"topic-partition\":\"t-0\",\"offset\":\"100\"}") "]"),
@@ -281,13 +285,40 @@ static void test_large_batch(void **state)
     trg_buf_free(&body);
 }
 
+/* A batchItemFailures entry with no itemIdentifier ({}, null, 1) once freed a pointer never set: whatever
+ * the stack held. Fill the stack with a non-NULL pattern first, as a caller deep in the loop would leave it,
+ * so that the old code frees garbage (ASan: attempting free on address which was not malloc()-ed). */
+static __attribute__((noinline)) void dirty_stack(void)
+{
+    volatile unsigned char junk[16384];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = 0x41;
+}
+
+static void test_entry_without_identifier(void **state)
+{
+    (void)state;
+    const char *bodies[] = {BIF("[{}]"), BIF("[null]"),  BIF("[1]"),
+                            BIF("[[]]"), BIF("[\"a\"]"), BIF("[{\"itemIdentifier\":{}}]")};
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(bodies); i++) {
+        bool failed[3] = {false, false, false};
+        char why[256] = "";
+        dirty_stack();
+        enum trg_partial res =
+            trg_outcome_parse(bodies[i], strlen(bodies[i]), ids_abc, 3, failed, why, sizeof why);
+        assert_int_equal(res, TRG_PARTIAL_MALFORMED);
+        assert_true(failed[0] && failed[1] && failed[2]);
+        assert_non_null(strstr(why, "no valid itemIdentifier"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),       cmocka_unit_test(test_length_respected),
         cmocka_unit_test(test_not_json),    cmocka_unit_test(test_trailing_garbage),
         cmocka_unit_test(test_long_id),     cmocka_unit_test(test_empty_batch_and_why),
-        cmocka_unit_test(test_large_batch),
+        cmocka_unit_test(test_large_batch), cmocka_unit_test(test_entry_without_identifier),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -772,6 +772,41 @@ static void test_alloc_fail_sweep(void **state)
     trg_buf_free(&ref);
 }
 
+/* Secrets out of log lines: userinfo passwords and secret-looking query values become ***. */
+static void test_url_redact(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"redis://:s3cret@127.0.0.1:6379/0", "redis://***@127.0.0.1:6379/0"},
+        {"redis://alice:s3cret@h:6379", "redis://alice:***@h:6379"},
+        {"redis://alice@h", "redis://***@h"},
+        {"redis://h:6379/2", "redis://h:6379/2"},
+        {"redis://:p@ss@word@h/1", "redis://***@h/1"},
+        {"unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"},
+        {"http://u:pw@fn.local/x?a=1&token=abc&X-Amz-Signature=f00&api_key=k#frag",
+         "http://u:***@fn.local/x?a=1&token=***&X-Amz-Signature=***&api_key=***#frag"},
+        {"https://h/p?password=x", "https://h/p?password=***"},
+        {"https://h/p@q", "https://h/p@q"}, /* an @ in the path is not userinfo */
+        {"h:1?secret=2", "h:1?secret=***"},
+        {"", ""},
+    };
+    char buf[256];
+
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(cases); i++)
+        assert_string_equal(trg_url_redact(cases[i].in, buf, sizeof buf), cases[i].want);
+    assert_string_equal(trg_url_redact(NULL, buf, sizeof buf), "");
+    /* truncated, never overflowing, never ending inside the secret */
+    char small[12];
+    assert_string_equal(trg_url_redact("redis://:topsecret@host", small, sizeof small), "redis://***");
+    assert_true(trg_secret_name("sasl.password"));
+    assert_true(trg_secret_name("ssl.key.password"));
+    assert_true(trg_secret_name("sasl.oauthbearer.client.secret"));
+    assert_false(trg_secret_name("bootstrap.servers"));
+    assert_false(trg_secret_name(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -798,6 +833,7 @@ int main(void)
         cmocka_unit_test_teardown(test_alloc_fail_basic, teardown),
         cmocka_unit_test_teardown(test_alloc_fail_growth, teardown),
         cmocka_unit_test_teardown(test_alloc_fail_sweep, teardown),
+        cmocka_unit_test(test_url_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

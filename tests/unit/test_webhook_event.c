@@ -23,6 +23,7 @@ struct fixture {
     char base[64];
     struct th_client c;
     cJSON *ev; /* the last event built */
+    const struct trg_strlist *redact; /* headers left out of the events built */
     char *json;
 };
 
@@ -31,7 +32,8 @@ static void capture(void *arg, struct trg_http_req *req)
     struct fixture *f = arg;
     struct trg_buf b = {0};
 
-    assert_int_equal(trg_webhook_event_build(req, "c0ffee00-0000-4000-8000-000000000001", NOW_MS, &b), 0);
+    assert_int_equal(
+        trg_webhook_event_build(req, "c0ffee00-0000-4000-8000-000000000001", NOW_MS, f->redact, &b), 0);
     trg_free(f->json);
     f->json = trg_buf_steal(&b);
     cJSON_Delete(f->ev);
@@ -99,6 +101,39 @@ static void assert_str_at(const cJSON *obj, const char *path, const char *want)
 
     if (!got || strcmp(got, want))
         fail_msg("%s: got %s, want %s", path, got ? got : "(none)", want);
+}
+
+/* Headers on the redact list leave no trace in the event, whatever their case; Cookie on it empties
+ * cookies too; the others arrive as before. */
+static void test_redacted_headers(void **state)
+{
+    struct fixture *f = *state;
+    char *names[] = {"authorization", "Proxy-Authorization", "COOKIE", "X-Api-Key"};
+    const struct trg_strlist redact = {names, 4};
+    const char *args[] = {"-H", "Authorization: Bearer s3cret-token",
+                          "-H", "Proxy-Authorization: Basic cHJveHk=",
+                          "-H", "Cookie: sid=cookie-secret",
+                          "-H", "x-api-key: key-secret",
+                          "-H", "X-Api-Key: key-secret-2",
+                          "-H", "X-Keep: yes",
+                          NULL};
+
+    f->redact = &redact;
+    send_req(f, "/r", "{}", 2, args);
+    assert_str_at(f->ev, "headers.x-keep", "yes");
+    assert_null(cJSON_GetObjectItem(f->ev, "cookies"));
+    const char *gone[] = {"s3cret-token", "cHJveHk=", "cookie-secret", "key-secret", "authorization", "cookie",
+                          "x-api-key"};
+    for (size_t i = 0; i < TRG_ARRAY_SIZE(gone); i++)
+        if (strstr(f->json, gone[i]))
+            fail_msg("%s is in the event: %s", gone[i], f->json);
+
+    /* without a list, the same request keeps every header */
+    f->redact = NULL;
+    send_req(f, "/r", "{}", 2, args);
+    assert_str_at(f->ev, "headers.authorization", "Bearer s3cret-token");
+    assert_str_at(f->ev, "headers.x-api-key", "key-secret,key-secret-2");
+    assert_non_null(cJSON_GetObjectItem(f->ev, "cookies"));
 }
 
 static void test_get_with_query(void **state)
@@ -485,6 +520,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_with_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redacted_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cookies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_body, setup, teardown),
