@@ -247,7 +247,8 @@ static void attempt(struct async_event *ev)
         fail(ev, "EventAgeExceeded");
         return;
     }
-    int rc = trg_engine_invoke(a->e, ev->function, ev->payload, ev->len, ev->request_id, invoked, ev);
+    struct trg_direct_call call = {.payload = ev->payload, .len = ev->len, .request_id = ev->request_id};
+    int rc = trg_engine_invoke(a->e, ev->function, &call, invoked, ev);
     if (rc == 0) {
         ev->inflight = true;
     } else if (rc == TRG_ESTATE) {

@@ -464,15 +464,15 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
 
 /* --- direct invocation and redrive --- */
 
-int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
-                      const char *request_id, trg_invoke_cb cb, void *arg)
+int trg_engine_invoke(struct trg_engine *e, const char *function, const struct trg_direct_call *call,
+                      trg_invoke_cb cb, void *arg)
 {
     struct trg_function *fn = find_function(&e->functions, function, NULL);
     if (!fn)
         return TRG_ENOTFOUND;
     if (e->core.stopping)
         return TRG_ESTATE;
-    return trg_function_invoke_direct(fn, payload, len, request_id, cb, arg);
+    return trg_function_invoke_direct(fn, call, cb, arg);
 }
 
 int trg_engine_route_set_enabled(struct trg_engine *e, const char *route, bool enabled)

@@ -183,15 +183,20 @@ static void run_direct(struct trg_job *job)
     }
 }
 
-int trg_function_invoke_direct(struct trg_function *fn, const char *payload, size_t len, const char *request_id,
-                               trg_invoke_cb cb, void *arg)
+int trg_function_invoke_direct(struct trg_function *fn, const struct trg_direct_call *call, trg_invoke_cb cb,
+                               void *arg)
 {
+    if (call->no_wait && !trg_function_has_capacity(fn)) {
+        trg_metrics_add(fn->core->metrics, TRG_M_INVOCATIONS, fn->name, trg_outcome_name(TRG_OUT_THROTTLED), 1);
+        return TRG_EFULL;
+    }
+    const char *request_id = call->request_id;
     struct direct_job *d = trg_calloc(1, sizeof *d);
-    if (!d || !(d->payload = trg_strndup(payload, len))) {
+    if (!d || !(d->payload = trg_strndup(call->payload, call->len))) {
         trg_free(d);
         return TRG_ENOMEM;
     }
-    d->len = len;
+    d->len = call->len;
     d->fn = fn;
     d->cb = cb;
     d->arg = arg;

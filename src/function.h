@@ -73,9 +73,10 @@ void trg_function_done(struct trg_function *fn, const struct trg_invoke_result *
 /* Start waiting jobs while there is capacity, then tell the owner (has_capacity). */
 void trg_function_pump(struct trg_function *fn);
 
-/* Direct invocation (Invoke API), within the concurrency limit; payload copied; request_id (at most 39
- * characters) is the id the function sees, NULL for a new one; cb called once, later. */
-int trg_function_invoke_direct(struct trg_function *fn, const char *payload, size_t len, const char *request_id,
-                               trg_invoke_cb cb, void *arg);
+/* Direct invocation (Invoke API, Event invocations), within the concurrency limit; call is copied; cb called
+ * once, later. TRG_EFULL (and cb never called) when call->no_wait and the function has no capacity
+ * (trg_function_has_capacity). */
+int trg_function_invoke_direct(struct trg_function *fn, const struct trg_direct_call *call, trg_invoke_cb cb,
+                               void *arg);
 
 #endif

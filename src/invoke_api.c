@@ -20,6 +20,8 @@
 #define INVOKE_ASYNC_SUFFIX "/invoke-async/"
 #define ERROR_MESSAGE_MAX 4096
 #define RESPONSE_LIMIT (INVOKE_MAX_BODY + 100u) /* 6 MB + 100 bytes */
+#define THROTTLE_RETRY_AFTER_S 1                /* a throttled caller's Retry-After: concurrency frees as
+                                                   invocations end, which trigd cannot foresee */
 
 /* --- parsing (pure) ----------------------------------------------------------------------------- */
 
@@ -426,7 +428,8 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
             memcpy(ctx->request_id, rid, sizeof rid);
             ctx->timeout_ms = fc->timeout_ms;
             ctx->tail = c.tail;
-            rc = trg_engine_invoke(e, ctx->function, body, len, rid, invoke_done, ctx);
+            struct trg_direct_call call = {.payload = body, .len = len, .request_id = rid, .no_wait = true};
+            rc = trg_engine_invoke(e, ctx->function, &call, invoke_done, ctx);
             if (rc == 0)
                 goto out;
             c.name = ctx->function;
@@ -437,8 +440,9 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
         respond_not_found(req, &c, rid);
     else if (rc == TRG_ESTATE)
         trg_aws_respond_error(req, 503, "ServiceException", "trigd is shutting down", rid);
-    else if (rc == TRG_EFULL)
-        trg_aws_respond_error(req, 429, "TooManyRequestsException", "Rate Exceeded.", rid);
+    else if (rc == TRG_EFULL) /* Lambda throttles a synchronous invoke at the reserved concurrency at once */
+        trg_aws_respond_throttled(req, "ReservedFunctionConcurrentInvocationLimitExceeded", THROTTLE_RETRY_AFTER_S,
+                                  rid);
     else
         trg_aws_respond_error(req, 500, "ServiceException", trg_strerror(rc), rid);
 out:

@@ -8,6 +8,7 @@
 #ifndef TRG_INVOKE_H
 #define TRG_INVOKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,15 @@ struct trg_invoke_req {
     const char *payload;     /* the event JSON; borrowed until the callback returns */
     size_t len;
     int64_t timeout_ms;      /* deadline for this invocation */
+};
+
+/* A direct invocation of a function (Invoke API, Event invocations, trigctl invoke), as the engine takes it. */
+struct trg_direct_call {
+    const char *payload;    /* the event JSON; copied */
+    size_t len;
+    const char *request_id; /* at most 39 characters, the id the function sees; NULL or "": a new UUID */
+    bool no_wait;           /* at max_concurrency, refuse (TRG_EFULL) rather than wait for capacity:
+                               Lambda throttles a synchronous invoke at once */
 };
 
 struct trg_buf;
