@@ -28,6 +28,7 @@ static struct trg_list *directs_of(struct trg_function *fn);
 struct function_private {
     struct trg_function pub;
     struct trg_list directs;
+    size_t n_directs; /* in directs */
     size_t n_waiting;
 };
 #define PRIV(fn) ((struct function_private *)(fn))
@@ -68,23 +69,40 @@ int trg_function_create(struct trg_core *core, const struct trg_function_owner *
     return 0;
 }
 
-void trg_function_destroy(struct trg_function *fn)
+/* Take d out of the function's lists and free it (its callback was called). */
+static void direct_free(struct trg_function *fn, struct direct_job *d)
 {
-    if (!fn)
-        return;
-    if (fn->inst)
-        fn->conf->ops->destroy(fn->inst);
+    trg_list_remove(&d->link);
+    PRIV(fn)->n_directs--;
+    trg_free(d->payload);
+    trg_free(d);
+    fn->users--;
+}
+
+void trg_function_fail_directs(struct trg_function *fn)
+{
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, directs_of(fn))
     {
         struct direct_job *d = trg_list_entry(pos, struct direct_job, link);
         struct trg_invoke_result res = {.outcome = TRG_OUT_ERROR, .status = -1, .function_error = "Shutdown",
                                         .retry_after_ms = -1};
-        trg_list_remove(&d->link);
+        trg_function_unqueue(fn, &d->job);
         d->cb(d->arg, &res);
-        trg_free(d->payload);
-        trg_free(d);
+        direct_free(fn, d);
     }
+}
+
+size_t trg_function_directs(const struct trg_function *fn) { return PRIV(fn)->n_directs; }
+
+void trg_function_destroy(struct trg_function *fn)
+{
+    if (!fn)
+        return;
+    if (fn->inst)
+        fn->conf->ops->destroy(fn->inst);
+    fn->inst = NULL;
+    trg_function_fail_directs(fn);
     trg_list_remove(&fn->link);
     trg_config_unref(fn->cfg);
     trg_free(fn->name);
@@ -163,11 +181,8 @@ static void direct_result(void *arg, struct trg_invoke_result *res)
     struct direct_job *d = arg;
     struct trg_function *fn = d->fn;
     trg_function_done(fn, res);
-    trg_list_remove(&d->link);
     d->cb(d->arg, res);
-    trg_free(d->payload);
-    trg_free(d);
-    fn->users--;
+    direct_free(fn, d);
     trg_function_pump(fn);
 }
 
@@ -207,6 +222,7 @@ int trg_function_invoke_direct(struct trg_function *fn, const struct trg_direct_
     else
         trg_request_id(d->request_id);
     trg_list_push_back(directs_of(fn), &d->link);
+    PRIV(fn)->n_directs++;
     fn->users++;
     trg_function_submit(fn, &d->job);
     return 0;

@@ -304,6 +304,15 @@ static void respond_invoke_result(struct invoke_ctx *ctx, struct trg_invoke_resu
                                    res->status);
         goto done;
     case TRG_OUT_ERROR:
+        if (res->function_error && strcmp(res->function_error, "Shutdown") == 0) {
+            /* shutdown_timeout_ms passed before the function answered: a service error, which Lambda's
+             * clients retry (against trigd once it is back, or another replica) */
+            trg_aws_respond_errorf(req, 503, "ServiceException", ctx->request_id,
+                                   "trigd shut down before function %s answered (shutdown_timeout_ms passed); "
+                                   "the invocation may or may not have completed",
+                                   ctx->function);
+            goto done;
+        }
         break;
     }
     hdrs[nh++] = "X-Amz-Function-Error";
@@ -438,8 +447,9 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
     }
     if (rc == TRG_ENOTFOUND)
         respond_not_found(req, &c, rid);
-    else if (rc == TRG_ESTATE)
-        trg_aws_respond_error(req, 503, "ServiceException", "trigd is shutting down", rid);
+    else if (rc == TRG_ESTATE) /* draining: 5xx is what the CLI and the SDKs retry as a transient failure */
+        trg_aws_respond_error(req, 503, "ServiceException",
+                              "trigd is shutting down and takes no new invocations: try again", rid);
     else if (rc == TRG_EFULL) /* Lambda throttles a synchronous invoke at the reserved concurrency at once */
         trg_aws_respond_throttled(req, "ReservedFunctionConcurrentInvocationLimitExceeded", THROTTLE_RETRY_AFTER_S,
                                   rid);

@@ -4,6 +4,9 @@
 #   concurrency: with max_concurrency 1 and one invocation held, a second RequestResponse is throttled at once,
 #     as Lambda does: 429 TooManyRequestsException, Reason ReservedFunctionConcurrentInvocationLimitExceeded,
 #     Retry-After (the SDK's retryAfterSeconds); Event invocations still queue; once released it works again.
+#   drain: a RequestResponse in flight at SIGTERM gets the function's answer; a new one during the drain gets
+#     503 ServiceException (which the CLI and SDKs retry); trigd waits for the held call and exits 0.
+#   past shutdown_timeout_ms: the held caller gets 503 ServiceException in AWS's shape, not a dropped connection.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -106,5 +109,46 @@ wait_for 30 started_at_least 2 # the queued Event ran once the slot was free
 r=$(sdk invoke gate '{}')
 assert_eq 200 "$(json_get "$r" 'j["status"]')" "an invoke once the slot is free again: $r"
 stop_trigd
+rm -f "$G"/started-* "$G/release"
+
+log "drain: the call in flight at SIGTERM gets its answer; new calls get 503 ServiceException"
+start_trigd "$WORK/trigd.json"
+held_invoke "$WORK/held2.json"
+wait_for 30 started_at_least 1
+rid=$(basename "$(find "$G" -name 'started-*')")
+rid=${rid#started-}
+kill -TERM "$TRIGD_PID"
+wait_for 30 log_has 'and 1 direct invocation(s)'
+if lam invoke --function-name gate --payload '{}' "$WORK/t.json" > /dev/null 2> "$WORK/t.err"; then
+    fail "the CLI's invoke during the drain succeeded"
+fi
+grep -q 'ServiceException' "$WORK/t.err" || fail "the CLI did not report ServiceException: $(cat "$WORK/t.err")"
+r=$(sdk invoke gate '{}')
+assert_eq ServiceException "$(json_get "$r" 'j["error"]')" "the SDK's exception during the drain: $r"
+assert_eq 503 "$(json_get "$r" 'j["status"]')" "the SDK's status during the drain: $r"
+kill -0 "$TRIGD_PID" 2> /dev/null || fail "trigd exited with a synchronous invocation in flight"
+kill -0 "$HELD" 2> /dev/null || fail "the held caller was answered before the function finished"
+touch "$G/release"
+wait_for 60 finished "$HELD"
+assert_eq 0 "$FINISHED_RC" "the held CLI invoke's exit status ($(cat "$WORK/held2.json.err"))"
+assert_eq "$rid" "$(json_get "$(cat "$WORK/held2.json")" 'j["released"]')" "the held caller's answer"
+stop_trigd
+rm -f "$G"/started-* "$G/release"
+
+log "past shutdown_timeout_ms: the held caller gets 503 ServiceException, not a dropped connection"
+write_config 200
+start_trigd "$WORK/trigd.json"
+sdk invoke gate '{}' > "$WORK/sdk-held.json" &
+HELD=$!
+_track "$HELD"
+wait_for 30 started_at_least 1
+stop_trigd # the gate is never released: shutdown_timeout_ms passes whatever the machine's speed
+wait_for 60 finished "$HELD"
+r=$(cat "$WORK/sdk-held.json")
+assert_eq ServiceException "$(json_get "$r" 'j["error"]')" "the held SDK caller's exception: $r"
+assert_eq 503 "$(json_get "$r" 'j["status"]')" "the held SDK caller's status: $r"
+json_get "$r" 'j["message"]' | grep -q 'shutdown_timeout_ms' || fail "the message does not say why: $r"
+[[ -n "$(json_get "$r" 'j["requestId"]')" ]] || fail "no x-amzn-RequestId: $r"
+touch "$G/release"
 
 log "ok"
