@@ -17,6 +17,7 @@ struct direct_job {
     struct trg_function *fn;
     char *payload;
     size_t len;
+    char *client_context; /* or NULL */
     char request_id[40];
     trg_invoke_cb cb;
     void *arg;
@@ -75,6 +76,7 @@ static void direct_free(struct trg_function *fn, struct direct_job *d)
     trg_list_remove(&d->link);
     PRIV(fn)->n_directs--;
     trg_free(d->payload);
+    trg_free(d->client_context);
     trg_free(d);
     fn->users--;
 }
@@ -190,7 +192,8 @@ static void run_direct(struct trg_job *job)
 {
     struct direct_job *d = (struct direct_job *)job;
     struct trg_function *fn = d->fn;
-    struct trg_invoke_req req = {fn->name, d->request_id, d->payload, d->len, fn->conf->timeout_ms};
+    struct trg_invoke_req req = {fn->name, d->request_id, d->payload, d->len, fn->conf->timeout_ms,
+                                 d->client_context};
     if (trg_function_invoke(fn, &req, direct_result, d) != 0) {
         struct trg_invoke_result res = {.outcome = TRG_OUT_ERROR, .status = -1,
                                         .function_error = (char *)"InvokeFailed", .retry_after_ms = -1};
@@ -207,7 +210,10 @@ int trg_function_invoke_direct(struct trg_function *fn, const struct trg_direct_
     }
     const char *request_id = call->request_id;
     struct direct_job *d = trg_calloc(1, sizeof *d);
-    if (!d || !(d->payload = trg_strndup(call->payload, call->len))) {
+    if (!d || !(d->payload = trg_strndup(call->payload, call->len)) ||
+        (call->client_context && !(d->client_context = trg_strdup(call->client_context)))) {
+        if (d)
+            trg_free(d->payload);
         trg_free(d);
         return TRG_ENOMEM;
     }
