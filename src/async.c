@@ -50,10 +50,10 @@ struct async_event {
     size_t len;
     char request_id[40];
     int64_t created_ms;
-    int attempts; /* invocations that ended (not counting throttles); kept in its Redis entry */
+    int attempts;        /* invocations that ended (not counting throttles); kept in its Redis entry */
     int64_t retry_at_ms; /* when the next attempt is due (wall clock), after a failure */
     bool inflight;
-    bool requeueing; /* its retry's entry is being added to Redis */
+    bool requeueing;             /* its retry's entry is being added to Redis */
     ev_timer timer;              /* the wait before the next attempt */
     struct trg_rstream_msg *msg; /* the Redis entry it came from (acked when it ends), or NULL */
     struct trg_buf response;     /* the last error's response (Lambda's error object) */
@@ -207,8 +207,10 @@ static void requeued(void *arg, int err)
     }
     if (trg_engine_stopping(ev->a->e))
         return; /* the old entry stays pending in Redis: reclaimed with the attempts it records */
-    trg_warn("async", ev->function, "event %s: its retry could not be recorded in Redis; it waits here, and a "
-             "crash before it ends would count its attempts from the last recorded entry", ev->request_id);
+    trg_warn("async", ev->function,
+             "event %s: its retry could not be recorded in Redis; it waits here, and a "
+             "crash before it ends would count its attempts from the last recorded entry",
+             ev->request_id);
     retry_in(ev, ev->retry_at_ms - trg_wall_ms() > 0 ? ev->retry_at_ms - trg_wall_ms() : 0);
 }
 
@@ -434,7 +436,8 @@ static int queue_local(struct trg_async *a, const char *function, const char *pa
     int64_t delay = 0; /* from the loop, after the 202 is answered */
     if (past && past->attempts > 0) {
         ev->attempts = past->attempts;
-        if ((past->function_error && !(ev->function_error = trg_strndup(past->function_error, past->fe_len))) ||
+        if ((past->function_error &&
+             !(ev->function_error = trg_strndup(past->function_error, past->fe_len))) ||
             (past->response && trg_buf_add(&ev->response, past->response, past->resp_len) != 0)) {
             event_free(ev);
             return TRG_ENOMEM;
@@ -487,8 +490,12 @@ static void entry_cb(void *arg, const struct trg_rstream_entry *en)
     }
     char *function = trg_strndup(v[0], vl[0]), *rid = trg_strndup(v[1], vl[1]);
     int64_t created_ms = field_int(v[2], vl[2]);
-    struct past past = {.attempts = (int)field_int(v[4], vl[4]), .retry_at_ms = field_int(v[5], vl[5]),
-                        .function_error = v[6], .fe_len = vl[6], .response = v[7], .resp_len = vl[7]};
+    struct past past = {.attempts = (int)field_int(v[4], vl[4]),
+                        .retry_at_ms = field_int(v[5], vl[5]),
+                        .function_error = v[6],
+                        .fe_len = vl[6],
+                        .response = v[7],
+                        .resp_len = vl[7]};
     if (past.attempts < 0 || past.attempts > 1000)
         past.attempts = 0;
     int rc = function && rid ? queue_local(a, function, v[3], vl[3], rid,
@@ -557,9 +564,9 @@ static int xadd(struct trg_async *a, const struct async_event *ev, const char *c
         trg_free(add);
         return TRG_ENOMEM;
     }
-    const char *argv[19] = {"XADD",         a->key,     "*",     "function", ev->function, "request_id",
+    const char *argv[19] = {"XADD",         a->key,       "*",     "function", ev->function, "request_id",
                             ev->request_id, "created_ms", created, "payload",  ev->payload};
-    size_t lens[19] = {4,  strlen(a->key), 1, 8,  strlen(ev->function), 10, strlen(ev->request_id),
+    size_t lens[19] = {4,  strlen(a->key),  1, 8,      strlen(ev->function), 10, strlen(ev->request_id),
                        10, strlen(created), 7, ev->len};
     int n = 11;
     if (attempts) {

@@ -494,7 +494,8 @@ static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs 
 }
 
 /* The function that f's async on_failure names, or NULL ("dlq", or unknown: reported elsewhere). */
-static const struct trg_function_conf *failure_next(const struct trg_config *c, const struct trg_function_conf *f)
+static const struct trg_function_conf *failure_next(const struct trg_config *c,
+                                                    const struct trg_function_conf *f)
 {
     const char *of = f->async.on_failure;
     return of && strcmp(of, "dlq") != 0 ? trg_config_function(c, of) : NULL;
@@ -532,8 +533,10 @@ static void check_failure_cycles(const struct trg_config *c, struct trg_errs *er
         if (rc != 0 || !p || !chain.data)
             errs->lost = true;
         else
-            trg_errs_add(errs, p, "the on_failure chain comes back to this function (%s): an event that fails "
-                         "would go round for ever; end the chain with \"dlq\"", chain.data);
+            trg_errs_add(errs, p,
+                         "the on_failure chain comes back to this function (%s): an event that fails "
+                         "would go round for ever; end the chain with \"dlq\"",
+                         chain.data);
         trg_free(p);
         trg_buf_free(&chain);
     }

@@ -655,7 +655,8 @@ static void abandon_all(struct trg_engine *e)
         trg_function_cancel(trg_list_entry(p, struct trg_function, link));
     }
     /* Direct callers hear it now, while their answers can still be written (Invoke API: 503). */
-    trg_list_each(p, tmp, &e->functions) trg_function_fail_directs(trg_list_entry(p, struct trg_function, link));
+    trg_list_each(p, tmp, &e->functions)
+        trg_function_fail_directs(trg_list_entry(p, struct trg_function, link));
     run_accepted(e);
     size_t n = held_total(e);
     if (n)
@@ -687,8 +688,9 @@ void trg_engine_shutdown(struct trg_engine *e, void (*done)(void *arg), void *ar
     e->shutdown_done = done;
     e->shutdown_arg = arg;
     size_t n = held_total(e);
-    trg_info("engine", NULL, "stopping intake; draining %zu event(s) and %zu direct invocation(s) for up to %lld ms",
-             n, directs_total(e), (long long)e->cfg->shutdown_timeout_ms);
+    trg_info("engine", NULL,
+             "stopping intake; draining %zu event(s) and %zu direct invocation(s) for up to %lld ms", n,
+             directs_total(e), (long long)e->cfg->shutdown_timeout_ms);
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &e->sources) trg_source_stop(trg_list_entry(p, struct trg_source, link));
     trg_intake_update(e->intake, NULL);

@@ -192,8 +192,12 @@ static void run_direct(struct trg_job *job)
 {
     struct direct_job *d = (struct direct_job *)job;
     struct trg_function *fn = d->fn;
-    struct trg_invoke_req req = {fn->name, d->request_id, d->payload, d->len, fn->conf->timeout_ms,
-                                 d->client_context};
+    struct trg_invoke_req req = {.function = fn->name,
+                                 .request_id = d->request_id,
+                                 .payload = d->payload,
+                                 .len = d->len,
+                                 .timeout_ms = fn->conf->timeout_ms,
+                                 .client_context = d->client_context};
     if (trg_function_invoke(fn, &req, direct_result, d) != 0) {
         struct trg_invoke_result res = {.outcome = TRG_OUT_ERROR, .status = -1,
                                         .function_error = (char *)"InvokeFailed", .retry_after_ms = -1};

@@ -20,8 +20,9 @@
 #define INVOKE_ASYNC_SUFFIX "/invoke-async/"
 #define ERROR_MESSAGE_MAX 4096
 #define RESPONSE_LIMIT (INVOKE_MAX_BODY + 100u) /* 6 MB + 100 bytes */
-#define CLIENT_CONTEXT_MAX 3583u /* Lambda's limit on X-Amz-Client-Context (base64) */
-#define THROTTLE_RETRY_AFTER_S 1                /* a throttled caller's Retry-After: concurrency frees as
+#define CLIENT_CONTEXT_MAX 3583u                /* Lambda's limit on X-Amz-Client-Context (base64) */
+#define THROTTLE_RETRY_AFTER_S                                                                               \
+    1 /* a throttled caller's Retry-After: concurrency frees as
                                                    invocations end, which trigd cannot foresee */
 
 /* --- parsing (pure) ----------------------------------------------------------------------------- */
@@ -308,10 +309,11 @@ static void respond_invoke_result(struct invoke_ctx *ctx, struct trg_invoke_resu
         if (res->function_error && strcmp(res->function_error, "Shutdown") == 0) {
             /* shutdown_timeout_ms passed before the function answered: a service error, which Lambda's
              * clients retry (against trigd once it is back, or another replica) */
-            trg_aws_respond_errorf(req, 503, "ServiceException", ctx->request_id,
-                                   "trigd shut down before function %s answered (shutdown_timeout_ms passed); "
-                                   "the invocation may or may not have completed",
-                                   ctx->function);
+            trg_aws_respond_errorf(
+                req, 503, "ServiceException", ctx->request_id,
+                "trigd shut down before function %s answered (shutdown_timeout_ms passed); "
+                "the invocation may or may not have completed",
+                ctx->function);
             goto done;
         }
         break;
@@ -368,9 +370,10 @@ static int client_context(struct trg_http_req *req, const char *rid, char **out)
         return 0;
     size_t n = strlen(h);
     if (n > CLIENT_CONTEXT_MAX) {
-        trg_aws_respond_errorf(req, 400, "InvalidRequestContentException", rid,
-                               "Client context must be at most %u bytes of base64 (X-Amz-Client-Context has %zu)",
-                               CLIENT_CONTEXT_MAX, n);
+        trg_aws_respond_errorf(
+            req, 400, "InvalidRequestContentException", rid,
+            "Client context must be at most %u bytes of base64 (X-Amz-Client-Context has %zu)",
+            CLIENT_CONTEXT_MAX, n);
         return -1;
     }
     struct trg_buf raw = {0};
@@ -482,8 +485,8 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
             ctx->timeout_ms = fc->timeout_ms;
             ctx->tail = c.tail;
             /* Lambda passes the client context to synchronous invocations only */
-            struct trg_direct_call call = {.payload = body, .len = len, .request_id = rid, .no_wait = true,
-                                           .client_context = cc};
+            struct trg_direct_call call = {
+                .payload = body, .len = len, .request_id = rid, .no_wait = true, .client_context = cc};
             rc = trg_engine_invoke(e, ctx->function, &call, invoke_done, ctx);
             if (rc == 0)
                 goto out;
@@ -497,8 +500,8 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
         trg_aws_respond_error(req, 503, "ServiceException",
                               "trigd is shutting down and takes no new invocations: try again", rid);
     else if (rc == TRG_EFULL) /* Lambda throttles a synchronous invoke at the reserved concurrency at once */
-        trg_aws_respond_throttled(req, "ReservedFunctionConcurrentInvocationLimitExceeded", THROTTLE_RETRY_AFTER_S,
-                                  rid);
+        trg_aws_respond_throttled(req, "ReservedFunctionConcurrentInvocationLimitExceeded",
+                                  THROTTLE_RETRY_AFTER_S, rid);
     else
         trg_aws_respond_error(req, 500, "ServiceException", trg_strerror(rc), rid);
 out:

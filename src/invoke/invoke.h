@@ -60,11 +60,11 @@ struct trg_invoke_req {
 
 /* A direct invocation of a function (Invoke API, Event invocations, trigctl invoke), as the engine takes it. */
 struct trg_direct_call {
-    const char *payload;    /* the event JSON; copied */
+    const char *payload;        /* the event JSON; copied */
     size_t len;
-    const char *request_id; /* at most 39 characters, the id the function sees; NULL or "": a new UUID */
-    bool no_wait;           /* at max_concurrency, refuse (TRG_EFULL) rather than wait for capacity:
-                               Lambda throttles a synchronous invoke at once */
+    const char *request_id;     /* at most 39 characters, the id the function sees; NULL or "": a new UUID */
+    bool no_wait;               /* at max_concurrency, refuse (TRG_EFULL) rather than wait for capacity:
+                                   Lambda throttles a synchronous invoke at once */
     const char *client_context; /* trg_invoke_req's client_context (copied); NULL: none */
 };
 
