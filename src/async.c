@@ -39,7 +39,7 @@ struct async_add {
     struct trg_async *a;
     trg_async_queued_cb cb; /* NULL once answered by trg_async_stop() */
     void *arg;
-    char *function; /* for the metric */
+    char *function; /* for the metric; NULL for a retry's re-queue (not counted again) */
 };
 
 struct async_event {
@@ -50,8 +50,10 @@ struct async_event {
     size_t len;
     char request_id[40];
     int64_t created_ms;
-    int attempts; /* invocations that ended (not counting throttles) */
+    int attempts;        /* invocations that ended (not counting throttles); kept in its Redis entry */
+    int64_t retry_at_ms; /* when the next attempt is due (wall clock), after a failure */
     bool inflight;
+    bool requeueing;             /* its retry's entry is being added to Redis */
     ev_timer timer;              /* the wait before the next attempt */
     struct trg_rstream_msg *msg; /* the Redis entry it came from (acked when it ends), or NULL */
     struct trg_buf response;     /* the last error's response (Lambda's error object) */
@@ -81,6 +83,8 @@ static void event_free(struct async_event *ev)
 
 static void attempt(struct async_event *ev);
 static void entry_cb(void *arg, const struct trg_rstream_entry *en);
+static int xadd(struct trg_async *a, const struct async_event *ev, const char *created, const char *attempts,
+                const char *retry_at, trg_async_queued_cb cb, void *arg, const char *metric_function);
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -191,6 +195,51 @@ static void fail(struct async_event *ev, const char *condition)
     }
 }
 
+/* A retry's entry is in Redis (err 0): the old one goes, and the event with it here; the stream hands the new
+ * entry back (to this replica or another) when it is read. Else the event waits here as it is. */
+static void requeued(void *arg, int err)
+{
+    struct async_event *ev = arg;
+    ev->requeueing = false;
+    if (err == 0) {
+        event_free(ev); /* acks and deletes the old entry */
+        return;
+    }
+    if (trg_engine_stopping(ev->a->e))
+        return; /* the old entry stays pending in Redis: reclaimed with the attempts it records */
+    trg_warn("async", ev->function,
+             "event %s: its retry could not be recorded in Redis; it waits here, and a "
+             "crash before it ends would count its attempts from the last recorded entry",
+             ev->request_id);
+    retry_in(ev, ev->retry_at_ms - trg_wall_ms() > 0 ? ev->retry_at_ms - trg_wall_ms() : 0);
+}
+
+/* Wait delay_ms before the next attempt. With Redis, the event is re-queued as a new entry recording its
+ * attempts, the time of its next attempt and its last error, so that a crash does not start its retries again
+ * (Lambda's MaximumRetryAttempts holds across trigd's restarts); the old entry is deleted once the new one is
+ * in. Without Redis, it waits in memory. */
+static void requeue(struct async_event *ev, int64_t delay_ms)
+{
+    struct trg_async *a = ev->a;
+    ev->retry_at_ms = trg_wall_ms() + delay_ms;
+    if (!a->rs || !ev->msg) {
+        retry_in(ev, delay_ms);
+        return;
+    }
+    char created[24], attempts[16], retry_at[24];
+    snprintf(created, sizeof created, "%lld", (long long)ev->created_ms);
+    snprintf(attempts, sizeof attempts, "%d", ev->attempts);
+    snprintf(retry_at, sizeof retry_at, "%lld", (long long)ev->retry_at_ms);
+    ev->requeueing = true;
+    int rc = xadd(a, ev, created, attempts, retry_at, requeued, ev, NULL);
+    if (rc != 0) {
+        ev->requeueing = false;
+        trg_warn("async", ev->function, "event %s: cannot re-queue its retry in Redis (%s); it waits here",
+                 ev->request_id, trg_strerror(rc));
+        retry_in(ev, delay_ms);
+    }
+}
+
 static void invoked(void *arg, struct trg_invoke_result *res)
 {
     struct async_event *ev = arg;
@@ -228,7 +277,7 @@ static void invoked(void *arg, struct trg_invoke_result *res)
     count(a, ev->function, "retried");
     trg_info("async", ev->function, "event %s failed (invocation %d of %lld); retry in %lld ms",
              ev->request_id, ev->attempts, (long long)max + 1, (long long)delay);
-    retry_in(ev, delay);
+    requeue(ev, delay);
 }
 
 static void attempt(struct async_event *ev)
@@ -247,7 +296,8 @@ static void attempt(struct async_event *ev)
         fail(ev, "EventAgeExceeded");
         return;
     }
-    int rc = trg_engine_invoke(a->e, ev->function, ev->payload, ev->len, ev->request_id, invoked, ev);
+    struct trg_direct_call call = {.payload = ev->payload, .len = ev->len, .request_id = ev->request_id};
+    int rc = trg_engine_invoke(a->e, ev->function, &call, invoked, ev);
     if (rc == 0) {
         ev->inflight = true;
     } else if (rc == TRG_ESTATE) {
@@ -350,9 +400,21 @@ void trg_async_destroy(struct trg_async *a)
     trg_free(a);
 }
 
-/* Queue an event in memory (from a submit without Redis, or an entry read from Redis: msg). */
+/* What a Redis entry recorded of an event's earlier attempts (none for a new event). */
+struct past {
+    int attempts;
+    int64_t retry_at_ms;
+    const char *function_error; /* NULL: none */
+    size_t fe_len;
+    const char *response; /* NULL: none */
+    size_t resp_len;
+};
+
+/* Queue an event in memory (from a submit without Redis, or an entry read from Redis: msg, with what it
+ * recorded of earlier attempts: past, or NULL). */
 static int queue_local(struct trg_async *a, const char *function, const char *payload, size_t len,
-                       const char *request_id, int64_t created_ms, struct trg_rstream_msg *msg)
+                       const char *request_id, int64_t created_ms, struct trg_rstream_msg *msg,
+                       const struct past *past)
 {
     struct async_event *ev = trg_calloc(1, sizeof *ev);
     if (!ev)
@@ -371,20 +433,48 @@ static int queue_local(struct trg_async *a, const char *function, const char *pa
     ev->created_ms = created_ms;
     ev_timer_init(&ev->timer, timer_cb, 0., 0.);
     ev->timer.data = ev;
+    int64_t delay = 0; /* from the loop, after the 202 is answered */
+    if (past && past->attempts > 0) {
+        ev->attempts = past->attempts;
+        if ((past->function_error &&
+             !(ev->function_error = trg_strndup(past->function_error, past->fe_len))) ||
+            (past->response && trg_buf_add(&ev->response, past->response, past->resp_len) != 0)) {
+            event_free(ev);
+            return TRG_ENOMEM;
+        }
+        /* the recorded wait, but no longer than the config asks now (it may have been shortened) */
+        const struct trg_config *cfg = trg_engine_config(a->e);
+        const struct trg_function_conf *fc = cfg ? trg_config_function(cfg, function) : NULL;
+        int64_t conf_delay = fc ? fc->async.retry_delay_ms : 60000;
+        for (int i = 1; i < ev->attempts && conf_delay < 3600000; i++)
+            conf_delay *= 2;
+        delay = past->retry_at_ms - trg_wall_ms();
+        delay = delay < 0 ? 0 : delay > conf_delay ? conf_delay : delay;
+        ev->retry_at_ms = trg_wall_ms() + delay;
+    }
     trg_list_push_back(&a->events, &ev->link);
-    retry_in(ev, 0); /* from the loop, after the 202 is answered */
+    retry_in(ev, delay);
     return 0;
+}
+
+/* The integer in a stream field's value (0 when absent or not a number). */
+static int64_t field_int(const char *v, size_t len)
+{
+    char s[24] = {0};
+    snprintf(s, sizeof s, "%.*s", (int)(len < 23 ? len : 23), v ? v : "");
+    return strtoll(s, NULL, 10);
 }
 
 /* An entry of the Redis stream: an event to run (here, whichever replica queued it). */
 static void entry_cb(void *arg, const struct trg_rstream_entry *en)
 {
     struct trg_async *a = arg;
-    const char *f[4] = {"function", "request_id", "created_ms", "payload"};
-    const char *v[4] = {0};
-    size_t vl[4] = {0};
+    const char *f[8] = {"function", "request_id",  "created_ms",     "payload",
+                        "attempts", "retry_at_ms", "function_error", "response"};
+    const char *v[8] = {0};
+    size_t vl[8] = {0};
     for (size_t i = 0; i < en->n_fields; i++)
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 8; k++)
             if (en->field_lens[i] == strlen(f[k]) && memcmp(en->fields[i], f[k], en->field_lens[i]) == 0) {
                 v[k] = en->values[i];
                 vl[k] = en->value_lens[i];
@@ -399,11 +489,17 @@ static void entry_cb(void *arg, const struct trg_rstream_entry *en)
         return;
     }
     char *function = trg_strndup(v[0], vl[0]), *rid = trg_strndup(v[1], vl[1]);
-    char created[24] = {0};
-    snprintf(created, sizeof created, "%.*s", (int)(vl[2] < 23 ? vl[2] : 23), v[2] ? v[2] : "");
-    int64_t created_ms = strtoll(created, NULL, 10);
+    int64_t created_ms = field_int(v[2], vl[2]);
+    struct past past = {.attempts = (int)field_int(v[4], vl[4]),
+                        .retry_at_ms = field_int(v[5], vl[5]),
+                        .function_error = v[6],
+                        .fe_len = vl[6],
+                        .response = v[7],
+                        .resp_len = vl[7]};
+    if (past.attempts < 0 || past.attempts > 1000)
+        past.attempts = 0;
     int rc = function && rid ? queue_local(a, function, v[3], vl[3], rid,
-                                           created_ms > 0 ? created_ms : trg_wall_ms(), en->msg)
+                                           created_ms > 0 ? created_ms : trg_wall_ms(), en->msg, &past)
                              : TRG_ENOMEM;
     if (rc != 0) {
         trg_error("async", function, "cannot take event %s from Redis (%s): left pending", en->id,
@@ -427,7 +523,7 @@ static void added(void *arg, redisReply *reply)
     if (err)
         trg_warn("async", NULL, "an Event invocation could not be queued in Redis (%s)",
                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no answer");
-    else
+    else if (add->function)
         count(add->a, add->function, "queued");
     add->cb(add->arg, err);
     trg_free(add->function);
@@ -443,28 +539,54 @@ int trg_async_submit(struct trg_async *a, const char *function, const char *payl
     if (trg_engine_stopping(a->e))
         return TRG_ESTATE;
     if (!a->redis) {
-        int rc = queue_local(a, function, payload, len, request_id, trg_wall_ms(), NULL);
+        int rc = queue_local(a, function, payload, len, request_id, trg_wall_ms(), NULL, NULL);
         if (rc == 0) {
             count(a, function, "queued");
             cb(arg, 0);
         }
         return rc;
     }
+    char created[24];
+    snprintf(created, sizeof created, "%lld", (long long)trg_wall_ms());
+    struct async_event ev = {.function = (char *)function, .payload = (char *)payload, .len = len};
+    snprintf(ev.request_id, sizeof ev.request_id, "%s", request_id);
+    return xadd(a, &ev, created, NULL, NULL, cb, arg, function);
+}
+
+/* XADD ev (function, request_id, created_ms, payload; with attempts: also attempts, retry_at_ms and its last
+ * error's function_error and response) to the stream; cb(arg, err) once Redis answered. metric_function: the
+ * function counted "queued" then, or NULL. */
+static int xadd(struct trg_async *a, const struct async_event *ev, const char *created, const char *attempts,
+                const char *retry_at, trg_async_queued_cb cb, void *arg, const char *metric_function)
+{
     struct async_add *add = trg_calloc(1, sizeof *add);
-    if (!add || !(add->function = trg_strdup(function))) {
+    if (!add || (metric_function && !(add->function = trg_strdup(metric_function)))) {
         trg_free(add);
         return TRG_ENOMEM;
     }
-    char created[24];
-    snprintf(created, sizeof created, "%lld", (long long)trg_wall_ms());
-    const char *argv[] = {"XADD",     a->key,       "*",     "function", function, "request_id",
-                          request_id, "created_ms", created, "payload",  payload};
-    size_t lens[] = {4,  strlen(a->key),  1, 8,  strlen(function), 10, strlen(request_id),
-                     10, strlen(created), 7, len};
+    const char *argv[19] = {"XADD",         a->key,       "*",     "function", ev->function, "request_id",
+                            ev->request_id, "created_ms", created, "payload",  ev->payload};
+    size_t lens[19] = {4,  strlen(a->key),  1, 8,      strlen(ev->function), 10, strlen(ev->request_id),
+                       10, strlen(created), 7, ev->len};
+    int n = 11;
+    if (attempts) {
+        argv[n] = "attempts", lens[n++] = 8;
+        argv[n] = attempts, lens[n++] = strlen(attempts);
+        argv[n] = "retry_at_ms", lens[n++] = 11;
+        argv[n] = retry_at, lens[n++] = strlen(retry_at);
+        if (ev->function_error) {
+            argv[n] = "function_error", lens[n++] = 14;
+            argv[n] = ev->function_error, lens[n++] = strlen(ev->function_error);
+        }
+        if (ev->response.len > 0) {
+            argv[n] = "response", lens[n++] = 8;
+            argv[n] = ev->response.data, lens[n++] = ev->response.len;
+        }
+    }
     add->a = a;
     add->cb = cb;
     add->arg = arg;
-    int rc = trg_redis_command(a->redis, added, add, 11, argv, lens);
+    int rc = trg_redis_command(a->redis, added, add, n, argv, lens);
     if (rc != 0) {
         trg_free(add->function);
         trg_free(add);

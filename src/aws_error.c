@@ -45,6 +45,23 @@ void trg_aws_respond_error(struct trg_http_req *req, int status, const char *typ
     trg_buf_free(&b);
 }
 
+void trg_aws_respond_throttled(struct trg_http_req *req, const char *reason, int retry_after_s,
+                               const char *request_id)
+{
+    struct trg_buf b = {0};
+    int rc = trg_buf_adds(&b, "{\"Type\":\"User\",\"Message\":\"Rate Exceeded.\",\"Reason\":");
+    rc |= trg_buf_add_json_str(&b, reason, strlen(reason));
+    rc |= trg_buf_addc(&b, '}');
+    char after[24];
+    snprintf(after, sizeof after, "%d", retry_after_s);
+    const char *hdrs[] = {"x-amzn-ErrorType", "TooManyRequestsException", "Retry-After", after, NULL};
+    if (rc != 0)
+        trg_aws_respond(req, 429, "application/json", "{}", 2, request_id, hdrs);
+    else
+        trg_aws_respond(req, 429, "application/json", b.data, b.len, request_id, hdrs);
+    trg_buf_free(&b);
+}
+
 void trg_aws_respond_errorf(struct trg_http_req *req, int status, const char *type, const char *request_id,
                             const char *fmt, ...)
 {

@@ -22,6 +22,10 @@ void trg_aws_respond(struct trg_http_req *req, int status, const char *content_t
  * and x-amzn-RequestId: request_id (NULL: a new one). */
 void trg_aws_respond_error(struct trg_http_req *req, int status, const char *type, const char *msg,
                            const char *request_id);
+/* Answer a throttled request as Lambda does: 429, x-amzn-ErrorType: TooManyRequestsException,
+ * {"Type":"User","Message":"Rate Exceeded.","Reason":reason} and Retry-After: retry_after_s. */
+void trg_aws_respond_throttled(struct trg_http_req *req, const char *reason, int retry_after_s,
+                               const char *request_id);
 /* The same with a printf-formatted message. */
 void trg_aws_respond_errorf(struct trg_http_req *req, int status, const char *type, const char *request_id,
                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -103,7 +103,8 @@ static const struct trg_opt async_options[] = {
      "Wait before the first retry, doubled before each next one (Lambda waits 1 then 2 minutes).", NULL, 0},
     {"on_failure", TRG_OPT_STRING, "\"dlq\"", 0, 0, NULL, AS(on_failure),
      "Where a failed Event invocation goes, as Lambda's asynchronous invocation record: \"dlq\" (the DLQ, "
-     "under the name async.FUNCTION) or the name of another function, which gets the record as an Event invocation (with its own async settings).",
+     "under the name async.FUNCTION) or the name of another function, which gets the record as an Event invocation (with its own async settings). "
+     "A chain of on_failure functions must end: one that comes back to a function is refused.",
      NULL, 0},
 };
 
@@ -509,6 +510,55 @@ static void load_routes(struct trg_config *c, const cJSON *obj, struct trg_errs 
     }
 }
 
+/* The function that f's async on_failure names, or NULL ("dlq", or unknown: reported elsewhere). */
+static const struct trg_function_conf *failure_next(const struct trg_config *c,
+                                                    const struct trg_function_conf *f)
+{
+    const char *of = f->async.on_failure;
+    return of && strcmp(of, "dlq") != 0 ? trg_config_function(c, of) : NULL;
+}
+
+/* on_failure chains must end (in "dlq" or a function without another function as its on_failure): an event
+ * failing round a cycle would be re-queued for ever. Each cycle is reported once, at its first function in
+ * the file, with the path round it ("a -> b -> a"; "a -> a" for a function naming itself). */
+static void check_failure_cycles(const struct trg_config *c, struct trg_errs *errs)
+{
+    for (size_t i = 0; i < c->n_functions; i++) {
+        const struct trg_function_conf *start = &c->functions[i], *f = start;
+        /* Walk at most n_functions steps: a chain that does not come back to start by then never does. */
+        size_t steps = 0;
+        bool back = false;
+        while ((f = failure_next(c, f)) && steps++ < c->n_functions) {
+            if (f == start) {
+                back = true;
+                break;
+            }
+            if (f < start) /* the cycle goes through a function earlier in the file: reported there */
+                break;
+        }
+        if (!back || !start->name)
+            continue;
+        struct trg_buf chain = {0};
+        int rc = trg_buf_adds(&chain, start->name);
+        f = start;
+        do {
+            f = failure_next(c, f);
+            rc |= trg_buf_adds(&chain, " -> ");
+            rc |= trg_buf_adds(&chain, f->name);
+        } while (f != start);
+        char *p = trg_asprintf("$.functions.%s.async.on_failure", start->name);
+        if (rc != 0 || !p || !chain.data)
+            errs->lost = true;
+        else
+            trg_errs_add(errs, p,
+                         "the on_failure chain comes back to this function (%s): an event that fails "
+                         "would go round for ever; end the chain with \"dlq\"",
+                         chain.data);
+        trg_free(p);
+        trg_buf_free(&chain);
+    }
+}
+
 /* Each function's "async" object (defaults when absent); on_failure names "dlq" or another function. */
 static void load_async(struct trg_config *c, struct trg_errs *errs)
 {
@@ -526,13 +576,14 @@ static void load_async(struct trg_config *c, struct trg_errs *errs)
             trg_opt_apply(async_options, TRG_ARRAY_SIZE(async_options), &f->async, f->async_json, path, NULL, errs);
         }
         const char *of = f->async.on_failure;
-        if (of && strcmp(of, "dlq") != 0 && (!trg_config_function(c, of) || strcmp(of, f->name) == 0)) {
+        if (of && strcmp(of, "dlq") != 0 && !trg_config_function(c, of)) {
             char *p = sub_path(path, "on_failure");
             trg_errs_add(errs, p, "must be \"dlq\" or the name of another function (no function \"%s\")", of);
             trg_free(p);
         }
         trg_free(path);
     }
+    check_failure_cycles(c, errs);
 }
 
 /* http.invoke_credentials: {"AKID": {"secret_key_env": ...}, ...}. */

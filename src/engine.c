@@ -464,15 +464,15 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
 
 /* --- direct invocation and redrive --- */
 
-int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
-                      const char *request_id, trg_invoke_cb cb, void *arg)
+int trg_engine_invoke(struct trg_engine *e, const char *function, const struct trg_direct_call *call,
+                      trg_invoke_cb cb, void *arg)
 {
     struct trg_function *fn = find_function(&e->functions, function, NULL);
     if (!fn)
         return TRG_ENOTFOUND;
     if (e->core.stopping)
         return TRG_ESTATE;
-    return trg_function_invoke_direct(fn, payload, len, request_id, cb, arg);
+    return trg_function_invoke_direct(fn, call, cb, arg);
 }
 
 int trg_engine_route_set_enabled(struct trg_engine *e, const char *route, bool enabled)
@@ -620,6 +620,15 @@ static size_t held_total(const struct trg_engine *e)
     return n;
 }
 
+/* Direct invocations (Invoke API, Event invocations) waiting or in flight: their callers wait for them too. */
+static size_t directs_total(const struct trg_engine *e)
+{
+    size_t n = 0;
+    for (struct trg_list *p = e->functions.next; p != &e->functions; p = p->next)
+        n += trg_function_directs(trg_list_entry(p, struct trg_function, link));
+    return n;
+}
+
 static void finish_shutdown(struct trg_engine *e)
 {
     ev_timer_stop(e->core.loop, &e->shutdown_timer);
@@ -632,8 +641,8 @@ static void finish_shutdown(struct trg_engine *e)
 static void check_drained(struct trg_engine *e)
 {
     /* With Redis, also wait for the acks (and intake appends) to be answered, or they may be lost. */
-    if (e->shutdown_done && held_total(e) == 0 && !e->done_head && !trg_intake_busy(e->intake) &&
-        trg_redis_pending(e->redis) == 0)
+    if (e->shutdown_done && held_total(e) == 0 && directs_total(e) == 0 && !e->done_head &&
+        !trg_intake_busy(e->intake) && trg_redis_pending(e->redis) == 0)
         finish_shutdown(e);
 }
 
@@ -645,6 +654,9 @@ static void abandon_all(struct trg_engine *e)
     {
         trg_function_cancel(trg_list_entry(p, struct trg_function, link));
     }
+    /* Direct callers hear it now, while their answers can still be written (Invoke API: 503). */
+    trg_list_each(p, tmp, &e->functions)
+        trg_function_fail_directs(trg_list_entry(p, struct trg_function, link));
     run_accepted(e);
     size_t n = held_total(e);
     if (n)
@@ -676,8 +688,9 @@ void trg_engine_shutdown(struct trg_engine *e, void (*done)(void *arg), void *ar
     e->shutdown_done = done;
     e->shutdown_arg = arg;
     size_t n = held_total(e);
-    trg_info("engine", NULL, "stopping intake; draining %zu event(s) for up to %lld ms", n,
-             (long long)e->cfg->shutdown_timeout_ms);
+    trg_info("engine", NULL,
+             "stopping intake; draining %zu event(s) and %zu direct invocation(s) for up to %lld ms", n,
+             directs_total(e), (long long)e->cfg->shutdown_timeout_ms);
     struct trg_list *p, *tmp;
     trg_list_each(p, tmp, &e->sources) trg_source_stop(trg_list_entry(p, struct trg_source, link));
     trg_intake_update(e->intake, NULL);

@@ -71,11 +71,12 @@ int trg_engine_routes_json(struct trg_engine *e, struct trg_buf *out);
  * (GET /admin/schedules: type "schedule", next_n fire times each). */
 int trg_engine_sources_status_json(struct trg_engine *e, const char *type, int next_n, struct trg_buf *out);
 
-/* Invoke a function directly (Lambda Invoke API, trigctl invoke), within its concurrency limit.
- * payload is copied. request_id (at most 39 characters; NULL: a new UUID) is the id the function sees.
- * cb is called once, later. TRG_ENOTFOUND when there is no such function. */
-int trg_engine_invoke(struct trg_engine *e, const char *function, const char *payload, size_t len,
-                      const char *request_id, trg_invoke_cb cb, void *arg);
+/* Invoke a function directly (Lambda Invoke API, Event invocations), within its concurrency limit: call (see
+ * invoke/invoke.h) is copied. cb is called once, later. TRG_ENOTFOUND when there is no such function,
+ * TRG_ESTATE once shutting down, TRG_EFULL when call->no_wait and the function is at max_concurrency (its
+ * invocations in flight and the batches and invocations waiting for it). */
+int trg_engine_invoke(struct trg_engine *e, const char *function, const struct trg_direct_call *call,
+                      trg_invoke_cb cb, void *arg);
 
 /* Pause (enabled false) or resume a route at run time, as Lambda's UpdateEventSourceMapping Enabled does: a
  * paused route takes no new events from its source and finishes what it holds; the state lasts while the

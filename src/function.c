@@ -17,6 +17,7 @@ struct direct_job {
     struct trg_function *fn;
     char *payload;
     size_t len;
+    char *client_context; /* or NULL */
     char request_id[40];
     trg_invoke_cb cb;
     void *arg;
@@ -28,6 +29,7 @@ static struct trg_list *directs_of(struct trg_function *fn);
 struct function_private {
     struct trg_function pub;
     struct trg_list directs;
+    size_t n_directs; /* in directs */
     size_t n_waiting;
 };
 #define PRIV(fn) ((struct function_private *)(fn))
@@ -68,23 +70,41 @@ int trg_function_create(struct trg_core *core, const struct trg_function_owner *
     return 0;
 }
 
-void trg_function_destroy(struct trg_function *fn)
+/* Take d out of the function's lists and free it (its callback was called). */
+static void direct_free(struct trg_function *fn, struct direct_job *d)
 {
-    if (!fn)
-        return;
-    if (fn->inst)
-        fn->conf->ops->destroy(fn->inst);
+    trg_list_remove(&d->link);
+    PRIV(fn)->n_directs--;
+    trg_free(d->payload);
+    trg_free(d->client_context);
+    trg_free(d);
+    fn->users--;
+}
+
+void trg_function_fail_directs(struct trg_function *fn)
+{
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, directs_of(fn))
     {
         struct direct_job *d = trg_list_entry(pos, struct direct_job, link);
         struct trg_invoke_result res = {.outcome = TRG_OUT_ERROR, .status = -1, .function_error = "Shutdown",
                                         .retry_after_ms = -1};
-        trg_list_remove(&d->link);
+        trg_function_unqueue(fn, &d->job);
         d->cb(d->arg, &res);
-        trg_free(d->payload);
-        trg_free(d);
+        direct_free(fn, d);
     }
+}
+
+size_t trg_function_directs(const struct trg_function *fn) { return PRIV(fn)->n_directs; }
+
+void trg_function_destroy(struct trg_function *fn)
+{
+    if (!fn)
+        return;
+    if (fn->inst)
+        fn->conf->ops->destroy(fn->inst);
+    fn->inst = NULL;
+    trg_function_fail_directs(fn);
     trg_list_remove(&fn->link);
     trg_config_unref(fn->cfg);
     trg_free(fn->name);
@@ -163,11 +183,8 @@ static void direct_result(void *arg, struct trg_invoke_result *res)
     struct direct_job *d = arg;
     struct trg_function *fn = d->fn;
     trg_function_done(fn, res);
-    trg_list_remove(&d->link);
     d->cb(d->arg, res);
-    trg_free(d->payload);
-    trg_free(d);
-    fn->users--;
+    direct_free(fn, d);
     trg_function_pump(fn);
 }
 
@@ -175,7 +192,12 @@ static void run_direct(struct trg_job *job)
 {
     struct direct_job *d = (struct direct_job *)job;
     struct trg_function *fn = d->fn;
-    struct trg_invoke_req req = {fn->name, d->request_id, d->payload, d->len, fn->conf->timeout_ms};
+    struct trg_invoke_req req = {.function = fn->name,
+                                 .request_id = d->request_id,
+                                 .payload = d->payload,
+                                 .len = d->len,
+                                 .timeout_ms = fn->conf->timeout_ms,
+                                 .client_context = d->client_context};
     if (trg_function_invoke(fn, &req, direct_result, d) != 0) {
         struct trg_invoke_result res = {.outcome = TRG_OUT_ERROR, .status = -1,
                                         .function_error = (char *)"InvokeFailed", .retry_after_ms = -1};
@@ -183,15 +205,23 @@ static void run_direct(struct trg_job *job)
     }
 }
 
-int trg_function_invoke_direct(struct trg_function *fn, const char *payload, size_t len, const char *request_id,
-                               trg_invoke_cb cb, void *arg)
+int trg_function_invoke_direct(struct trg_function *fn, const struct trg_direct_call *call, trg_invoke_cb cb,
+                               void *arg)
 {
+    if (call->no_wait && !trg_function_has_capacity(fn)) {
+        trg_metrics_add(fn->core->metrics, TRG_M_INVOCATIONS, fn->name, trg_outcome_name(TRG_OUT_THROTTLED), 1);
+        return TRG_EFULL;
+    }
+    const char *request_id = call->request_id;
     struct direct_job *d = trg_calloc(1, sizeof *d);
-    if (!d || !(d->payload = trg_strndup(payload, len))) {
+    if (!d || !(d->payload = trg_strndup(call->payload, call->len)) ||
+        (call->client_context && !(d->client_context = trg_strdup(call->client_context)))) {
+        if (d)
+            trg_free(d->payload);
         trg_free(d);
         return TRG_ENOMEM;
     }
-    d->len = len;
+    d->len = call->len;
     d->fn = fn;
     d->cb = cb;
     d->arg = arg;
@@ -202,6 +232,7 @@ int trg_function_invoke_direct(struct trg_function *fn, const char *payload, siz
     else
         trg_request_id(d->request_id);
     trg_list_push_back(directs_of(fn), &d->link);
+    PRIV(fn)->n_directs++;
     fn->users++;
     trg_function_submit(fn, &d->job);
     return 0;

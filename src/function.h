@@ -51,12 +51,17 @@ struct trg_function {
  * referenced for the function's lifetime. */
 int trg_function_create(struct trg_core *core, const struct trg_function_owner *owner, struct trg_config *cfg,
                         const struct trg_function_conf *conf, struct trg_function **out);
-/* Destroy: in-flight invocations are cancelled without callbacks; waiting direct invocations hear a
- * "Shutdown" error. NULL is a no-op. */
+/* Destroy: in-flight invocations are cancelled without callbacks; direct invocations (waiting or in flight)
+ * hear a "Shutdown" error. NULL is a no-op. */
 void trg_function_destroy(struct trg_function *fn);
 /* Cancel every invocation in flight (shutdown's abandon): the invoker instance is destroyed without its
  * callbacks and the function takes no more work. */
 void trg_function_cancel(struct trg_function *fn);
+/* Answer every direct invocation, waiting or in flight, with a "Shutdown" error (outcome error, status -1,
+ * function_error "Shutdown") and forget it: shutdown's abandon, after trg_function_cancel(). */
+void trg_function_fail_directs(struct trg_function *fn);
+/* How many direct invocations the function holds (waiting or in flight): shutdown drains them too. */
+size_t trg_function_directs(const struct trg_function *fn);
 /* Could one more job start now (in flight plus waiting below max_concurrency)? */
 bool trg_function_has_capacity(const struct trg_function *fn);
 
@@ -73,9 +78,10 @@ void trg_function_done(struct trg_function *fn, const struct trg_invoke_result *
 /* Start waiting jobs while there is capacity, then tell the owner (has_capacity). */
 void trg_function_pump(struct trg_function *fn);
 
-/* Direct invocation (Invoke API), within the concurrency limit; payload copied; request_id (at most 39
- * characters) is the id the function sees, NULL for a new one; cb called once, later. */
-int trg_function_invoke_direct(struct trg_function *fn, const char *payload, size_t len, const char *request_id,
-                               trg_invoke_cb cb, void *arg);
+/* Direct invocation (Invoke API, Event invocations), within the concurrency limit; call is copied; cb called
+ * once, later. TRG_EFULL (and cb never called) when call->no_wait and the function has no capacity
+ * (trg_function_has_capacity). */
+int trg_function_invoke_direct(struct trg_function *fn, const struct trg_direct_call *call, trg_invoke_cb cb,
+                               void *arg);
 
 #endif

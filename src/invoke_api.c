@@ -20,6 +20,10 @@
 #define INVOKE_ASYNC_SUFFIX "/invoke-async/"
 #define ERROR_MESSAGE_MAX 4096
 #define RESPONSE_LIMIT (INVOKE_MAX_BODY + 100u) /* 6 MB + 100 bytes */
+#define CLIENT_CONTEXT_MAX 3583u                /* Lambda's limit on X-Amz-Client-Context (base64) */
+#define THROTTLE_RETRY_AFTER_S                                                                               \
+    1 /* a throttled caller's Retry-After: concurrency frees as
+                                                   invocations end, which trigd cannot foresee */
 
 /* --- parsing (pure) ----------------------------------------------------------------------------- */
 
@@ -302,6 +306,16 @@ static void respond_invoke_result(struct invoke_ctx *ctx, struct trg_invoke_resu
                                    res->status);
         goto done;
     case TRG_OUT_ERROR:
+        if (res->function_error && strcmp(res->function_error, "Shutdown") == 0) {
+            /* shutdown_timeout_ms passed before the function answered: a service error, which Lambda's
+             * clients retry (against trigd once it is back, or another replica) */
+            trg_aws_respond_errorf(
+                req, 503, "ServiceException", ctx->request_id,
+                "trigd shut down before function %s answered (shutdown_timeout_ms passed); "
+                "the invocation may or may not have completed",
+                ctx->function);
+            goto done;
+        }
         break;
     }
     hdrs[nh++] = "X-Amz-Function-Error";
@@ -345,6 +359,47 @@ static void queued(void *arg, int err)
     trg_free(q);
 }
 
+/* X-Amz-Client-Context: base64 of a JSON object, at most CLIENT_CONTEXT_MAX bytes of base64 as in Lambda. Returns
+ * 0 with *out the object as one line of JSON (NULL when the header is absent or empty; the caller frees), or -1
+ * after answering the request with Lambda's error. */
+static int client_context(struct trg_http_req *req, const char *rid, char **out)
+{
+    *out = NULL;
+    const char *h = trg_http_req_header(req, "X-Amz-Client-Context");
+    if (!h || !*h)
+        return 0;
+    size_t n = strlen(h);
+    if (n > CLIENT_CONTEXT_MAX) {
+        trg_aws_respond_errorf(
+            req, 400, "InvalidRequestContentException", rid,
+            "Client context must be at most %u bytes of base64 (X-Amz-Client-Context has %zu)",
+            CLIENT_CONTEXT_MAX, n);
+        return -1;
+    }
+    struct trg_buf raw = {0};
+    int rc = trg_base64_decode(h, n, &raw);
+    cJSON *j = rc == 0 ? trg_json_parse(raw.data, raw.len, NULL) : NULL;
+    trg_buf_free(&raw);
+    if (rc == TRG_ENOMEM) {
+        trg_aws_respond_error(req, 500, "ServiceException", "out of memory", rid);
+        return -1;
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        trg_aws_respond_error(req, 400, "InvalidRequestContentException",
+                              "Client context must be a valid Base64-encoded JSON object.", rid);
+        return -1;
+    }
+    /* re-printed on one line: it goes into a header of the Runtime API (no line breaks can pass through) */
+    *out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!*out) {
+        trg_aws_respond_error(req, 500, "ServiceException", "out of memory", rid);
+        return -1;
+    }
+    return 0;
+}
+
 static void respond_not_found(struct trg_http_req *req, const struct trg_invoke_call *c, const char *rid)
 {
     trg_aws_respond_errorf(req, 404, "ResourceNotFoundException", rid,
@@ -358,6 +413,7 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
     char rid[40];
     trg_request_id(rid);
     struct trg_invoke_call c;
+    char *cc = NULL; /* the client context, one line of JSON */
     int rc = trg_invoke_api_parse(trg_http_req_path(req), trg_http_req_query(req),
                                   trg_http_req_header(req, "X-Amz-Invocation-Type"),
                                   trg_http_req_header(req, "X-Amz-Log-Type"), &c);
@@ -386,6 +442,8 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
                                c.legacy_async ? "InvokeAsync" : "InvokeFunction");
         goto out;
     }
+    if (client_context(req, rid, &cc) != 0)
+        goto out;
     if (c.type == TRG_INVOKE_DRYRUN) {
         trg_aws_respond(req, 204, NULL, NULL, 0, rid, NULL);
         goto out;
@@ -426,7 +484,10 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
             memcpy(ctx->request_id, rid, sizeof rid);
             ctx->timeout_ms = fc->timeout_ms;
             ctx->tail = c.tail;
-            rc = trg_engine_invoke(e, ctx->function, body, len, rid, invoke_done, ctx);
+            /* Lambda passes the client context to synchronous invocations only */
+            struct trg_direct_call call = {
+                .payload = body, .len = len, .request_id = rid, .no_wait = true, .client_context = cc};
+            rc = trg_engine_invoke(e, ctx->function, &call, invoke_done, ctx);
             if (rc == 0)
                 goto out;
             c.name = ctx->function;
@@ -435,12 +496,15 @@ void trg_invoke_api_handle(struct trg_engine *e, struct trg_async *async, struct
     }
     if (rc == TRG_ENOTFOUND)
         respond_not_found(req, &c, rid);
-    else if (rc == TRG_ESTATE)
-        trg_aws_respond_error(req, 503, "ServiceException", "trigd is shutting down", rid);
-    else if (rc == TRG_EFULL)
-        trg_aws_respond_error(req, 429, "TooManyRequestsException", "Rate Exceeded.", rid);
+    else if (rc == TRG_ESTATE) /* draining: 5xx is what the CLI and the SDKs retry as a transient failure */
+        trg_aws_respond_error(req, 503, "ServiceException",
+                              "trigd is shutting down and takes no new invocations: try again", rid);
+    else if (rc == TRG_EFULL) /* Lambda throttles a synchronous invoke at the reserved concurrency at once */
+        trg_aws_respond_throttled(req, "ReservedFunctionConcurrentInvocationLimitExceeded",
+                                  THROTTLE_RETRY_AFTER_S, rid);
     else
         trg_aws_respond_error(req, 500, "ServiceException", trg_strerror(rc), rid);
 out:
+    cJSON_free(cc);
     trg_invoke_call_clear(&c);
 }

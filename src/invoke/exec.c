@@ -67,7 +67,8 @@ static const struct trg_opt exec_options[] = {
      NULL, TRG_OPT_REQUIRED},
     {"env", TRG_OPT_KVLIST, NULL, 0, 0, NULL, offsetof(struct exec_opts, env),
      "Environment variables added to the process's environment (PATH, HOME, AWS_LAMBDA_FUNCTION_NAME, "
-     "AWS_REQUEST_ID, TRIGD_REQUEST_ID).",
+     "AWS_REQUEST_ID, TRIGD_REQUEST_ID, and AWS_LAMBDA_CLIENT_CONTEXT: the Invoke API caller's ClientContext "
+     "as one line of JSON, for a synchronous invocation that has one).",
      NULL, 0},
     {"inherit_env", TRG_OPT_BOOL, "false", 0, 0, NULL, offsetof(struct exec_opts, inherit_env),
      "Start from trigd's whole environment instead of a minimal one.", NULL, 0},
@@ -216,6 +217,8 @@ static int exec_env(const struct exec_inst *inst, const struct trg_invoke_req *r
         rc = envv_set(e, "TRIGD_REQUEST_ID", req->request_id ? req->request_id : "");
     if (rc == 0)
         rc = envv_set(e, "AWS_REQUEST_ID", req->request_id ? req->request_id : "");
+    if (rc == 0 && req->client_context)
+        rc = envv_set(e, "AWS_LAMBDA_CLIENT_CONTEXT", req->client_context);
     return rc;
 }
 

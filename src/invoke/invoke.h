@@ -8,6 +8,7 @@
 #ifndef TRG_INVOKE_H
 #define TRG_INVOKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,20 @@ struct trg_invoke_req {
     const char *payload;     /* the event JSON; borrowed until the callback returns */
     size_t len;
     int64_t timeout_ms;      /* deadline for this invocation */
+    const char *client_context; /* the caller's client context (Invoke API's X-Amz-Client-Context, decoded):
+                                   one line of JSON (an object), borrowed until the callback; NULL: none.
+                                   runtime: Lambda-Runtime-Client-Context of next; exec:
+                                   AWS_LAMBDA_CLIENT_CONTEXT; http and lambda do not pass it */
+};
+
+/* A direct invocation of a function (Invoke API, Event invocations, trigctl invoke), as the engine takes it. */
+struct trg_direct_call {
+    const char *payload;        /* the event JSON; copied */
+    size_t len;
+    const char *request_id;     /* at most 39 characters, the id the function sees; NULL or "": a new UUID */
+    bool no_wait;               /* at max_concurrency, refuse (TRG_EFULL) rather than wait for capacity:
+                                   Lambda throttles a synchronous invoke at once */
+    const char *client_context; /* trg_invoke_req's client_context (copied); NULL: none */
 };
 
 struct trg_buf;

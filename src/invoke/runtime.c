@@ -951,6 +951,7 @@ static int rt_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke_c
     c->arg = arg;
     c->payload = req->payload;
     c->len = req->payload ? req->len : 0;
+    c->client_context = req->client_context;
     c->timeout_ms = req->timeout_ms;
     snprintf(c->request_id, sizeof c->request_id, "%s", req->request_id ? req->request_id : "");
     ev_init(&c->timer, call_timer_cb);

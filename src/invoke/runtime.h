@@ -70,6 +70,7 @@ struct rt_call {
     char request_id[40];
     const char *payload; /* borrowed until cb */
     size_t len;
+    const char *client_context; /* borrowed until cb; NULL: none */
     int64_t timeout_ms;
     double started;  /* ev_now when handed to an instance */
     bool cold;       /* the instance's first invoke */

@@ -279,7 +279,13 @@ bool rt_api_hand(struct rt_inst *inst, struct rt_call *call)
                           arn,
                           "Lambda-Runtime-Trace-Id",
                           "Root=1-00000000-000000000000000000000000;Sampled=0",
+                          NULL,
+                          NULL,
                           NULL};
+    if (call->client_context) { /* one line of JSON (the Invoke API re-printed it) */
+        hdrs[8] = "Lambda-Runtime-Client-Context";
+        hdrs[9] = call->client_context;
+    }
     trg_http_respond(req, 200, json_ct, call->payload ? call->payload : "{}", call->payload ? call->len : 2,
                      hdrs);
     return true;

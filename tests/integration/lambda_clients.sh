@@ -11,7 +11,8 @@
 #   signed (http.invoke_credentials): the right key works through `aws configure` profiles and the SDK; a
 #     wrong secret, an unknown key, a clock 10 minutes off and an unsigned request are refused with 403 in
 #     AWS's shape; the admin bearer token still guards /admin/.
-# Redis: an Event invocation is in Redis before its 202 and runs again after a kill -9 of trigd.
+# Redis: an Event invocation is in Redis before its 202 and runs again after a kill -9 of trigd; each retry
+#   is a new entry recording the invocations so far, so a crash does not start the retries again.
 # shellcheck disable=SC2016 # $LATEST is Lambda's qualifier, literal on purpose
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -50,6 +51,7 @@ flaky) cat > /dev/null; (($(wc -l < "$FN/calls-flaky") >= 3)) && echo '{"ok":tru
 doomed) cat > /dev/null; exit 3 ;;
 catch) cat > "$FN/caught-${AWS_REQUEST_ID:-none}.json"; echo '{}' ;;
 once) cat > /dev/null; (($(wc -l < "$FN/calls-once") >= 2)) && echo '{"ok":true}' || exit 4 ;;
+crashy) cat > /dev/null; exit 5 ;;
 esac
 EOF
 chmod +x "$FN/fn.sh"
@@ -79,6 +81,8 @@ write_config() {
     "catcher": { "type": "exec", "command": ["$FN/fn.sh", "catch"], "env": { "FN": "$FN" } },
     "once": { "type": "exec", "command": ["$FN/fn.sh", "once"], "env": { "FN": "$FN" },
               "async": { "retry_delay_ms": 3600000 } },
+    "crashy": { "type": "exec", "command": ["$FN/fn.sh", "crashy"], "env": { "FN": "$FN" },
+                "async": { "retry_delay_ms": 3600000, "on_failure": "dlq" } },
     "rt": { "type": "runtime", "code_dir": "$TOP_SRCDIR/tests/runtimes/echo", "handler": "index.handler",
             "memory_mb": 256, "environment": { "RT_TOKEN": "value-never-shown" } }
   },
@@ -185,7 +189,7 @@ done
 cli_invoke echo --qualifier '$LATEST' --payload '{"n":2}' || fail "invoke --qualifier \$LATEST"
 
 log "CLI: read-only management APIs"
-assert_eq '["big","catcher","doomed","doomed_dlq","echo","fail","flaky","once","rt","sleep"]' \
+assert_eq '["big","catcher","crashy","doomed","doomed_dlq","echo","fail","flaky","once","rt","sleep"]' \
     "$(lam list-functions --query 'sort(Functions[].FunctionName)' --output json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), separators=(",", ":")))')" \
     "list-functions"
 conf=$(lam get-function-configuration --function-name echo)
@@ -302,7 +306,7 @@ r=$(sdk invoke echo '{}' "" "" 7)
 assert_eq ResourceNotFoundException "$(json_get "$r" 'j["error"]')" "SDK qualifier 7"
 r=$(sdk invoke flaky '{}' Event)
 assert_eq 202 "$(json_get "$r" 'j["StatusCode"]')" "SDK Event"
-assert_eq 10 "$(json_get "$(sdk list-functions)" 'len(j["Functions"])')" "SDK ListFunctions"
+assert_eq 11 "$(json_get "$(sdk list-functions)" 'len(j["Functions"])')" "SDK ListFunctions"
 rt=$(sdk get-function-configuration rt)
 assert_eq '{"Variables":{"RT_TOKEN":"*****"}}' "$(json_get "$rt" 'j["Environment"]')" "a runtime function's environment"
 assert_eq index.handler "$(json_get "$rt" 'j["Handler"]')" "a runtime function's Handler"
@@ -372,16 +376,44 @@ start_trigd "$WORK/trigd.json"
 cli_invoke once --invocation-type Event --payload '{"durable":true}' || fail "Event once: $(tail -n 3 "$WORK/cli.log")"
 once_rid=$(cli_rid)
 # The first run fails and the retry waits an hour: the entry must be in Redis now, as the 202 promised.
-assert_eq 1 "$(rcli XLEN trigd:async)" "entries in trigd:async after the 202"
-_once_ran() { [[ -s "$FN/calls-once" ]]; }
-wait_for 20 _once_ran
+(($(rcli XLEN trigd:async) >= 1)) || fail "trigd:async is empty after the 202"
+cli_invoke crashy --invocation-type Event --payload '{"crash":1}' || fail "Event crashy: $(tail -n 3 "$WORK/cli.log")"
+crashy_rid=$(cli_rid)
+# _retry_recorded RID: the stream holds one entry for RID, the retry's, recording 1 invocation.
+_retry_recorded() {
+    rcli XRANGE trigd:async - + | python3 -c '
+import re, sys
+entries, cur = [], None
+for line in sys.stdin.read().split("\n"):
+    if re.fullmatch(r"\d+-\d+", line):
+        cur = []
+        entries.append(cur)
+    elif cur is not None:
+        cur.append(line)
+mine = [dict(zip(e[0::2], e[1::2])) for e in entries if sys.argv[1] in e]
+sys.exit(0 if len(mine) == 1 and mine[0].get("attempts") == "1" and "retry_at_ms" in mine[0] else 1)' "$1"
+}
+wait_for 20 _retry_recorded "$once_rid"
+wait_for 20 _retry_recorded "$crashy_rid"
 kill9_trigd
-assert_eq 1 "$(rcli XLEN trigd:async)" "entries in trigd:async after kill -9"
+assert_eq 2 "$(rcli XLEN trigd:async)" "entries in trigd:async after kill -9 (one per event)"
+# The retries waited an hour: a config with short ones takes over after the restart (the recorded wait is
+# capped by the config's), and the attempts recorded before the crash still count.
+sed -i 's/"retry_delay_ms": 3600000/"retry_delay_ms": 50/g' "$WORK/trigd.json"
 start_trigd "$WORK/trigd.json"
 _once_ok() { [[ "$(metric 'trigd_async_events_total{function="once",event="succeeded"}')" == 1 ]]; }
 wait_for 30 _once_ok
 assert_eq 2 "$(wc -l < "$FN/calls-once")" "runs of the reclaimed event (one before the crash, one after)"
 assert_eq "$once_rid" "$(sort -u "$FN/calls-once")" "the reclaimed event kept its request id"
+_crashy_in_dlq() { curl -fsS "$URL/admin/dlq/async.crashy" 2> /dev/null | grep -q RetriesExhausted; }
+wait_for 30 _crashy_in_dlq
+assert_eq 3 "$(wc -l < "$FN/calls-crashy")" \
+    "runs of an always failing event across kill -9 (1 + max_retry_attempts 2, not restarted by the crash)"
+dlq=$(curl -fsS "$URL/admin/dlq/async.crashy")
+assert_eq 3 "$(json_get "$dlq" 'j["entries"][0]["record"]["requestContext"]["approximateInvokeCount"]')" \
+    "approximateInvokeCount of the record after kill -9"
+assert_eq Runtime.ExitError "$(json_get "$dlq" 'j["entries"][0]["record"]["responsePayload"]["errorType"]')" \
+    "the record's responsePayload"
 _stream_empty() { [[ "$(rcli XLEN trigd:async)" == 0 ]]; }
 wait_for 10 _stream_empty
 stop_trigd

@@ -1,6 +1,6 @@
 // lambda_sdk.js — drives @aws-sdk/client-lambda (JS SDK v3) against trigd for lambda_clients.sh.
 // node lambda_sdk.js ENDPOINT OP [ARGS...]; prints one JSON line: what the SDK returned, or {"error": name,
-// "message", "status", "requestId"}. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY;
+// "message", "status", "requestId", "Reason", "retryAfterSeconds"}. Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY;
 // SKEW_MS shifts the SDK's clock (systemClockOffset) and retries are off, so a refusal stays a refusal.
 'use strict';
 const {
@@ -18,10 +18,10 @@ const client = new LambdaClient({
 
 function command() {
     switch (op) {
-    case 'invoke': // FUNCTION PAYLOAD [TYPE] [LOGTYPE] [QUALIFIER]
+    case 'invoke': // FUNCTION PAYLOAD [TYPE] [LOGTYPE] [QUALIFIER] [CLIENT_CONTEXT_BASE64]
         return new InvokeCommand({
             FunctionName: args[0], Payload: Buffer.from(args[1] || '{}'), InvocationType: args[2] || undefined,
-            LogType: args[3] || undefined, Qualifier: args[4] || undefined,
+            LogType: args[3] || undefined, Qualifier: args[4] || undefined, ClientContext: args[5] || undefined,
         });
     case 'list-functions': return new ListFunctionsCommand({});
     case 'get-function': return new GetFunctionCommand({ FunctionName: args[0] });
@@ -47,6 +47,7 @@ client.send(command()).then((out) => {
 }, (err) => {
     console.log(JSON.stringify({
         error: err.name, message: err.message, status: err.$metadata && err.$metadata.httpStatusCode,
-        requestId: err.$metadata && err.$metadata.requestId,
+        requestId: err.$metadata && err.$metadata.requestId, Reason: err.Reason,
+        retryAfterSeconds: err.retryAfterSeconds,
     }));
 });

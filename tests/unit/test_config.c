@@ -215,6 +215,9 @@ static void test_default_config_and_sections(void **state)
 
 #define FN_HTTP "{\"type\":\"http\",\"url\":\"http://127.0.0.1/\"}"
 #define FN_EXEC "{\"type\":\"exec\",\"command\":[\"/bin/cat\"]}"
+/* an exec function whose async on_failure is target */
+#define FN_OF(target)                                                                                        \
+    "{\"type\":\"exec\",\"command\":[\"/bin/cat\"],\"async\":{\"on_failure\":\"" target "\"}}"
 #define SRC_WH "{\"type\":\"webhook\",\"path\":\"/in\"}"
 /* a config with function f, source s and route r, whose route body is given */
 #define WITH_ROUTE(body)                                                                                     \
@@ -337,6 +340,15 @@ static const struct bcase bad_cases[] = {
     {ROUTE_SF(",\"on_failure\":\"sqs\""), {"t.json: $.routes.r.on_failure: must be \"dlq\""}},
     {ROUTE_SF(",\"envelope\":\"sns\""), {"t.json: $.routes.r.envelope: must be one of \"lambda\", \"raw\""}},
     {ROUTE_SF(",\"filters\":{}"), {"t.json: $.routes.r.filters: must be an array of pattern objects"}},
+    /* async on_failure chains between functions: a cycle is refused once, at its first function, named */
+    {"{\"functions\":{\"a\":" FN_OF("a") "}}",
+     {"t.json: $.functions.a.async.on_failure: the on_failure chain comes back to this function (a -> a): an "
+      "event that fails would go round for ever; end the chain with \"dlq\""}},
+    {"{\"functions\":{\"z\":" FN_OF("a") ",\"a\":" FN_OF("b") ",\"b\":" FN_OF("c") ",\"c\":" FN_OF("a")
+     ",\"d\":" FN_OF("dlq") "}}",
+     {"t.json: $.functions.a.async.on_failure: the on_failure chain comes back to this function (a -> b -> c "
+      "-> a): an event that fails would go round for ever; end the chain with \"dlq\""}},
+    {"{\"functions\":{\"a\":" FN_OF("b") ",\"b\":" FN_OF("c") ",\"c\":" FN_OF("dlq") "}}", {NULL}},
     {"{\"routes\":{\"bad route\":{\"source\":\"s\",\"function\":\"f\"}}}",
      {"t.json: $.routes.bad route: a name uses only letters, digits, '_', '-' and '.'",
       "t.json: $.routes.bad route.source: no source is named \"s\"",

@@ -6,7 +6,8 @@
 const startedAt = new Date().toISOString();
 let invocations = 0;
 
-// handler: answers with the event and which instance served it (its pid and how many invokes it has seen).
+// handler: answers with the event, which instance served it (its pid and how many invokes it has seen) and
+// parts of its context.
 export const handler = async (event, context) => {
   invocations += 1;
   console.log(`node handler: invoke ${invocations} in pid ${process.pid}`);
@@ -19,6 +20,7 @@ export const handler = async (event, context) => {
     functionName: context.functionName,
     memoryLimitInMB: context.memoryLimitInMB,
     remainingTimeMs: context.getRemainingTimeInMillis(),
+    clientContext: context.clientContext ?? null, // the Invoke API caller's ClientContext (synchronous calls)
     event,
   };
 };
