@@ -248,6 +248,21 @@ wait_sink_lines() {
     wait_for "${2:-10}" _sink_has "$1" "${3:-$SINK_OUT}"
 }
 
+# sink_ctl WHAT [SINK_URL]: GET /_sink/WHAT of the sink (default $SINK_URL) and print the answer. WHAT:
+# hold (close the gate: requests are recorded, then held unanswered), release (answer every held request
+# and open the gate), open (requests open now), max_open (the most ever open at once), count.
+sink_ctl() {
+    curl -fsS --max-time 10 "${2:-$SINK_URL}/_sink/$1" || fail "sink $1 (${2:-$SINK_URL}) did not answer"
+}
+
+_sink_open_has() { (($(sink_ctl open "$2") >= $1)); }
+
+# wait_sink_open N [DEADLINE_S [SINK_URL]]: wait until at least N requests are open at the sink (with the
+# gate closed: N requests are held there; check sink_ctl open or sink_count for an exact number).
+wait_sink_open() {
+    wait_for "${2:-10}" _sink_open_has "$1" "${3:-$SINK_URL}"
+}
+
 # sink_line N [FILE]: the Nth recorded request (1-based), one JSON line.
 sink_line() { sed -n "${1}p" "${2:-$SINK_OUT}"; }
 
