@@ -347,6 +347,22 @@ metric() {
         awk -v k="$1" '$1 == k { v = $2; found = 1 } END { print found ? v : 0 }'
 }
 
+_route_idle() {
+    local r
+    for r in "$@"; do
+        (($(metric "trigd_queued{route=\"$r\"}") == 0)) || return 1
+    done
+}
+
+# wait_route_idle DEADLINE_S ROUTE...: wait until each ROUTE holds no event (none queued, in flight or
+# waiting to retry; DLQ writes done). After that nothing more can reach its function: the negative check
+# "no duplicate / no further attempt arrives" without a sleep.
+wait_route_idle() {
+    local deadline=$1
+    shift
+    wait_for "$deadline" _route_idle "$@"
+}
+
 # post_json URL BODY: POST BODY as application/json; prints the status code ("000" if no answer).
 post_json() {
     curl -sS -o "$WORK/last_response" -w '%{http_code}' --max-time 30 \
