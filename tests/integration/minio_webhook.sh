@@ -15,7 +15,7 @@ start_sink
 FAST_OUT=$SINK_OUT FAST_URL=$SINK_URL
 start_sink
 FILT_OUT=$SINK_OUT FILT_URL=$SINK_URL
-start_sink --delay-ms 3000
+start_sink --hold # the full route's function never answers: the route stays full, on any machine
 SLOW_URL=$SINK_URL
 HTTP_PORT=$(free_port)
 export MINIO_TOKEN="s3cr3t-t0ken"
@@ -138,5 +138,6 @@ grep -Eqi '^retry-after: *[0-9]+' "$WORK/hdrs" || fail "503 without Retry-After:
 ((n >= 2)) || fail "the first POST to an empty route was refused"
 [[ "$(sink_count "$FAST_OUT")" == 3 && "$(sink_count "$FILT_OUT")" == 1 ]] || fail "extra deliveries"
 
+sink_ctl release "$SLOW_URL" > /dev/null # let the full route drain, so that trigd stops at once
 stop_trigd
 log "ok"
