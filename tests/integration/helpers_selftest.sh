@@ -86,7 +86,9 @@ post_json "$SINK_URL/b" '{"i":2}' > "$WORK/held2.code" &
 held2=$!
 wait_sink_open 2
 assert_eq 2 "$(sink_count)" "held requests are recorded at receipt"
-kill -0 "$held1" 2> /dev/null && kill -0 "$held2" 2> /dev/null || fail "a request was answered while held"
+if ! kill -0 "$held1" 2> /dev/null || ! kill -0 "$held2" 2> /dev/null; then
+    fail "a request was answered while held"
+fi
 assert_eq '[1]' "$(json_get "$(sink_line 2)" 'j["open"]')" "requests open at the second one's receipt"
 assert_eq ok "$(sink_ctl release)" "/_sink/release"
 wait "$held1" "$held2"
