@@ -16,7 +16,7 @@ cat > "$WORK/trigd.json" << EOF
   "http": { "listen": "127.0.0.1:$HTTP_PORT" },
   "state_dir": "$WORK/state",
   "functions": {
-    "slow": { "type": "http", "url": "$SINK_URL/slow", "timeout_ms": 10000, "max_concurrency": 1 }
+    "slow": { "type": "http", "url": "$SINK_URL/slow", "timeout_ms": 600000, "max_concurrency": 1 }
   },
   "sources": { "in": { "type": "webhook", "path": "/hooks/in" } },
   "routes": { "r": { "source": "in", "function": "slow", "batch_size": 1, "max_queued_events": 5 } }

@@ -19,7 +19,7 @@ cat > "$WORK/trigd.json" << JSON
 {
   "http": {"listen": "127.0.0.1:$HTTP_PORT"},
   "state_dir": "$WORK/state",
-  "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 4}},
+  "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 4, "timeout_ms": 600000}},
   "sources": {"k": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["c"], "group": "crash",
                     "commit_interval_ms": 200, "max_buffered": 300, "rdkafka": $KAFKA_RDKAFKA}},
   "routes": {"r": {"source": "k", "function": "f", "batch_size": 10, "batch_window_ms": 20,

@@ -17,7 +17,7 @@ cat > "$WORK/trigd.json" << JSON
 {
   "http": {"listen": "127.0.0.1:$HTTP_PORT"},
   "state_dir": "$WORK/state",
-  "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 1}},
+  "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 1, "timeout_ms": 600000}},
   "sources": {"k": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["bp"], "group": "gm",
                     "commit_interval_ms": 100, "max_buffered": 10, "rdkafka": $KAFKA_RDKAFKA}},
   "routes": {"r": {"source": "k", "function": "f", "batch_size": 5, "batch_window_ms": 10,

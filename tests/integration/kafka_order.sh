@@ -28,7 +28,7 @@ cat > "$WORK/trigd.json" << JSON
   "state_dir": "$WORK/state",
   "functions": {"f1": {"type": "http", "url": "$URL1/fn", "max_concurrency": 8},
                 "f4": {"type": "http", "url": "$URL4/fn", "max_concurrency": 16},
-                "fb": {"type": "http", "url": "$URLB/fn", "max_concurrency": 8}},
+                "fb": {"type": "http", "url": "$URLB/fn", "max_concurrency": 8, "timeout_ms": 600000}},
   "sources": {"p1": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["o"], "group": "g1",
                      "rdkafka": $KAFKA_RDKAFKA},
               "p4": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["o"], "group": "g4",

@@ -251,6 +251,8 @@ wait_sink_lines() {
 # sink_ctl WHAT [SINK_URL]: GET /_sink/WHAT of the sink (default $SINK_URL) and print the answer. WHAT:
 # hold (close the gate: requests are recorded, then held unanswered), release (answer every held request
 # and open the gate), open (requests open now), max_open (the most ever open at once), count.
+# A held call is a function that has not answered: give that function a timeout_ms far beyond the test
+# (600000), or a slow machine's hold ends in a timeout and a retry the test did not expect.
 sink_ctl() {
     curl -fsS --max-time 10 "${2:-$SINK_URL}/_sink/$1" || fail "sink $1 (${2:-$SINK_URL}) did not answer"
 }

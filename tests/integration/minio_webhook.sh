@@ -26,7 +26,7 @@ cat > "$WORK/trigd.json" << JSON
   "functions": {
     "fast": {"type": "http", "url": "$FAST_URL/fn"},
     "filt": {"type": "http", "url": "$FILT_URL/fn"},
-    "slow": {"type": "http", "url": "$SLOW_URL/fn", "timeout_ms": 10000, "max_concurrency": 1}
+    "slow": {"type": "http", "url": "$SLOW_URL/fn", "timeout_ms": 600000, "max_concurrency": 1}
   },
   "sources": {
     "media": {"type": "minio", "path": "/minio/media", "auth_token_env": "MINIO_TOKEN"},

@@ -15,7 +15,7 @@ cat > "$WORK/trigd.json" <<JSON
 {
   "http": {"listen": "127.0.0.1:$HTTP_PORT"},
   "state_dir": "$WORK/state",
-  "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 8}},
+  "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 8, "timeout_ms": 600000}},
   "sources": {"in": {"type": "webhook", "path": "/in", "order_key_header": "X-Group"}},
   "routes": {"r": {"source": "in", "function": "f", "batch_size": 2}}
 }

@@ -17,7 +17,7 @@ cat > "$WORK/trigd.json" <<JSON
   "http": {"listen": "127.0.0.1:$HTTP_PORT"},
   "state_dir": "$WORK/state",
   "functions": {"fast": {"type": "http", "url": "$FAST_URL/fast"},
-                "slow": {"type": "http", "url": "$SLOW_URL/slow", "timeout_ms": 10000}},
+                "slow": {"type": "http", "url": "$SLOW_URL/slow", "timeout_ms": 600000}},
   "sources": {
     "tick": {"type": "schedule", "expression": "* * * * * *", "seconds": true},
     "shaped": {"type": "schedule", "expression": "*/2 * * * * *", "seconds": true,

@@ -12,7 +12,7 @@ cat > "$WORK/trigd.json" <<JSON
 {
   "http": {"listen": "127.0.0.1:$HTTP_PORT"},
   "state_dir": "$WORK/state",
-  "functions": {"sink": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 1}},
+  "functions": {"sink": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 1, "timeout_ms": 600000}},
   "sources": {"in": {"type": "webhook", "path": "/in"}},
   "routes": {"r": {"source": "in", "function": "sink", "batch_size": 5, "batch_window_ms": 300}}
 }
