@@ -18,7 +18,17 @@
  *   --partial-ids a,b    200 {"batchItemFailures":[{"itemIdentifier":"a"},{"itemIdentifier":"b"}]}
  *   otherwise            --status N (default 200) with --body TEXT (default {"ok":true})
  * --delay-ms N delays every answer. GET /_sink/count answers the number of requests so far.
- * SIGTERM or SIGINT: stop and exit 0.
+ *
+ * A gate holds requests in flight for as long as a test needs, so that a test makes "work is in flight"
+ * happen instead of hoping a slow answer lasts long enough: while the gate is closed, every request is
+ * recorded at receipt and then held open, unanswered, until GET /_sink/release opens the gate (it
+ * answers every held request and lets later ones through). --hold starts with the gate closed;
+ * GET /_sink/hold closes it again. GET /_sink/open answers how many requests are open now (received,
+ * not yet answered: held, or in --delay-ms) and GET /_sink/max_open the most that were ever open at
+ * once. A full record also carries "open":[n,...], the numbers of the other requests open when it
+ * was received, oldest first: a request is closed before its answer is queued, so a client that
+ * sends a request only after the answer to another one never finds that one in "open".
+ * SIGTERM or SIGINT: stop (answering whatever is held) and exit 0.
  *
  * libmicrohttpd runs a thread per connection here; this is a test helper, not trigd.
  */
@@ -55,14 +65,22 @@ struct sink_opts {
     bool count_only;
     const char *sent_key;
     const char *count;
+    bool hold;
 };
 
 struct sink {
     struct sink_opts o;
     FILE *out;
-    pthread_mutex_t lock; /* guards out and n */
+    pthread_mutex_t lock; /* guards out, n, the gate and the open set */
     long n;
     char *partial_body;
+    pthread_cond_t gate_cv; /* broadcast when the gate opens or the sink stops */
+    bool held;              /* the gate is closed */
+    bool stopping;
+    unsigned long gate_gen; /* bumped by each release: a request waits only for the release after it */
+    long *open_n;           /* numbers of the requests open now, oldest first */
+    size_t n_open, cap_open;
+    size_t max_open;
 };
 
 struct sink_req {
@@ -91,7 +109,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: sink [--out FILE] [--port N] [--status N] [--body TEXT] [--fail-first N]\n"
                "            [--throttle-first N] [--delay-ms N] [--partial-ids a,b]\n"
                "            [--fail-when-contains STR] [--count-only|--quiet] [--sent-key KEY]\n"
-               "            [--count TEXT]\n");
+               "            [--count TEXT] [--hold]\n");
 }
 
 static long parse_num(const char *opt, const char *s, long min, long max)
@@ -113,6 +131,10 @@ static void parse_args(int argc, char **argv, struct sink_opts *o)
         const char *a = argv[i];
         if (strcmp(a, "--count-only") == 0 || strcmp(a, "--quiet") == 0) {
             o->count_only = true;
+            continue;
+        }
+        if (strcmp(a, "--hold") == 0) {
+            o->hold = true;
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -215,13 +237,17 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 }
 
 static void record_full(struct sink *s, struct MHD_Connection *conn, long n, int64_t t_ms, const char *method,
-                        const char *url, unsigned status, const struct sink_req *r)
+                        const char *url, unsigned status, const struct sink_req *r, const long *open_n,
+                        size_t n_open)
 {
     cJSON *line = cJSON_CreateObject();
     if (!line)
         return;
     cJSON_AddNumberToObject(line, "n", (double)n);
     cJSON_AddNumberToObject(line, "t_ms", (double)t_ms);
+    cJSON *open = cJSON_AddArrayToObject(line, "open");
+    for (size_t i = 0; open && i < n_open; i++)
+        cJSON_AddItemToArray(open, cJSON_CreateNumber((double)open_n[i]));
     cJSON_AddStringToObject(line, "method", method);
     cJSON_AddStringToObject(line, "path", url);
     cJSON_AddNumberToObject(line, "status", status);
@@ -285,6 +311,37 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     return ret;
 }
 
+/* GET /_sink/WHAT: count, open, max_open (numbers), hold and release (the gate; answer "ok"). */
+static enum MHD_Result control(struct sink *s, struct MHD_Connection *conn, const char *what)
+{
+    char text[32];
+    long v;
+    pthread_mutex_lock(&s->lock);
+    if (strcmp(what, "count") == 0) {
+        v = s->n;
+    } else if (strcmp(what, "open") == 0) {
+        v = (long)s->n_open;
+    } else if (strcmp(what, "max_open") == 0) {
+        v = (long)s->max_open;
+    } else if (strcmp(what, "hold") == 0) {
+        s->held = true;
+        v = -1;
+    } else if (strcmp(what, "release") == 0) {
+        s->held = false;
+        s->gate_gen++;
+        pthread_cond_broadcast(&s->gate_cv);
+        v = -1;
+    } else {
+        pthread_mutex_unlock(&s->lock);
+        return respond(conn, 404, "{\"error\":\"unknown /_sink/ request\"}", NULL);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (v < 0)
+        return respond(conn, 200, "ok", NULL);
+    snprintf(text, sizeof(text), "%ld", v);
+    return respond(conn, 200, text, NULL);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -323,18 +380,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     int64_t t_ms = sink_now_ms();
-    if (strcmp(method, "GET") == 0 && strcmp(url, "/_sink/count") == 0) {
-        char text[32];
-        pthread_mutex_lock(&s->lock);
-        snprintf(text, sizeof(text), "%ld", s->n);
-        pthread_mutex_unlock(&s->lock);
-        return respond(conn, 200, text, NULL);
-    }
+    if (strcmp(method, "GET") == 0 && strncmp(url, "/_sink/", 7) == 0)
+        return control(s, conn, url + 7);
     if (r->too_big)
         return respond(conn, 413, "{\"error\":\"body too large\"}", NULL);
 
+    /* Number it and open it; "open" in its record is what was open before it. */
+    long *open_before = NULL;
+    size_t n_before = 0;
     pthread_mutex_lock(&s->lock);
     long n = ++s->n;
+    if (s->n_open == s->cap_open) {
+        size_t cap = s->cap_open ? s->cap_open * 2 : 64;
+        long *grown = realloc(s->open_n, cap * sizeof(*grown));
+        if (!grown) {
+            pthread_mutex_unlock(&s->lock);
+            return MHD_NO;
+        }
+        s->open_n = grown;
+        s->cap_open = cap;
+    }
+    if (s->n_open && s->out && !s->o.count_only && (open_before = malloc(s->n_open * sizeof(*open_before)))) {
+        memcpy(open_before, s->open_n, s->n_open * sizeof(*open_before));
+        n_before = s->n_open;
+    }
+    s->open_n[s->n_open++] = n;
+    if (s->n_open > s->max_open)
+        s->max_open = s->n_open;
+    bool wait_gate = s->held;
+    unsigned long gen = s->gate_gen;
     pthread_mutex_unlock(&s->lock);
 
     unsigned status = s->o.status;
@@ -359,10 +433,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (s->o.count_only)
             record_compact(s, t_ms, r);
         else
-            record_full(s, conn, n, t_ms, method, url, status, r);
+            record_full(s, conn, n, t_ms, method, url, status, r, open_before, n_before);
+    }
+    free(open_before);
+    if (wait_gate) {
+        pthread_mutex_lock(&s->lock);
+        while (s->held && s->gate_gen == gen && !s->stopping)
+            pthread_cond_wait(&s->gate_cv, &s->lock);
+        pthread_mutex_unlock(&s->lock);
     }
     if (s->o.delay_ms)
         sink_sleep_ms(s->o.delay_ms);
+    /* Closed before the answer is queued: its client cannot send a follow-up that finds it open. */
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_open; i++) {
+        if (s->open_n[i] == n) {
+            memmove(&s->open_n[i], &s->open_n[i + 1], (s->n_open - i - 1) * sizeof(*s->open_n));
+            s->n_open--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
     return respond(conn, status, body, retry_after);
 }
 
@@ -382,6 +473,8 @@ int main(int argc, char **argv)
     struct sink s = {0};
     parse_args(argc, argv, &s.o);
     pthread_mutex_init(&s.lock, NULL);
+    pthread_cond_init(&s.gate_cv, NULL);
+    s.held = s.o.hold;
     if (s.o.partial_ids && !(s.partial_body = make_partial_body(s.o.partial_ids))) {
         fprintf(stderr, "sink: out of memory\n");
         return 1;
@@ -421,10 +514,16 @@ int main(int argc, char **argv)
     int sig;
     while (sigwait(&stop, &sig) != 0) {
     }
+    pthread_mutex_lock(&s.lock);
+    s.stopping = true; /* answer what is held, so the connection threads end */
+    pthread_cond_broadcast(&s.gate_cv);
+    pthread_mutex_unlock(&s.lock);
     MHD_stop_daemon(d);
     if (s.out)
         fclose(s.out);
     free(s.partial_body);
+    free(s.open_n);
+    pthread_cond_destroy(&s.gate_cv);
     pthread_mutex_destroy(&s.lock);
     return 0;
 }

@@ -55,9 +55,8 @@ assert p["version"] == "2.0" and json.loads(p["body"]) == {"order": 42}, p
 t = r["trigd"]
 assert t["route"] == "r" and t["source"] == "in" and len(t["records"]) == 1, t
 PY
-# Backoff: 2 retries with full jitter bounded by 100 and 200 ms: the whole thing takes < 2 s, and the
-# retries are spread (not all at the same instant as the first call).
-((dt < 5000)) || fail "DLQ reached after ${dt} ms"
+# How long the backoff took is logged, not asserted: full jitter makes it anything from 0 to 300 ms here,
+# a loaded machine adds its own delay, and the jitter's bounds are test_retry's to check.
 
 metrics=$(curl -fsS "$(trigd_url /metrics)")
 grep -q 'trigd_dlq_events_total{route="r",condition="RetryAttemptsExhausted"} 1' <<< "$metrics" ||

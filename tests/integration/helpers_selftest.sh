@@ -76,6 +76,35 @@ assert_eq 202 "$(post_json "$SINK_URL/" '{}')" "--status"
 (($(_now_ms) - t0 >= 200)) || fail "--delay-ms 200 answered early"
 assert_eq '{"done":1}' "$(cat "$WORK/last_response")" "--body"
 
+# the gate: --hold records requests and holds them open until /_sink/release; "open" in a record lists
+# the requests open at its receipt, /_sink/open and /_sink/max_open count them; /_sink/hold closes it again.
+start_sink --hold
+post_json "$SINK_URL/a" '{"i":1}' > "$WORK/held1.code" &
+held1=$!
+wait_sink_open 1
+post_json "$SINK_URL/b" '{"i":2}' > "$WORK/held2.code" &
+held2=$!
+wait_sink_open 2
+assert_eq 2 "$(sink_count)" "held requests are recorded at receipt"
+if ! kill -0 "$held1" 2> /dev/null || ! kill -0 "$held2" 2> /dev/null; then
+    fail "a request was answered while held"
+fi
+assert_eq '[1]' "$(json_get "$(sink_line 2)" 'j["open"]')" "requests open at the second one's receipt"
+assert_eq ok "$(sink_ctl release)" "/_sink/release"
+wait "$held1" "$held2"
+assert_eq 200200 "$(cat "$WORK/held1.code" "$WORK/held2.code" | tr -d '\n')" "held requests' answers"
+assert_eq 200 "$(post_json "$SINK_URL/c" '{"i":3}')" "a request after the release is not held"
+assert_eq '[]' "$(json_get "$(sink_line 3)" 'j["open"]')" "nothing open after the release"
+assert_eq 0 "$(sink_ctl open)" "/_sink/open after the release"
+assert_eq 2 "$(sink_ctl max_open)" "/_sink/max_open"
+assert_eq ok "$(sink_ctl hold)" "/_sink/hold"
+post_json "$SINK_URL/d" '{"i":4}' > /dev/null &
+held4=$!
+wait_sink_open 1
+stop_process "$SINK_PID" 10 # a held request is answered at exit
+assert_eq 0 "$STOP_RC" "sink exit status with a held request"
+wait "$held4"
+
 # count-only: compact lines with the send time found anywhere in the body, even escaped.
 start_sink --count-only
 post_json "$SINK_URL/" '{"body":"{\"sent_ms\":1234}"}' > /dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kafka_metrics.sh — the per-partition gauges: trigd_source_partition_lag{source,partition} and
-# trigd_source_paused_partitions{source}. A slow function keeps the route full, the source buffers up to
+# trigd_source_paused_partitions{source}. A function whose calls are held at the sink keeps the route full, the source buffers up to
 # max_buffered and pauses its 2 partitions: the gauge says 2 and the lag of each partition is positive; once
 # everything is read and done, the partitions are resumed (gauge 0) and every partition's lag is 0.
 set -euo pipefail
@@ -11,13 +11,13 @@ set -euo pipefail
 require_cmd curl python3 kcat
 
 start_kafka_mock --topic bp:2
-start_sink --delay-ms 300
+start_sink --hold # the route stays full until the test has read the gauges
 HTTP_PORT=$(free_port)
 cat > "$WORK/trigd.json" << JSON
 {
   "http": {"listen": "127.0.0.1:$HTTP_PORT"},
   "state_dir": "$WORK/state",
-  "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 1}},
+  "functions": {"f": {"type": "http", "url": "$SINK_URL/fn", "max_concurrency": 1, "timeout_ms": 600000}},
   "sources": {"k": {"type": "kafka", "brokers": "$KAFKA_BOOTSTRAP", "topics": ["bp"], "group": "gm",
                     "commit_interval_ms": 100, "max_buffered": 10, "rdkafka": $KAFKA_RDKAFKA}},
   "routes": {"r": {"source": "k", "function": "f", "batch_size": 5, "batch_window_ms": 10,
@@ -40,6 +40,7 @@ _lagging() {
 wait_for 10 _lagging
 log "2 partitions paused, lag per partition: $(curl -fsS "$(trigd_url /metrics)" | grep '^trigd_source_partition_lag' | tr '\n' ' ')"
 
+sink_ctl release > /dev/null
 _all() { (($(krecords | wc -l) >= 120)); }
 wait_for 60 _all
 _drained() {

@@ -83,7 +83,7 @@ for i in 1 2 3; do
     assert_eq 202 "$(post_json "$(trigd_url /hooks/good)" "{\"seq\":$i}")" "POST $i to the good hook"
 done
 wait_for 10 _lines_at_least 3 "$GOOD_REC"
-sleep 0.3 # negative check: no retries or duplicates
+wait_route_idle 15 good-route # negative check: no retries or duplicates
 assert_eq 3 "$(nlines "$GOOD_REC")" "requests to the good Lambda"
 python3 - "$GOOD_REC" "$TEST_AK" "$REGION" << 'EOF' || fail "the good Lambda's requests are not right"
 import json, sys
@@ -157,7 +157,7 @@ assert_eq "handler failed" "$(json_get "$rec" 'j["record"]["responsePayload"]["e
 assert_eq '{"seq":20}' "$(json_get "$rec" 'j["record"]["requestPayload"]["body"]')" \
     "function error: requestPayload"
 
-sleep 0.3 # negative check: nothing more after the DLQ
+wait_route_idle 15 good-route wrong-route failing-route # negative check: nothing more after the DLQ
 assert_eq 2 "$(nlines "$WRONG_REC")" "requests with a wrong secret at the end"
 assert_eq 3 "$(nlines "$FAIL_REC")" "calls of the failing Lambda at the end"
 assert_eq 3 "$(nlines "$GOOD_REC")" "requests to the good Lambda at the end"

@@ -248,6 +248,23 @@ wait_sink_lines() {
     wait_for "${2:-10}" _sink_has "$1" "${3:-$SINK_OUT}"
 }
 
+# sink_ctl WHAT [SINK_URL]: GET /_sink/WHAT of the sink (default $SINK_URL) and print the answer. WHAT:
+# hold (close the gate: requests are recorded, then held unanswered), release (answer every held request
+# and open the gate), open (requests open now), max_open (the most ever open at once), count.
+# A held call is a function that has not answered: give that function a timeout_ms far beyond the test
+# (600000), or a slow machine's hold ends in a timeout and a retry the test did not expect.
+sink_ctl() {
+    curl -fsS --max-time 10 "${2:-$SINK_URL}/_sink/$1" || fail "sink $1 (${2:-$SINK_URL}) did not answer"
+}
+
+_sink_open_has() { (($(sink_ctl open "$2") >= $1)); }
+
+# wait_sink_open N [DEADLINE_S [SINK_URL]]: wait until at least N requests are open at the sink (with the
+# gate closed: N requests are held there; check sink_ctl open or sink_count for an exact number).
+wait_sink_open() {
+    wait_for "${2:-10}" _sink_open_has "$1" "${3:-$SINK_URL}"
+}
+
 # sink_line N [FILE]: the Nth recorded request (1-based), one JSON line.
 sink_line() { sed -n "${1}p" "${2:-$SINK_OUT}"; }
 
@@ -330,6 +347,22 @@ trigd_url() { echo "http://127.0.0.1:$HTTP_PORT${1}"; }
 metric() {
     curl -fsS --max-time 5 "$(trigd_url /metrics)" |
         awk -v k="$1" '$1 == k { v = $2; found = 1 } END { print found ? v : 0 }'
+}
+
+_route_idle() {
+    local r
+    for r in "$@"; do
+        (($(metric "trigd_queued{route=\"$r\"}") == 0)) || return 1
+    done
+}
+
+# wait_route_idle DEADLINE_S ROUTE...: wait until each ROUTE holds no event (none queued, in flight or
+# waiting to retry; DLQ writes done). After that nothing more can reach its function: the negative check
+# "no duplicate / no further attempt arrives" without a sleep.
+wait_route_idle() {
+    local deadline=$1
+    shift
+    wait_for "$deadline" _route_idle "$@"
 }
 
 # post_json URL BODY: POST BODY as application/json; prints the status code ("000" if no answer).

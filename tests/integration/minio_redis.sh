@@ -179,11 +179,14 @@ grep -q 'is lost' "$TRIGD_LOG" && fail "the listen source lost a record while Re
 log "listen mode: records read while Redis was down were delivered once it was back"
 
 # --- 3. kill -9 while events are posted, then restart -----------------------------------------------------
-for ((i = 1; i <= 300; i++)); do event_file "load-$i"; done
 : > "$WORK/load"
+# load: POST event load-1, load-2, ... until $WORK/stop exists: the load lasts until the kill and the
+# restart are done, however fast or slow the machine is.
 load() {
     local i code
-    for ((i = 1; i <= 300; i++)); do
+    for ((i = 1; i <= 100000; i++)); do
+        [[ ! -e "$WORK/stop" ]] || break
+        event_file "load-$i"
         code=$(minio_post "$WORK/ev-load-$i")
         echo "$i $code" >> "$WORK/load"
     done
@@ -192,10 +195,13 @@ n_ok() { awk '$2 == 200 { c++ } END { print c + 0 }' "$WORK/load"; }
 _ok_at_least() { (($(n_ok) >= $1)); }
 load &
 loader=$!
-wait_for 20 _ok_at_least 100
+wait_for 90 _ok_at_least 100
 kill9_trigd
-log "killed trigd (kill -9) after $(n_ok) accepted events"
+at_kill=$(n_ok)
+log "killed trigd (kill -9) after $at_kill accepted events"
 start_trigd "$WORK/trigd.json"
+wait_for 90 _ok_at_least $((at_kill + 50)) # the load goes on into the new trigd
+touch "$WORK/stop"
 wait "$loader"
 grep -E " 4[0-9]{2}$" "$WORK/load" > /dev/null && fail "valid events got a 4xx: $(awk '$2 ~ /^4/' "$WORK/load")"
 awk '$2 == 200 { print "s3:ObjectCreated:Put load-" $1 }' "$WORK/load" >> "$WORK/acked"
@@ -205,8 +211,8 @@ _all_received() {
     received | uniq > "$WORK/received"
     [[ -z "$(comm -23 "$WORK/acked.sorted" "$WORK/received")" ]]
 }
-wait_for 20 _all_received
-wait_for 20 _intake_empty
+wait_for 90 _all_received
+wait_for 30 _intake_empty
 received | grep -F " down-" > /dev/null && fail "an event refused with 503 reached the function"
 received | uniq -d > "$WORK/dups"
 dups=$(wc -l < "$WORK/dups")

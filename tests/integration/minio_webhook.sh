@@ -15,7 +15,7 @@ start_sink
 FAST_OUT=$SINK_OUT FAST_URL=$SINK_URL
 start_sink
 FILT_OUT=$SINK_OUT FILT_URL=$SINK_URL
-start_sink --delay-ms 3000
+start_sink --hold # the full route's function never answers: the route stays full, on any machine
 SLOW_URL=$SINK_URL
 HTTP_PORT=$(free_port)
 export MINIO_TOKEN="s3cr3t-t0ken"
@@ -26,7 +26,7 @@ cat > "$WORK/trigd.json" << JSON
   "functions": {
     "fast": {"type": "http", "url": "$FAST_URL/fn"},
     "filt": {"type": "http", "url": "$FILT_URL/fn"},
-    "slow": {"type": "http", "url": "$SLOW_URL/fn", "timeout_ms": 10000, "max_concurrency": 1}
+    "slow": {"type": "http", "url": "$SLOW_URL/fn", "timeout_ms": 600000, "max_concurrency": 1}
   },
   "sources": {
     "media": {"type": "minio", "path": "/minio/media", "auth_token_env": "MINIO_TOKEN"},
@@ -138,5 +138,6 @@ grep -Eqi '^retry-after: *[0-9]+' "$WORK/hdrs" || fail "503 without Retry-After:
 ((n >= 2)) || fail "the first POST to an empty route was refused"
 [[ "$(sink_count "$FAST_OUT")" == 3 && "$(sink_count "$FILT_OUT")" == 1 ]] || fail "extra deliveries"
 
+sink_ctl release "$SLOW_URL" > /dev/null # let the full route drain, so that trigd stops at once
 stop_trigd
 log "ok"

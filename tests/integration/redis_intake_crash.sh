@@ -39,10 +39,13 @@ cat > "$WORK/trigd.json" <<JSON
 JSON
 start_trigd "$WORK/trigd.json"
 
-# load FROM TO FILE: POST events FROM..TO one after the other; "n code" per line in FILE.
+# load FROM TO FILE: POST events FROM..TO one after the other; "n code" per line in FILE. Stops early
+# once $WORK/stop exists: a background load lasts until the test has done what it does "during load",
+# however fast or slow the machine is.
 load() {
     local i code
     for ((i = $1; i <= $2; i++)); do
+        [[ ! -e "$WORK/stop" ]] || break
         code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' \
             --data-binary "{\"n\":$i}" "http://127.0.0.1:$HTTP_PORT/in" 2> /dev/null || true)
         echo "$i $code" >> "$3"
@@ -53,28 +56,42 @@ _accepted_at_least() { (($(accepted "$1") >= $2)); }
 
 touch "$WORK/load1" "$WORK/load2" "$WORK/load3"
 
+# stop_load: end the background loader and wait for it.
+stop_load() {
+    touch "$WORK/stop"
+    wait "$loader"
+    rm -f "$WORK/stop"
+}
+last_n() { awk 'END { print $1 + 0 }' "$1"; }
+
 # --- 1. kill -9 during load -------------------------------------------------------------------------
-load 1 400 "$WORK/load1" &
+load 1 100000 "$WORK/load1" &
 loader=$!
-wait_for 20 _accepted_at_least "$WORK/load1" 120
+wait_for 90 _accepted_at_least "$WORK/load1" 120
 kill9_trigd
-log "killed trigd after $(accepted "$WORK/load1") accepted events"
+at_kill=$(accepted "$WORK/load1")
+log "killed trigd after $at_kill accepted events"
 start_trigd "$WORK/trigd.json"
-wait "$loader"
+wait_for 90 _accepted_at_least "$WORK/load1" $((at_kill + 50)) # the load goes on into the new trigd
+stop_load
 
 # --- 2. Redis restarted during load -----------------------------------------------------------------
-load 401 700 "$WORK/load2" &
+first=$(($(last_n "$WORK/load1") + 1))
+load "$first" 100000 "$WORK/load2" &
 loader=$!
-wait_for 20 _accepted_at_least "$WORK/load2" 80
+wait_for 90 _accepted_at_least "$WORK/load2" 80
 kill -TERM "$REDIS_PID"
 wait_for 10 _gone "$REDIS_PID"
 wait "$REDIS_PID" 2> /dev/null || true
 _untrack "$REDIS_PID"
 _refused() { grep -q ' 503$' "$WORK/load2"; }
-wait_for 10 _refused
+wait_for 30 _refused
+at_restart=$(accepted "$WORK/load2")
 run_redis
-wait "$loader"
-load 701 720 "$WORK/load3" # after the restart: accepted again without restarting trigd
+wait_for 90 _accepted_at_least "$WORK/load2" $((at_restart + 20)) # the load goes on after the restart
+stop_load
+first=$(($(last_n "$WORK/load2") + 1))
+load "$first" $((first + 19)) "$WORK/load3" # after the restart: accepted again without restarting trigd
 (($(accepted "$WORK/load3") == 20)) || fail "trigd did not recover after Redis came back: $(cat "$WORK/load3")"
 
 cat "$WORK/load1" "$WORK/load2" "$WORK/load3" | awk '$2 ~ /^2/ { print $1 }' | sort -n > "$WORK/acked"
@@ -89,9 +106,9 @@ _all_received() {
     received_ids | uniq > "$WORK/received"
     [[ -z "$(comm -23 "$WORK/acked" "$WORK/received")" ]]
 }
-wait_for 30 _all_received
+wait_for 90 _all_received
 _intake_empty() { [[ "$(rcli xlen trigd:intake:r)" == 0 ]]; }
-wait_for 20 _intake_empty
+wait_for 30 _intake_empty
 dups=$(received_ids | uniq -d | wc -l)
 refused=$(cat "$WORK/load1" "$WORK/load2" | awk '$2 !~ /^2/' | wc -l)
 stop_trigd

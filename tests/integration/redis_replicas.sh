@@ -2,17 +2,21 @@
 # redis_replicas.sh — two trigd replicas (same config but http.listen) on one Redis: one durable intake
 # stream (a webhook source, events posted to both replicas) and one redis_stream source share their work
 # through the consumer groups. 1. Both replicas invoke some of each, and every event and every entry
-# reaches its function exactly once (nobody died: no reclaim). 2. kill -9 one replica mid-load with slow
-# functions: the survivor reclaims the dead one's pending entries after visibility_timeout_ms (1 s), every
-# accepted event and every entry reaches its function at least once, and a duplicate is only ever an entry
-# that was pending to the dead replica when it died (duplicates reported).
+# reaches its function exactly once (nobody died: no reclaim). 2. The sink holds every call open (a gate)
+# while events and entries are added until replica A holds both invoked and queued work on both streams;
+# then kill -9 A and open the gate: the survivor reclaims the dead one's pending entries after the
+# visibility timeout (3 s), every accepted event and every entry reaches its function at least once, and a
+# duplicate is only ever an entry that was pending to the dead replica when it died (duplicates reported).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_cmd curl python3 redis-server redis-cli
 
 start_redis
-start_sink --delay-ms 200 # slow functions: work piles up, a replica holds entries when it dies
+start_sink --delay-ms 200 # phase 1: slow functions, so both replicas have work at once
+# The visibility timeout leaves the test a window of 2/3 of it between the kill and the survivor's first
+# reclaim, to read what the dead replica held: ample on a slow machine (a few redis-cli calls).
+VIS_MS=3000
 
 PORT_A=$(free_port)
 PORT_B=$(free_port)
@@ -21,13 +25,13 @@ config() {
     cat <<JSON
 {
   "http": {"listen": "127.0.0.1:$1"},
-  "redis": {"url": "$REDIS_URL", "intake_visibility_timeout_ms": 1000},
+  "redis": {"url": "$REDIS_URL", "intake_visibility_timeout_ms": $VIS_MS},
   "state_dir": "$WORK/state-$1",
   "shutdown_timeout_ms": 1000,
-  "functions": {"f": {"type": "http", "url": "$SINK_URL/f", "max_concurrency": 2},
-                "g": {"type": "http", "url": "$SINK_URL/g", "max_concurrency": 2}},
+  "functions": {"f": {"type": "http", "url": "$SINK_URL/f", "max_concurrency": 2, "timeout_ms": 600000},
+                "g": {"type": "http", "url": "$SINK_URL/g", "max_concurrency": 2, "timeout_ms": 600000}},
   "sources": {"in": {"type": "webhook", "path": "/in"},
-              "jobs": {"type": "redis_stream", "stream": "jobs", "start": "0", "visibility_timeout_ms": 1000}},
+              "jobs": {"type": "redis_stream", "stream": "jobs", "start": "0", "visibility_timeout_ms": $VIS_MS}},
   "routes": {"r": {"source": "in", "function": "f", "retry_base_ms": 50, "retry_max_ms": 200},
              "s": {"source": "jobs", "function": "g", "batch_size": 2, "retry_base_ms": 50, "retry_max_ms": 200}}
 }
@@ -114,13 +118,26 @@ CONS_A_IN=$(consumer "$LOG_A" trigd:intake:r) CONS_A_JOBS=$(consumer "$LOG_A" jo
 [[ -n "$CONS_A_IN" && -n "$CONS_A_JOBS" ]] || fail "replica A's consumer names not in its log"
 # held CONSUMER STREAM: ids pending to CONSUMER in STREAM.
 held() { rcli --raw XPENDING "$2" trigd - + 10000 "$1" | awk 'NR % 4 == 1'; }
-# A holds work both invoked and still queued (each function runs 2 at a time) on both streams.
+# am METRIC: METRIC's value on replica A.
+am() { HTTP_PORT=$PORT_A metric "$1"; }
+# A holds work both invoked (each function runs 2 calls at a time, held at the sink: 2 events of r, up to
+# 2 batches of 2 entries of s) and still queued behind them (trigd_queued counts what a route holds, in
+# flight or not: r >= 2 + 2, s >= 4 + 2), on both streams, all of it pending to A in Redis.
 _a_holds_work() {
-    (($(held "$CONS_A_IN" trigd:intake:r | wc -l) >= 4 && $(held "$CONS_A_JOBS" jobs | wc -l) >= 6))
+    (($(held "$CONS_A_IN" trigd:intake:r | wc -l) >= 4 && $(held "$CONS_A_JOBS" jobs | wc -l) >= 6)) &&
+        (($(am 'trigd_inflight{function="f"}') == 2 && $(am 'trigd_inflight{function="g"}') == 2)) &&
+        (($(am 'trigd_queued{route="r"}') >= 4 && $(am 'trigd_queued{route="s"}') >= 6))
 }
-load $((N + 1)) $((N + 60)) &
-loader=$!
-_track "$loader"
+# The gate: nothing is answered, so whatever a replica takes stays pending to it. Add work one event and
+# one entry at a time until A holds enough (both replicas read, so A gets its turn), however fast or slow
+# each side is.
+sink_ctl hold > /dev/null
+i=$N
+while ! _a_holds_work; do
+    ((i < N + 60)) || break
+    i=$((i + 1))
+    load "$i" "$i"
+done
 wait_for 20 _a_holds_work
 kill9_trigd "$PID_A"
 kill_ms=$(_now_ms)
@@ -146,8 +163,9 @@ for i in filter(None, held_in):
 PY
 sort -o "$WORK/held" "$WORK/held"
 log "killed replica A holding $(grep -c '^f' "$WORK/held") intake and $(grep -c '^g' "$WORK/held") stream entries"
-wait "$loader" || true
-_untrack "$loader"
+sink_ctl release > /dev/null
+# The load goes on: events posted to the dead replica are refused (and not expected), the rest flows.
+load $((i + 1)) $((i + 6))
 
 HTTP_PORT=$PORT_B
 wait_for 25 _all_received
@@ -156,11 +174,11 @@ grep -q 'intake.*reclaimed' "$LOG_B" || fail "the survivor did not reclaim the d
 grep -q 'redis_stream.*reclaimed' "$LOG_B" || fail "the survivor did not reclaim the dead replica's stream entries"
 assert_eq 0 "$(rcli XLEN trigd:intake:r)" "intake stream length at the end"
 # Duplicates: only entries the dead replica held, each taken again only after the visibility timeout (the
-# last heartbeat may have been up to a third of it before the kill: not before 500 ms).
+# last heartbeat may have been up to a third of it before the kill: not before 2/3 of it).
 received | awk '{ print $1, $2 }' | sort | uniq -d > "$WORK/dups"
 stray=$(comm -23 "$WORK/dups" "$WORK/held")
 [[ -z "$stray" ]] || fail "processed twice but never held by the dead replica: $(echo "$stray" | tr '\n' ' ')"
-early=$(received | awk -v k="$kill_ms" 'seen[$1 " " $2]++ && $3 < k + 500 { print $1, $2 }')
+early=$(received | awk -v k="$kill_ms" -v v="$VIS_MS" 'seen[$1 " " $2]++ && $3 < k + v * 2 / 3 { print $1, $2 }')
 [[ -z "$early" ]] || fail "taken again before the visibility timeout: $(echo "$early" | tr '\n' ' ')"
 # A reclaimed entry's receive count counts the dead replica's delivery.
 low=$(received | awk -v k="$kill_ms" 'NR == FNR { held[$0] = 1; next }

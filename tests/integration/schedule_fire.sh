@@ -9,7 +9,7 @@ require_cmd curl python3
 
 start_sink
 FAST_OUT=$SINK_OUT FAST_URL=$SINK_URL
-start_sink --delay-ms 2500
+start_sink --hold # the busy schedule's function: its first call stays open until the test releases it
 SLOW_OUT=$SINK_OUT SLOW_URL=$SINK_URL
 HTTP_PORT=$(free_port)
 cat > "$WORK/trigd.json" <<JSON
@@ -17,7 +17,7 @@ cat > "$WORK/trigd.json" <<JSON
   "http": {"listen": "127.0.0.1:$HTTP_PORT"},
   "state_dir": "$WORK/state",
   "functions": {"fast": {"type": "http", "url": "$FAST_URL/fast"},
-                "slow": {"type": "http", "url": "$SLOW_URL/slow", "timeout_ms": 10000}},
+                "slow": {"type": "http", "url": "$SLOW_URL/slow", "timeout_ms": 600000}},
   "sources": {
     "tick": {"type": "schedule", "expression": "* * * * * *", "seconds": true},
     "shaped": {"type": "schedule", "expression": "*/2 * * * * *", "seconds": true,
@@ -42,8 +42,7 @@ ticks = [json.loads(l)["body"] for l in open(sys.argv[1])]
 sys.exit(0 if sum(1 for b in ticks if "detail-type" in b) >= 5 and sum(1 for b in ticks if "when" in b) >= 2 else 1)
 PY
 }
-wait_for 15 _fast_enough
-wait_sink_lines 2 15 "$SLOW_OUT"
+wait_for 30 _fast_enough
 
 python3 - "$FAST_OUT" <<'PY' || fail "fires are not as expected"
 import calendar, json, sys, time
@@ -65,7 +64,9 @@ assert times == sorted(times) and len(set(times)) == len(times), "a tick fired t
 assert all(b - a == 1 for a, b in zip(times, times[1:])), "a tick was lost: %s" % times
 late.sort()
 assert late[0] >= 0, "fired before its time: %s" % late
-assert late[len(late) // 2] < 250 and late[-1] < 1000, "too late (ms): %s" % late
+# Receipt at the function, against the scheduled second: a bound for a loaded machine 5x slower than
+# this one (bench/ is where lateness is measured).
+assert late[len(late) // 2] < 1250 and late[-1] < 5000, "too late (ms): %s" % late
 for b in inputs:
     assert b["n"] == 1 and len(b["id"]) == 36, b
     t = calendar.timegm(time.strptime(b["when"], "%Y-%m-%dT%H:%M:%SZ"))
@@ -73,15 +74,19 @@ for b in inputs:
 print("fires", len(events), "lateness ms p50", late[len(late) // 2], "max", late[-1])
 PY
 
-# overlap: skip — the function takes 2.5 s, so most 1-second ticks find the previous fire running.
-python3 - "$SLOW_OUT" <<'PY' || fail "overlap skip did not hold"
-import json, sys
-t = [json.loads(l)["t_ms"] for l in open(sys.argv[1])]
-assert all(b - a >= 2000 for a, b in zip(t, t[1:])), "fires overlapped: %s" % t
-PY
+# overlap: skip — the busy schedule's first call is held open, so the next ticks find it running and are
+# skipped (counted), and no second call starts; once it is answered the schedule fires again.
+wait_sink_open 1 15 "$SLOW_URL"
+skipped() { metric 'trigd_source_events_total{source="busy",event="skipped_overlap"}'; }
+_skipped_twice() { python3 -c "import sys; sys.exit(0 if float('$(skipped)') >= 2 else 1)"; }
+wait_for 15 _skipped_twice
+assert_eq 1 "$(sink_count "$SLOW_OUT")" "calls of the busy schedule while its first fire runs"
+sink_ctl release "$SLOW_URL" > /dev/null
+wait_sink_lines 2 15 "$SLOW_OUT"
+assert_eq 1 "$(sink_ctl max_open "$SLOW_URL")" "the busy schedule's calls open at once (overlap: skip)"
 grep -q 'skipped the fire of .*the previous fire is still running (overlap: skip)' "$TRIGD_LOG" ||
     fail "no skip logged"
-skips=$(metric 'trigd_source_events_total{source="busy",event="skipped_overlap"}')
+skips=$(skipped)
 python3 -c "import sys; sys.exit(0 if float('$skips') > 0 else 1)" || fail "skips not in /metrics: $skips"
 
 # GET /admin/schedules and trigctl schedules

@@ -32,7 +32,16 @@ A_PID=$TRIGD_PID A_LOG=$TRIGD_LOG
 HTTP_PORT=$P2 start_trigd "$WORK/b.json"
 B_PID=$TRIGD_PID B_LOG=$TRIGD_LOG
 both_started=$(($(_now_ms) / 1000 + 1))
-wait_sink_lines 6 20
+# Ticks from the first second both replicas run: 4 of them, however long the start-ups took (counting
+# lines alone would let replica A's ticks before B was up fill the quota on a slow machine).
+_ticks_since() {
+    python3 - "$SINK_OUT" "$1" "$2" <<'PY'
+import calendar, json, sys, time
+ts = [calendar.timegm(time.strptime(json.loads(l)["body"]["time"], "%Y-%m-%dT%H:%M:%SZ")) for l in open(sys.argv[1])]
+sys.exit(0 if sum(1 for t in ts if t >= int(sys.argv[2])) >= int(sys.argv[3]) else 1)
+PY
+}
+wait_for 30 _ticks_since "$both_started" 4
 stop_trigd "$A_PID"
 stop_trigd "$B_PID"
 

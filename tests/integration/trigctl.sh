@@ -186,7 +186,7 @@ for i in range(n):
     with urllib.request.urlopen(req, timeout=30) as r:
         assert r.status == 202, r.status
 EOF
-wait_for 60 dlq_has poison "$N"
+wait_for 180 dlq_has poison "$N" # a deadline for a slow machine: 300 events each failing into the DLQ
 bad_before=$(sink_count "$BAD_OUT")
 t0=$(_now_ms)
 ctl_ok --json dlq redrive poison --all

@@ -75,7 +75,7 @@ assert_eq 404 "$(status -H "$AUTH" --data-binary '{}' "$(trigd_url /hooks/unknow
 assert_eq 404 "$(status -H "$AUTH" --data-binary '{}' "$(trigd_url /hooks/guarded/more)")" "path below the hook"
 
 # Nothing of the above reached the function (checked again at the end, by count).
-sleep 0.3 # negative check: nothing to wait for
+wait_route_idle 15 guarded-route sync-route # negative check: nothing was accepted, nothing is on its way
 assert_eq 0 "$(sink_count "$ASYNC_OUT")" "requests that reached the function after refusals"
 
 # --- accepted events ---------------------------------------------------------------------------
@@ -139,7 +139,7 @@ cmp -s "$WORK/bin.dat" "$WORK/bin.back" || fail "the binary body does not decode
 assert_eq application/octet-stream "$(json_get "$ev" 'j["headers"]["content-type"]')" "binary content-type"
 
 # Exactly the three accepted events reached the function, once each.
-sleep 0.3 # negative check: nothing more arrives
+wait_route_idle 15 guarded-route sync-route # negative check: nothing more is on its way
 assert_eq 3 "$(sink_count "$ASYNC_OUT")" "events that reached the async function"
 assert_eq 0 "$(sink_count "$SYNC_OUT")" "events that reached the sync function"
 

@@ -236,7 +236,9 @@ static void test_timeout(void **state)
     assert_true(run_until(f->loop, &f->got.calls, 1, 10));
     assert_int_equal(f->got.outcome, TRG_OUT_ERROR);
     assert_string_equal(f->got.function_error, "Timeout");
-    assert_true(f->got.duration_ms >= 290 && f->got.duration_ms < 1900);
+    /* "Timeout" already says the call was cut before /slow answered (at 2 s); the duration's lower bound says
+     * the timeout did not fire early. No upper bound: that would measure the machine. */
+    assert_true(f->got.duration_ms >= 290);
     fx_free(f);
 }
 
