@@ -8,7 +8,7 @@
  * Rate limit: each call site of trg_info/trg_warn/trg_error (not trg_debug, which is opt-in) prints
  * at most TRG_LOG_BURST lines per TRG_LOG_WINDOW_S seconds, so a peer that triggers one line per
  * request cannot fill the disk. What a site held back is then told in one line at the same level:
- *   ... [webhook:orders] 12345 more like "refused a request from %s: ..." in the last 10 s
+ *   ... [webhook:orders] 12345 more like "refused a POST from %s: ..." in the last 10 s
  * when the site logs again after its window, or from trg_log_flush() (main calls it every second).
  * Single-threaded: call only from the loop's thread (librdkafka's logs are forwarded there).
  */

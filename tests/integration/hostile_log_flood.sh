@@ -26,12 +26,12 @@ curl -sS -o /dev/null -w '%{http_code}\n' --max-time 300 -H 'Authorization: Bear
     --data-binary '{}' "$(trigd_url "/in?n=[1-$N]")" > "$WORK/codes" || true
 assert_eq "$N" "$(grep -c '^401$' "$WORK/codes")" "requests answered 401"
 
-refusals=$(grep -c 'refused a request from' "$TRIGD_LOG" || true)
+refusals=$(grep -c 'refused a POST from' "$TRIGD_LOG" || true)
 ((refusals >= 1 && refusals <= 20)) || fail "$refusals refusal lines in the log (want 1..20)"
 # The held-back count is told once the 10 s window is over (trigd checks every second).
-_told() { grep -q 'more like "refused a request from' "$TRIGD_LOG"; }
+_told() { grep -q 'more like "refused a POST from' "$TRIGD_LOG"; }
 wait_for 30 _told
-held=$(grep -o '[0-9]* more like "refused a request from' "$TRIGD_LOG" | awk '{ s += $1 } END { print s }')
+held=$(grep -o '[0-9]* more like "refused a POST from' "$TRIGD_LOG" | awk '{ s += $1 } END { print s }')
 assert_eq "$N" "$((refusals + held))" "lines printed plus lines held back"
 # Still serving.
 assert_eq 202 "$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $HOOK_TOKEN" \
