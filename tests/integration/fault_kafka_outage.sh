@@ -42,6 +42,10 @@ log "broker away 30 s: trigd used $(((t1 - t0) * 1000 / hz)) ms of CPU; $before 
 (((t1 - t0) * 10 < 30 * hz)) || fail "trigd used $(((t1 - t0) / hz)) s of CPU in 30 s without the broker: a busy loop"
 kill -0 "$TRIGD_PID" || fail "trigd died while the broker was away"
 kafka_ctl "up 1"
+# The mock takes the broker up when it reads the command: wait until it answers before producing (kcat
+# gives up at once when every broker refuses it).
+_broker_up() { kcat -b "$KAFKA_BOOTSTRAP" -L -m 2 > /dev/null 2>&1; }
+wait_for 60 _broker_up
 seq 201 300 | sed 's/.*/v&/' | kproduce t
 _all() { (($(values | sort -u | wc -l) >= 300)); }
 wait_for 120 _all
