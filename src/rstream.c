@@ -10,6 +10,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "event.h"
 #include "log.h"
 #include "redis.h"
 #include "util.h"
@@ -510,4 +511,43 @@ void trg_rstream_destroy(struct trg_rstream *s)
     trg_free(s->comp);
     trg_free(s->inst);
     trg_free(s);
+}
+
+int64_t trg_rstream_id_ms(const char *id)
+{
+    int64_t ms = 0;
+    const char *p = id;
+    if (!p || *p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (ms > (INT64_MAX - 9) / 10)
+            return -1;
+        ms = ms * 10 + (*p - '0');
+    }
+    if (*p == '\0')
+        return ms;
+    if (*p++ != '-' || *p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return *p == '\0' ? ms : -1;
+}
+
+struct trg_event *trg_rstream_event(const struct trg_rstream_entry *en, const char *json, size_t len,
+                                    const char *item_id, size_t item_len, const char *order_key, size_t key_len,
+                                    int64_t created_ms)
+{
+    struct trg_event *ev = trg_event_new_packed_n(json, len, item_id, item_len, order_key, key_len, 0);
+    if (!ev) {
+        struct trg_rstream *s = en->msg->s;
+        trg_error(s->comp, s->inst, "out of memory taking entry %s: it stays pending and is redelivered later",
+                  en->id);
+        trg_rstream_release(en->msg);
+        return NULL;
+    }
+    ev->created_ms = created_ms > 0 ? created_ms : trg_rstream_id_ms(en->id);
+    if (ev->created_ms < 0)
+        ev->created_ms = 0; /* dated at emit */
+    ev->receive_count = en->delivery_count > 1000000 ? 1000000 : (int)en->delivery_count;
+    return ev;
 }
