@@ -719,7 +719,7 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
         rc = TRG_EINVAL;
         goto fail;
     }
-    if (conf->has_redis && (rc = trg_redis_create(loop, &conf->redis, &e->redis)) != 0) {
+    if (conf->has_redis && (rc = trg_redis_create(loop, &conf->redis, trg_core_random, &e->core, &e->redis)) != 0) {
         trg_error("redis", NULL, "cannot set up the Redis connection to %s: %s", conf->redis.url, trg_strerror(rc));
         goto fail;
     }

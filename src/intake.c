@@ -264,6 +264,8 @@ void trg_intake_sync(struct trg_intake *in, struct trg_list *routes)
             .visibility_timeout_ms = in->conf->intake_visibility_timeout_ms,
             .log_component = "intake",
             .log_instance = rd->route,
+            .rnd = trg_core_random,
+            .rnd_state = in->core,
         };
         int rc = trg_rstream_create(in->core->loop, in->conf, in->redis, &c, reader_entry, rd, &rd->rs);
         if (rc != 0) {

@@ -35,6 +35,8 @@ struct op {
 struct trg_rstream {
     struct ev_loop *loop;
     struct trg_redis *shared, *conn;
+    trg_rand_fn rnd;
+    void *rnd_state;
     const struct trg_redis_conf *redis_conf;
     char *stream, *group, *consumer, *start, *comp, *inst;
     int64_t batch, max_inflight, vis_ms, block_ms;
@@ -449,6 +451,8 @@ int trg_rstream_create(struct ev_loop *loop, const struct trg_redis_conf *redis_
     s->comp = trg_strdup(conf->log_component ? conf->log_component : "rstream");
     s->inst = trg_strdup(conf->log_instance ? conf->log_instance : conf->stream);
     s->batch = conf->batch > 0 ? conf->batch : 100;
+    s->rnd = conf->rnd;
+    s->rnd_state = conf->rnd_state;
     s->max_inflight = conf->max_inflight > 0 ? conf->max_inflight : 1000;
     s->vis_ms = conf->visibility_timeout_ms > 0 ? conf->visibility_timeout_ms : 30000;
     /* A blocking read must end well before the connection's command timeout tears it down. */
@@ -472,7 +476,7 @@ int trg_rstream_start(struct trg_rstream *s)
 {
     if (s->started)
         return 0;
-    int rc = trg_redis_create(s->loop, s->redis_conf, &s->conn);
+    int rc = trg_redis_create(s->loop, s->redis_conf, s->rnd, s->rnd_state, &s->conn);
     if (rc != 0)
         return rc;
     s->started = true;

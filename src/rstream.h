@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "retry.h"
+
 struct ev_loop;
 struct trg_redis;
 struct trg_redis_conf;
@@ -36,6 +38,9 @@ struct trg_rstream_conf {
     int64_t max_inflight;          /* messages out at most (reading pauses); <= 0 = 1000 */
     int64_t visibility_timeout_ms; /* <= 0 = 30000 */
     const char *log_component;     /* for logs, e.g. "redis_stream" and the source's name */
+    trg_rand_fn rnd;               /* the owner's random source, for the reader's own connection
+                                    * (trg_redis_create); borrowed for the reader's lifetime */
+    void *rnd_state;
     const char *log_instance;
 };
 

@@ -132,6 +132,8 @@ static int rs_start(void *inst)
         .visibility_timeout_ms = s->opts->visibility_timeout_ms,
         .log_component = "redis_stream",
         .log_instance = s->name,
+        .rnd = trg_source_random,
+        .rnd_state = s->src,
     };
     int rc = trg_rstream_create(trg_source_loop(s->src), trg_source_redis_conf(s->src), trg_source_redis(s->src),
                                 &c, rs_entry, s, &s->rs);

@@ -319,7 +319,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         trg_source_ingress_refuse(wh->src, req);
         return;
     }
-    trg_request_id(id);
+    trg_source_request_id(wh->src, id);
     trg_buf_reset(json);
     if (trg_webhook_event_build(req, id, now, json) < 0)
         goto oom;
