@@ -137,8 +137,11 @@ bool trg_source_shutting_down(struct trg_source *src);
 /* Count something the source saw, as trigd_source_events_total{source,event} (event: a short
  * snake_case name such as "skipped_overlap" or "expired"). */
 void trg_source_count(struct trg_source *src, const char *event, double n);
-/* The engine's random source (uniform 64-bit numbers; tests inject it). */
-uint64_t trg_source_random(struct trg_source *src);
+/* The engine's random source (uniform 64-bit numbers; tests inject it). A trg_rand_fn (retry.h) with the
+ * source (struct trg_source *) as its state, so it can be handed on, e.g. to trg_rstream_conf. */
+uint64_t trg_source_random(void *src);
+/* A request id (UUID v4 shape) from the engine's random source. */
+void trg_source_request_id(struct trg_source *src, char out[40]);
 /* How long to wait before reconnect number `attempt` (0 = the first) after a lost or refused connection:
  * capped exponential from min_ms to max_ms with equal jitter (trg_reconnect_delay_ms, src/retry.h). */
 int64_t trg_source_reconnect_delay_ms(struct trg_source *src, int attempt, int64_t min_ms, int64_t max_ms);

@@ -22,3 +22,9 @@ uint64_t trg_core_random(void *core)
     struct trg_core *c = core;
     return c->hooks.random ? c->hooks.random(c->hooks.arg) : trg_rand_xorshift(&c->rand_state);
 }
+
+void trg_core_request_id(struct trg_core *c, char out[40])
+{
+    uint64_t hi = trg_core_random(c);
+    trg_request_id_from(hi, trg_core_random(c) ^ ++c->ids, out);
+}

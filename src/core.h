@@ -31,6 +31,7 @@ struct trg_core {
     struct trg_dlq *dlq;
     struct trg_core_hooks hooks;
     uint64_t rand_state;            /* the xorshift64* state when hooks.random is NULL */
+    uint64_t ids;                   /* request ids made, mixed into each so they differ under any hook */
     bool stopping;                  /* shutting down: intake stopped, routes drain (set by the engine only) */
 };
 
@@ -56,5 +57,8 @@ static inline int64_t trg_core_mono_ms(const struct trg_core *c)
 /* A uniformly distributed 64-bit number: the one random source of the engine and its sources (backoff
  * and reconnect jitter, schedule spreading). Its signature is a trg_rand_fn (retry.h) over the core. */
 uint64_t trg_core_random(void *core);
+/* A request id (UUID v4 shape) from the core's random source, distinct from every other one this core
+ * made even when an injected random source repeats itself. */
+void trg_core_request_id(struct trg_core *c, char out[40]);
 
 #endif

@@ -706,9 +706,14 @@ void trg_engine_shutdown(struct trg_engine *e, void (*done)(void *arg), void *ar
 int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struct trg_core_hooks *hooks,
                       struct trg_engine **out)
 {
+    /* The engine's reference for the time it builds: the objects built take their own, and if building
+     * fails and they are discarded, dropping this one frees conf (the caller never frees it). */
+    trg_config_ref(conf);
     struct trg_engine *e = trg_calloc(1, sizeof *e);
-    if (!e)
+    if (!e) {
+        trg_config_unref(conf);
         return TRG_ENOMEM;
+    }
     trg_core_init(&e->core, loop, hooks, (uint64_t)(uintptr_t)e);
     trg_list_init(&e->sources);
     trg_list_init(&e->functions);
@@ -733,7 +738,7 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
         rc = TRG_EINVAL;
         goto fail;
     }
-    if (conf->has_redis && (rc = trg_redis_create(loop, &conf->redis, &e->redis)) != 0) {
+    if (conf->has_redis && (rc = trg_redis_create(loop, &conf->redis, trg_core_random, &e->core, &e->redis)) != 0) {
         char shown[256];
         trg_error("redis", NULL, "cannot set up the Redis connection to %s: %s",
                   trg_url_redact(conf->redis.url, shown, sizeof shown), trg_strerror(rc));
@@ -769,6 +774,7 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     commit(e, conf, &b);
     if (e->redis_cfg)
         trg_config_ref(e->redis_cfg);
+    trg_config_unref(conf); /* the engine holds it now through e->cfg */
     *out = e;
     return 0;
 fail:
@@ -780,6 +786,7 @@ fail:
     trg_http_destroy(e->http);
     trg_metrics_destroy(e->core.metrics);
     trg_free(e);
+    trg_config_unref(conf);
     return rc;
 }
 
@@ -809,13 +816,17 @@ int trg_engine_reload(struct trg_engine *e, struct trg_config *conf)
         (conf->has_redis && strcmp(conf->redis.url, e->cfg->redis.url) != 0))
         trg_warn("engine", NULL, "redis settings changed: that takes a restart; keeping the current connection");
     /* Sources that change are stopped before their successors start (they may share an HTTP path). */
+    trg_config_ref(conf); /* as in trg_engine_create: dropped below, which frees conf if nothing took it */
     struct build b;
     int rc = build(e, conf, &b);
-    if (rc != 0)
+    if (rc != 0) {
+        trg_config_unref(conf);
         return rc;
+    }
     int not_started = commit(e, conf, &b);
     trg_info("engine", NULL, "reloaded %s: %zu source(s), %zu route(s), %zu function(s)", conf->path,
              conf->n_sources, conf->n_routes, conf->n_functions);
+    trg_config_unref(conf);
     return not_started;
 }
 

@@ -30,18 +30,20 @@ struct trg_redis_conf;
 struct trg_engine;
 
 /* Build everything the config names (no I/O beyond binding the HTTP listener). hooks (NULL: the real
- * ones) replace the clock and the random source, for tests; they are copied. Takes ownership of
- * conf on success; on failure conf is still the caller's, errors are logged, and a negative trg_err
- * is returned (TRG_EINVAL for a config that cannot run, such as a port in use or a path taken twice). */
+ * ones) replace the clock and the random source, for tests; they are copied. Takes ownership of conf
+ * whatever it returns: the caller never frees it (on failure it is already freed). On failure errors are
+ * logged and a negative trg_err is returned (TRG_EINVAL for a config that cannot run, such as a port in
+ * use or a path taken twice). */
 int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struct trg_core_hooks *hooks,
                       struct trg_engine **out);
 /* Start every source's intake. */
 int trg_engine_start(struct trg_engine *e);
 /* Switch to a new config without dropping in-flight work: unchanged sources, functions and routes
  * are kept; changed and removed ones stop taking events and are freed once they have finished what
- * they hold. A negative trg_err: nothing changed and conf is still the caller's. Otherwise the config
- * is applied and taken, and the result is the number of new sources that could not start (each logged;
- * they stay down, /readyz answers 503, until a reload starts them). */
+ * they hold. Takes ownership of conf whatever it returns: the caller never frees it. A negative trg_err:
+ * nothing changed (conf is already freed). Otherwise the config is applied, and the result is the number
+ * of new sources that could not start (each logged; they stay down, /readyz answers 503, until a reload
+ * starts them). */
 int trg_engine_reload(struct trg_engine *e, struct trg_config *conf);
 /* Stop intake, let in-flight work finish for up to shutdown_timeout_ms, then abandon what is left
  * (its sources are not told it is done, so they redeliver it) and call done. */

@@ -28,8 +28,16 @@ struct trg_event *trg_event_new_copy(const char *json, size_t len)
 struct trg_event *trg_event_new_packed(const char *json, size_t len, const char *item_id, const char *order_key,
                                        size_t token_size)
 {
+    return trg_event_new_packed_n(json, len, item_id, item_id ? strlen(item_id) : 0, order_key,
+                                  order_key ? strlen(order_key) : 0, token_size);
+}
+
+struct trg_event *trg_event_new_packed_n(const char *json, size_t len, const char *item_id, size_t item_len,
+                                         const char *order_key, size_t key_len, size_t token_size)
+{
     const size_t head = (sizeof(struct trg_event) + 15) & ~(size_t)15; /* the token keeps max alignment */
-    size_t id_len = item_id ? strlen(item_id) + 1 : 0, key_len = order_key ? strlen(order_key) + 1 : 0;
+    size_t id_len = item_id ? item_len + 1 : 0;
+    key_len = order_key ? key_len + 1 : 0;
     token_size = (token_size + 15) & ~(size_t)15;
     struct trg_event *ev = trg_malloc(head + token_size + len + 1 + id_len + key_len);
     if (!ev)
@@ -44,9 +52,15 @@ struct trg_event *trg_event_new_packed(const char *json, size_t len, const char 
     p[len] = '\0';
     ev->len = len;
     p += len + 1;
-    ev->item_id = item_id ? memcpy(p, item_id, id_len) : NULL;
+    if (item_id) {
+        ev->item_id = memcpy(p, item_id, id_len - 1);
+        p[id_len - 1] = '\0';
+    }
     p += id_len;
-    ev->order_key = order_key ? memcpy(p, order_key, key_len) : NULL;
+    if (order_key) {
+        ev->order_key = memcpy(p, order_key, key_len - 1);
+        p[key_len - 1] = '\0';
+    }
     ev->packed = true;
     return ev;
 }

@@ -58,6 +58,9 @@ struct trg_event *trg_event_new(char *json, size_t len);
  * set it, or trg_source_emit() sets it to the time of emit. NULL on ENOMEM. */
 struct trg_event *trg_event_new_packed(const char *json, size_t len, const char *item_id, const char *order_key,
                                        size_t token_size);
+/* The same with item_id and order_key given with their lengths (binary safe; NULL: none). */
+struct trg_event *trg_event_new_packed_n(const char *json, size_t len, const char *item_id, size_t item_len,
+                                         const char *order_key, size_t key_len, size_t token_size);
 /* A new event with a copy of json. */
 struct trg_event *trg_event_new_copy(const char *json, size_t len);
 void trg_event_free(struct trg_event *ev);   /* NULL is a no-op */

@@ -204,7 +204,7 @@ void trg_failure_send(struct trg_route *r, struct trg_list *list, size_t n, enum
             binfo_key = NULL;
     }
     char rid[40];
-    trg_request_id(rid);
+    trg_core_request_id(r->core, rid);
     struct trg_dlq_info info = {
         .request_id = b ? b->request_id : rid,
         .function = r->fn->name,

@@ -230,7 +230,7 @@ int trg_function_invoke_direct(struct trg_function *fn, const struct trg_direct_
     if (request_id && *request_id)
         snprintf(d->request_id, sizeof d->request_id, "%s", request_id);
     else
-        trg_request_id(d->request_id);
+        trg_core_request_id(fn->core, d->request_id);
     trg_list_push_back(directs_of(fn), &d->link);
     PRIV(fn)->n_directs++;
     fn->users++;

@@ -187,18 +187,10 @@ static void reader_entry(void *arg, const struct trg_rstream_entry *en)
         trg_rstream_ack(en->msg, true);
         return;
     }
-    struct trg_event *ev = trg_event_new_copy(json, jlen);
-    if (!ev || (item && !(ev->item_id = trg_strndup(item, ilen))) ||
-        (key && !(ev->order_key = trg_strndup(key, klen)))) {
-        trg_error("intake", rd->route, "out of memory taking entry %s: it stays pending and is retried later",
-                  en->id);
-        trg_event_free(ev);
-        trg_rstream_release(en->msg);
+    struct trg_event *ev = trg_rstream_event(en, json, jlen, item, ilen, key, klen,
+                                             created && clen > 0 ? strtoll(created, NULL, 10) : 0);
+    if (!ev)
         return;
-    }
-    if (created && clen > 0)
-        ev->created_ms = strtoll(created, NULL, 10);
-    ev->receive_count = en->delivery_count > 1000000 ? 1000000 : (int)en->delivery_count;
     ev->intake = rd;
     ev->intake_msg = en->msg;
     ev->received_ms = trg_core_wall_ms(in->core);
@@ -272,6 +264,8 @@ void trg_intake_sync(struct trg_intake *in, struct trg_list *routes)
             .visibility_timeout_ms = in->conf->intake_visibility_timeout_ms,
             .log_component = "intake",
             .log_instance = rd->route,
+            .rnd = trg_core_random,
+            .rnd_state = in->core,
         };
         int rc = trg_rstream_create(in->core->loop, in->conf, in->redis, &c, reader_entry, rd, &rd->rs);
         if (rc != 0) {

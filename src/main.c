@@ -116,7 +116,6 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     int rc = trg_engine_reload(app->engine, c);
     if (rc < 0) {
         trg_error("trigd", NULL, "cannot apply the new config: keeping the running one");
-        trg_config_free(c);
         trg_notify_reloaded(app->notify, "reload refused: cannot apply the new config (see the log); "
                                          "running the previous one");
         return;
@@ -180,9 +179,9 @@ int main(int argc, char **argv)
         trg_config_free(conf);
         return 1;
     }
-    int rc = trg_engine_create(app.loop, conf, NULL, &app.engine);
+    int rc = trg_engine_create(app.loop, conf, NULL, &app.engine); /* takes conf, also when it fails */
+    conf = NULL;
     if (rc != 0) {
-        trg_config_free(conf);
         ev_loop_destroy(app.loop);
         return 1;
     }

@@ -89,7 +89,8 @@ struct trg_redis {
     bool destroying;
     bool drop_pending; /* a drop requested where freeing the context was unsafe */
     bool dying;        /* hiredis is tearing the current context down */
-    uint64_t rnd;
+    trg_rand_fn rnd; /* the owner's random source (reconnect jitter) */
+    void *rnd_state;
 
     ev_timer retry_timer, connect_timer, cmd_timer, kick;
     struct req *head, *tail; /* attached requests, oldest first */
@@ -314,12 +315,21 @@ static void notify(struct trg_redis *r, bool connected)
 
 /* --- link life ------------------------------------------------------------------------------- */
 
+/* Without an owner's random source (tools, unit tests). */
+static uint64_t os_random(void *unused)
+{
+    (void)unused;
+    uint64_t x;
+    trg_random_bytes(&x, sizeof x);
+    return x;
+}
+
 static void schedule_retry(struct trg_redis *r)
 {
     int attempt = r->failures > 0 ? r->failures - 1 : 0;
     if (attempt > 30)
         attempt = 30;
-    int64_t ms = trg_backoff_ms(attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS, trg_rand_xorshift, &r->rnd);
+    int64_t ms = trg_backoff_ms(attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS, r->rnd, r->rnd_state);
     ev_timer_stop(r->loop, &r->retry_timer);
     ev_timer_set(&r->retry_timer, (double)ms / 1000.0, 0.);
     ev_timer_start(r->loop, &r->retry_timer);
@@ -615,7 +625,8 @@ static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* --- public ---------------------------------------------------------------------------------- */
 
-int trg_redis_create(struct ev_loop *loop, const struct trg_redis_conf *conf, struct trg_redis **out)
+int trg_redis_create(struct ev_loop *loop, const struct trg_redis_conf *conf, trg_rand_fn rnd, void *rnd_state,
+                     struct trg_redis **out)
 {
     *out = NULL;
     if (!loop || !conf)
@@ -659,9 +670,8 @@ int trg_redis_create(struct ev_loop *loop, const struct trg_redis_conf *conf, st
                          / 1000.0;
     r->command_timeout = (conf->command_timeout_ms > 0 ? conf->command_timeout_ms : DEFAULT_COMMAND_TIMEOUT_MS)
                          / 1000.0;
-    r->rnd = ((uint64_t)trg_wall_ms() << 20) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)r;
-    if (!r->rnd)
-        r->rnd = 0x9e3779b97f4a7c15ull;
+    r->rnd = rnd ? rnd : os_random;
+    r->rnd_state = rnd_state;
     ev_timer_init(&r->retry_timer, retry_cb, 0., 0.);
     ev_timer_init(&r->connect_timer, connect_timeout_cb, 0., 0.);
     ev_timer_init(&r->cmd_timer, cmd_timeout_cb, 0., 0.);

@@ -11,6 +11,7 @@
 #ifndef TRG_REDIS_H
 #define TRG_REDIS_H
 
+#include "retry.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,9 +39,12 @@ void trg_redis_check(const struct trg_redis_conf *conf, const char *path, struct
 struct trg_redis;
 
 /* Parse conf and prepare; the first connection attempt starts at once, asynchronously. conf is
- * borrowed for the connection's lifetime. Returns TRG_EINVAL for a bad URL (logged).
- * Caller frees with trg_redis_destroy(). */
-int trg_redis_create(struct ev_loop *loop, const struct trg_redis_conf *conf, struct trg_redis **out);
+ * borrowed for the connection's lifetime. The jitter of reconnect delays comes from rnd(rnd_state): the
+ * owner's random source (the engine's, trg_core_random), borrowed for the connection's lifetime; NULL
+ * only where no owner has one (tools, unit tests): then the operating system's (trg_random_bytes).
+ * Returns TRG_EINVAL for a bad URL (logged). Caller frees with trg_redis_destroy(). */
+int trg_redis_create(struct ev_loop *loop, const struct trg_redis_conf *conf, trg_rand_fn rnd, void *rnd_state,
+                     struct trg_redis **out);
 /* Safe at any point, also while connecting and from inside a command callback or a state
  * listener. Every pending command callback is called with reply NULL before this returns;
  * listeners are not called. NULL is a no-op. */

@@ -225,7 +225,7 @@ static void cut_batch(struct trg_route *r, struct trg_lane *l)
     b->last_status = -1;
     trg_list_init(&b->entries);
     trg_list_init(&b->job.link);
-    trg_request_id(b->request_id);
+    trg_core_request_id(r->core, b->request_id);
     size_t bytes = 0;
     while (l->n > 0) {
         struct trg_entry *en = trg_list_entry(l->queue.next, struct trg_entry, link);
@@ -336,7 +336,7 @@ struct trg_batch *trg_route_split(struct trg_batch *b)
     *b2 = (struct trg_batch){.route = r, .lane = l, .last_status = b->last_status};
     trg_list_init(&b2->entries);
     trg_list_init(&b2->job.link);
-    trg_request_id(b2->request_id);
+    trg_core_request_id(r->core, b2->request_id);
     b2->last_error = trg_strdup(b->last_error);
     if (b->last_body)
         b2->last_body = trg_strndup(b->last_body, b->last_body_len), b2->last_body_len = b->last_body_len;

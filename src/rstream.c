@@ -10,6 +10,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "event.h"
 #include "log.h"
 #include "redis.h"
 #include "util.h"
@@ -34,6 +35,8 @@ struct op {
 struct trg_rstream {
     struct ev_loop *loop;
     struct trg_redis *shared, *conn;
+    trg_rand_fn rnd;
+    void *rnd_state;
     const struct trg_redis_conf *redis_conf;
     char *stream, *group, *consumer, *start, *comp, *inst;
     int64_t batch, max_inflight, vis_ms, block_ms;
@@ -448,6 +451,8 @@ int trg_rstream_create(struct ev_loop *loop, const struct trg_redis_conf *redis_
     s->comp = trg_strdup(conf->log_component ? conf->log_component : "rstream");
     s->inst = trg_strdup(conf->log_instance ? conf->log_instance : conf->stream);
     s->batch = conf->batch > 0 ? conf->batch : 100;
+    s->rnd = conf->rnd;
+    s->rnd_state = conf->rnd_state;
     s->max_inflight = conf->max_inflight > 0 ? conf->max_inflight : 1000;
     s->vis_ms = conf->visibility_timeout_ms > 0 ? conf->visibility_timeout_ms : 30000;
     /* A blocking read must end well before the connection's command timeout tears it down. */
@@ -471,7 +476,7 @@ int trg_rstream_start(struct trg_rstream *s)
 {
     if (s->started)
         return 0;
-    int rc = trg_redis_create(s->loop, s->redis_conf, &s->conn);
+    int rc = trg_redis_create(s->loop, s->redis_conf, s->rnd, s->rnd_state, &s->conn);
     if (rc != 0)
         return rc;
     s->started = true;
@@ -510,4 +515,43 @@ void trg_rstream_destroy(struct trg_rstream *s)
     trg_free(s->comp);
     trg_free(s->inst);
     trg_free(s);
+}
+
+int64_t trg_rstream_id_ms(const char *id)
+{
+    int64_t ms = 0;
+    const char *p = id;
+    if (!p || *p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (ms > (INT64_MAX - 9) / 10)
+            return -1;
+        ms = ms * 10 + (*p - '0');
+    }
+    if (*p == '\0')
+        return ms;
+    if (*p++ != '-' || *p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return *p == '\0' ? ms : -1;
+}
+
+struct trg_event *trg_rstream_event(const struct trg_rstream_entry *en, const char *json, size_t len,
+                                    const char *item_id, size_t item_len, const char *order_key, size_t key_len,
+                                    int64_t created_ms)
+{
+    struct trg_event *ev = trg_event_new_packed_n(json, len, item_id, item_len, order_key, key_len, 0);
+    if (!ev) {
+        struct trg_rstream *s = en->msg->s;
+        trg_error(s->comp, s->inst, "out of memory taking entry %s: it stays pending and is redelivered later",
+                  en->id);
+        trg_rstream_release(en->msg);
+        return NULL;
+    }
+    ev->created_ms = created_ms > 0 ? created_ms : trg_rstream_id_ms(en->id);
+    if (ev->created_ms < 0)
+        ev->created_ms = 0; /* dated at emit */
+    ev->receive_count = en->delivery_count > 1000000 ? 1000000 : (int)en->delivery_count;
+    return ev;
 }

@@ -22,9 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "retry.h"
+
 struct ev_loop;
 struct trg_redis;
 struct trg_redis_conf;
+struct trg_event;
 
 struct trg_rstream_conf {
     const char *stream;            /* the stream's key */
@@ -35,6 +38,9 @@ struct trg_rstream_conf {
     int64_t max_inflight;          /* messages out at most (reading pauses); <= 0 = 1000 */
     int64_t visibility_timeout_ms; /* <= 0 = 30000 */
     const char *log_component;     /* for logs, e.g. "redis_stream" and the source's name */
+    trg_rand_fn rnd;               /* the owner's random source, for the reader's own connection
+                                    * (trg_redis_create); borrowed for the reader's lifetime */
+    void *rnd_state;
     const char *log_instance;
 };
 
@@ -80,6 +86,20 @@ void trg_rstream_release(struct trg_rstream_msg *msg);
 /* Free the reader and its connection; messages still out are released. NULL is a no-op. Not from
  * inside the reader's own callback. */
 void trg_rstream_destroy(struct trg_rstream *s);
+
+/* The milliseconds part of a stream entry id ("1700000000000-3" -> 1700000000000); -1 when id is not
+ * "<digits>-<digits>" or "<digits>". */
+int64_t trg_rstream_id_ms(const char *id);
+
+/* The one place an entry becomes an event (the redis_stream source's and the durable intake's): one
+ * allocation (trg_event_new_packed_n) holding a copy of json (len bytes), item_id and order_key (with
+ * their lengths; NULL: none); receive_count is the entry's delivery count (capped at 1000000) and
+ * created_ms is created_ms, or when that is <= 0 the time in the entry id. en->msg stays the caller's
+ * (it attaches it to the event as its owner expects). NULL when out of memory: then en->msg is released
+ * (the entry stays pending and is redelivered later) and that is logged with the reader's names. */
+struct trg_event *trg_rstream_event(const struct trg_rstream_entry *en, const char *json, size_t len,
+                                    const char *item_id, size_t item_len, const char *order_key, size_t key_len,
+                                    int64_t created_ms);
 
 /* "host-pid": the default consumer name. Caller frees with trg_free(). */
 char *trg_rstream_default_consumer(void);

@@ -40,7 +40,9 @@ void trg_source_count(struct trg_source *src, const char *event, double n)
     trg_metrics_add(src->env->core->metrics, TRG_M_SOURCE_EVENTS, src->name, event, n);
 }
 
-uint64_t trg_source_random(struct trg_source *src) { return trg_core_random(src->env->core); }
+uint64_t trg_source_random(void *src) { return trg_core_random(((struct trg_source *)src)->env->core); }
+
+void trg_source_request_id(struct trg_source *src, char out[40]) { trg_core_request_id(src->env->core, out); }
 
 int64_t trg_source_reconnect_delay_ms(struct trg_source *src, int attempt, int64_t min_ms, int64_t max_ms)
 {

@@ -9,7 +9,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
+
+#include "retry.h"
 
 static long alloc_budget = -1;
 
@@ -389,33 +392,45 @@ void trg_format_time_ms(int64_t ms, char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", milli);
 }
 
-static void random_bytes(unsigned char *p, size_t n)
+void trg_random_bytes(void *p, size_t n)
 {
-    static int fd = -1;
-    if (fd < 0)
-        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    unsigned char *out = p;
     size_t got = 0;
-    while (fd >= 0 && got < n) {
-        ssize_t r = read(fd, p + got, n - got);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR)
-                continue;
+    while (got < n) {
+        ssize_t r = getrandom(out + got, n - got, GRND_NONBLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
             break;
-        }
         got += (size_t)r;
     }
-    for (; got < n; got++) /* /dev/urandom unavailable: still unique enough for an id */
-        p[got] = (unsigned char)(rand() ^ (int)trg_mono_ms());
+    if (got == n)
+        return;
+    static uint64_t fallback; /* getrandom unavailable (before the pool is ready, or seccomp) */
+    if (!fallback)
+        fallback = ((uint64_t)trg_wall_ms() << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ull;
+    for (; got < n; got++)
+        out[got] = (unsigned char)(trg_rand_xorshift(&fallback) >> 56);
 }
 
-void trg_request_id(char out[40])
+void trg_request_id_from(uint64_t hi, uint64_t lo, char out[40])
 {
     unsigned char r[16];
-    random_bytes(r, sizeof r);
+    for (int i = 0; i < 8; i++) {
+        r[i] = (unsigned char)(hi >> (56 - 8 * i));
+        r[8 + i] = (unsigned char)(lo >> (56 - 8 * i));
+    }
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
     snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
              r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+}
+
+void trg_request_id(char out[40])
+{
+    uint64_t r[2];
+    trg_random_bytes(r, sizeof r);
+    trg_request_id_from(r[0], r[1], out);
 }
 
 int trg_hex_digit(int c)

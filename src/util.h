@@ -111,8 +111,15 @@ int64_t trg_mono_ms(void);
 /* Format epoch milliseconds as RFC 3339 UTC with milliseconds: "2025-06-14T09:31:07.563Z" (25 bytes). */
 void trg_format_time_ms(int64_t ms, char out[32]);
 
-/* A random request id in the shape of a UUID v4 (37 bytes with NUL). */
+/* A request id in the shape of a UUID v4 (37 bytes with NUL) made of the 128 bits hi and lo. */
+void trg_request_id_from(uint64_t hi, uint64_t lo, char out[40]);
+/* A random request id from the operating system's random source, for code that holds no core (struct
+ * trg_core, whose trg_core_request_id() the engine's modules use): the Lambda API's error answers, the
+ * DLQ record builder's default, the Event queue, the Invoke API. */
 void trg_request_id(char out[40]);
+/* n bytes from the operating system's random source (getrandom; when that fails, a generator seeded from
+ * the clock and the process id: still distinct between processes, never rand()). */
+void trg_random_bytes(void *p, size_t n);
 
 /* The value of the hex digit c (0-9, a-f, A-F), or -1 when c is not one. */
 int trg_hex_digit(int c);

@@ -14,6 +14,9 @@
  * Backpressure: a record the engine refuses (a route is full) is held, with every later one, and the
  * assigned partitions are paused (rd_kafka_pause_partitions); when the engine says the routes drained,
  * the held records are emitted in order and the partitions resumed.
+ *
+ * A partition's records out and held are kafka_partition.c's; the options kafka_conf.c's; the batch views
+ * kafka_batch.c's (kafka.h lists what each file offers the others).
  */
 #include <errno.h>
 #include <ev.h>
@@ -30,275 +33,6 @@
 #include "kafka.h"
 #include "kafka_event.h"
 
-
-static const char *const kafka_formats[] = {"lambda", "minio", NULL};
-static const char *const kafka_starts[] = {"TRIM_HORIZON", "LATEST", "AT_TIMESTAMP", NULL};
-
-static const struct trg_opt kafka_options[] = {
-    {"brokers", TRG_OPT_STRING, NULL, 0, 0, NULL, offsetof(struct kafka_opts, brokers),
-     "Bootstrap servers, host:port[,host:port...] (bootstrap.servers); also the event's bootstrapServers.",
-     NULL, TRG_OPT_REQUIRED},
-    {"topics", TRG_OPT_STRLIST, NULL, 0, 0, NULL, offsetof(struct kafka_opts, topics),
-     "Topics to consume: names, or regular expressions starting with '^'.", NULL, TRG_OPT_REQUIRED},
-    {"group", TRG_OPT_STRING, NULL, 0, 0, NULL, offsetof(struct kafka_opts, group),
-     "Consumer group id (group.id); trigd replicas in one group split the partitions.", NULL,
-     TRG_OPT_REQUIRED},
-    {"client_id", TRG_OPT_STRING, "\"trigd\"", 0, 0, NULL, offsetof(struct kafka_opts, client_id),
-     "Client id sent to the brokers (client.id).", NULL, 0},
-    {"starting_position", TRG_OPT_ENUM, "\"TRIM_HORIZON\"", 0, 0, NULL,
-     offsetof(struct kafka_opts, starting_position),
-     "Where a partition without a committed offset starts: TRIM_HORIZON (oldest), LATEST (new records) or "
-     "AT_TIMESTAMP (the first record whose timestamp is at least starting_timestamp).",
-     kafka_starts, 0},
-    {"starting_timestamp", TRG_OPT_INT, NULL, 1, INT64_MAX, "ms", offsetof(struct kafka_opts, starting_timestamp),
-     "With starting_position AT_TIMESTAMP (and only then): the time to start at, in ms since the epoch "
-     "(StartingPositionTimestamp, in ms). Records before it are read from the oldest and skipped, not invoked.",
-     NULL, 0},
-    {"parallelization", TRG_OPT_INT, "1", 1, 10, "batches", offsetof(struct kafka_opts, parallelization),
-     "Batches in flight per partition (ParallelizationFactor); above 1, order is kept per record key.", NULL,
-     0},
-    {"format", TRG_OPT_ENUM, "\"lambda\"", 0, 0, NULL, offsetof(struct kafka_opts, format),
-     "lambda: Lambda's self-managed Kafka event; minio: each value is a MinIO bucket notification (notify_kafka) "
-     "and the function gets the S3 Records event (other values are skipped with a warning).",
-     kafka_formats, 0},
-    {"commit_interval_ms", TRG_OPT_INT, "1000", 100, 60000, "ms", offsetof(struct kafka_opts, commit_interval_ms),
-     "How often stored offsets are committed to the group (also at revoke and at shutdown).", NULL, 0},
-    {"max_buffered", TRG_OPT_INT, "100000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
-     "Records read while the routes are full, kept in order until they have room; beyond this many (or "
-     "max_buffered_bytes) the partitions are paused (rd_kafka_pause_partitions) until half of them are emitted. "
-     "Each pause drops what librdkafka prefetched, so a small buffer costs refetching.",
-     NULL, 0},
-    {"max_buffered_bytes", TRG_OPT_INT, "67108864", 1024, 4294967296, "bytes",
-     offsetof(struct kafka_opts, max_buffered_bytes),
-     "Key and value bytes of the records buffered while the routes are full, before the partitions are paused.",
-     NULL, 0},
-    {"rdkafka", TRG_OPT_KVLIST, "{}", 0, 0, NULL, offsetof(struct kafka_opts, rdkafka),
-     "librdkafka settings passed to rd_kafka_conf_set (SASL, TLS, tuning), e.g. "
-     "{\"partition.assignment.strategy\": \"cooperative-sticky\"}.",
-     NULL, 0},
-};
-
-/* ---- configuration ----------------------------------------------------------------------------- */
-
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *err, size_t errlen)
-{
-    return rd_kafka_conf_set(conf, key, val, err, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
-}
-
-/* The librdkafka settings of opts, with errors (path given) added for each key rdkafka refuses. */
-static rd_kafka_conf_t *build_conf(const struct kafka_opts *o, const char *path, struct trg_errs *errs)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char err[512];
-    int bad = 0;
-    if (!conf)
-        return NULL;
-    for (size_t i = 0; i < o->rdkafka.n; i++)
-        if (conf_set(conf, o->rdkafka.k[i], o->rdkafka.v[i], err, sizeof err) < 0) {
-            /* librdkafka's message quotes the value: not for sasl.password, ssl.key.password, ... */
-            if (errs && trg_secret_name(o->rdkafka.k[i]))
-                trg_errs_add(errs, path, "rdkafka.\"%s\": librdkafka refused the value (not shown: a secret)",
-                             o->rdkafka.k[i]);
-            else if (errs)
-                trg_errs_add(errs, path, "rdkafka.\"%s\": %s", o->rdkafka.k[i], err);
-            bad++;
-        }
-    const char *fixed[][2] = {
-        {"bootstrap.servers", o->brokers ? o->brokers : ""},
-        {"group.id", o->group ? o->group : ""},
-        {"client.id", o->client_id ? o->client_id : "trigd"},
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "false"},
-        /* AT_TIMESTAMP: "error" tells trigd (an __AUTO_OFFSET_RESET consumer error) which partitions have no
-         * committed offset; it seeks those to the beginning and skips to the timestamp (skip_ts) */
-        {"auto.offset.reset", o->starting_position == KAFKA_LATEST         ? "latest"
-                              : o->starting_position == KAFKA_AT_TIMESTAMP ? "error"
-                                                                           : "earliest"},
-        {"log.queue", "true"},
-    };
-    for (size_t i = 0; i < TRG_ARRAY_SIZE(fixed); i++)
-        if (conf_set(conf, fixed[i][0], fixed[i][1], err, sizeof err) < 0) {
-            if (errs)
-                trg_errs_add(errs, path, "%s: %s", fixed[i][0], err);
-            bad++;
-        }
-    if (bad) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    return conf;
-}
-
-static void kafka_check(const void *opts, const char *path, struct trg_errs *errs)
-{
-    const struct kafka_opts *o = opts;
-    static const char *const owned[] = {"bootstrap.servers", "group.id", "enable.auto.commit",
-                                        "enable.auto.offset.store", "enable.partition.eof"};
-    for (size_t i = 0; i < o->rdkafka.n; i++)
-        for (size_t j = 0; j < TRG_ARRAY_SIZE(owned); j++)
-            if (!strcmp(o->rdkafka.k[i], owned[j]))
-                trg_errs_add(errs, path, "rdkafka.\"%s\" is set by trigd (use brokers/group; offsets are "
-                             "stored only behind finished records)", owned[j]);
-    if (o->topics.n == 0)
-        trg_errs_add(errs, path, "topics: name at least one topic");
-    if (o->starting_position == KAFKA_AT_TIMESTAMP && o->starting_timestamp <= 0)
-        trg_errs_add(errs, path, "starting_timestamp: required with starting_position AT_TIMESTAMP (ms since the "
-                     "epoch)");
-    else if (o->starting_position != KAFKA_AT_TIMESTAMP && o->starting_timestamp > 0)
-        trg_errs_add(errs, path, "starting_timestamp: only with starting_position AT_TIMESTAMP");
-    rd_kafka_conf_t *conf = build_conf(o, path, errs);
-    if (conf)
-        rd_kafka_conf_destroy(conf);
-}
-
-/* ---- partitions and offsets -------------------------------------------------------------------- */
-
-static struct kpart *part_find(struct kafka *k, const char *topic, int32_t partition)
-{
-    for (struct kpart *p = k->parts; p; p = p->next)
-        if (p->assigned && p->partition == partition && !strcmp(p->topic, topic))
-            return p;
-    return NULL;
-}
-
-static void part_free(struct kpart *p)
-{
-    struct krec *r, *n;
-    for (r = p->head; r; r = n) {
-        n = r->next;
-        trg_pool_put(&p->k->recs, r);
-    }
-    trg_free(p->held); /* held_drop emptied it */
-    trg_free(p->topic);
-    trg_free(p->tp);
-    trg_free(p);
-}
-
-static void part_unlink(struct kafka *k, struct kpart *p)
-{
-    for (struct kpart **pp = &k->parts; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            return;
-        }
-}
-
-static struct kpart *part_add(struct kafka *k, const char *topic, int32_t partition)
-{
-    struct kpart *p = trg_calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->k = k;
-    p->partition = partition;
-    p->topic = trg_strdup(topic);
-    p->tp = trg_asprintf("%s-%" PRId32, topic, partition);
-    p->store_next = -1;
-    p->next_offset = -1;
-    p->fetch_next = -1;
-    p->assigned = true;
-    if (!p->topic || !p->tp) {
-        part_free(p);
-        return NULL;
-    }
-    p->next = k->parts;
-    k->parts = p;
-    return p;
-}
-
-/* Store the offsets of every dirty assigned partition, in one call. */
-static void store_offsets(struct kafka *k)
-{
-    rd_kafka_topic_partition_list_t *l = NULL;
-    for (struct kpart *p = k->parts; p; p = p->next) {
-        if (!p->dirty)
-            continue;
-        p->dirty = false;
-        if (!p->assigned || p->stuck || p->store_next < 0)
-            continue;
-        if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
-            return;
-        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->store_next;
-    }
-    if (!l)
-        return;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(k->rk, l);
-    if (err && err != RD_KAFKA_RESP_ERR__STATE)
-        trg_warn("kafka", k->name, "cannot store offsets: %s (they are stored again after the next record)",
-                 rd_kafka_err2str(err));
-    else
-        k->need_commit = true;
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-static void store_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-    (void)revents;
-    struct kafka *k = w->data;
-    ev_prepare_stop(loop, w);
-    store_offsets(k);
-}
-
-/* Pop the finished prefix of p's records; the offset after it is the one to store. */
-static void part_advance(struct kpart *p)
-{
-    struct kafka *k = p->k;
-    while (p->head && p->head->done && !p->head->abandoned) {
-        struct krec *r = p->head;
-        p->head = r->next;
-        if (!p->head)
-            p->tail = NULL;
-        if (!p->stuck) {
-            p->store_next = r->offset + 1;
-            p->dirty = true;
-        }
-        trg_pool_put(&k->recs, r);
-    }
-    if (p->dirty && p->assigned)
-        ev_prepare_start(k->loop, &k->store);
-    if (!p->assigned && !p->head) {
-        part_unlink(k, p);
-        part_free(p);
-    }
-}
-
-static void do_commit(struct kafka *k, bool sync)
-{
-    if (!k->rk)
-        return;
-    store_offsets(k);
-    if (!k->need_commit)
-        return;
-    rd_kafka_resp_err_t err = rd_kafka_commit(k->rk, NULL, sync ? 0 : 1);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        trg_warn("kafka", k->name, "commit failed: %s (retried at the next commit)", rd_kafka_err2str(err));
-    else
-        k->need_commit = false;
-}
-
-/* trigd_source_lag (summed) and trigd_source_partition_lag (per "topic-partition"), from the cached high
- * watermarks (no request); trigd_source_paused_partitions. */
-static void update_lag(struct kafka *k)
-{
-    double lag = 0;
-    int n = 0;
-    for (struct kpart *p = k->parts; p; p = p->next) {
-        int64_t lo = 0, hi = 0;
-        if (!p->assigned)
-            continue;
-        n++;
-        if (p->next_offset < 0)
-            continue;
-        if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &lo, &hi) == 0) {
-            double plag = hi > p->next_offset ? (double)(hi - p->next_offset) : 0;
-            lag += plag;
-            trg_source_set_gauge(k->src, TRG_GAUGE_PARTITION_LAG, p->tp, plag);
-        }
-    }
-    trg_source_set_lag(k->src, lag);
-    trg_source_set_gauge(k->src, TRG_GAUGE_PAUSED_PARTITIONS, NULL, k->paused_kafka ? n : 0);
-}
-
 static void relieve(struct kafka *k);
 
 static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -306,8 +40,8 @@ static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct kafka *k = w->data;
-    do_commit(k, false);
-    update_lag(k);
+    trg_kafka_commit(k, false);
+    trg_kafka_update_lag(k);
     /* records buffered while the routes were full: normally emitted when the engine says they drained
      * (kafka_pause), retried here too so a missed signal cannot leave them waiting */
     if (!k->stopping && !k->paused_engine)
@@ -369,93 +103,6 @@ static void set_kafka_paused(struct kafka *k, bool paused)
     k->paused_kafka = paused;
 }
 
-static rd_kafka_message_t **held_at(struct kpart *p, size_t i)
-{
-    return &p->held[(p->held_head + i) & (p->held_cap - 1)];
-}
-
-/* Put p at the back of the turn of partitions with held records. */
-static void ready_append(struct kafka *k, struct kpart *p)
-{
-    p->ready = true;
-    p->ready_next = NULL;
-    if (k->ready_tail)
-        k->ready_tail->ready_next = p;
-    else
-        k->ready_head = p;
-    k->ready_tail = p;
-}
-
-/* Append m to p's held records; false: out of memory. */
-static bool held_push(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
-{
-    if (p->n_held == p->held_cap) {
-        size_t cap = p->held_cap ? p->held_cap * 2 : 256;
-        rd_kafka_message_t **v = trg_malloc(cap * sizeof *v);
-        if (!v)
-            return false;
-        for (size_t i = 0; i < p->n_held; i++)
-            v[i] = *held_at(p, i);
-        trg_free(p->held);
-        p->held = v;
-        p->held_cap = cap;
-        p->held_head = 0;
-    }
-    *held_at(p, p->n_held++) = m;
-    k->n_held++;
-    k->held_bytes += m->len + m->key_len;
-    if (!p->ready)
-        ready_append(k, p);
-    return true;
-}
-
-/* Take the oldest held record of p off its ring (p stays in the turn). */
-static void held_pop(struct kafka *k, struct kpart *p)
-{
-    rd_kafka_message_t *m = *held_at(p, 0);
-    p->held_head = (p->held_head + 1) & (p->held_cap - 1);
-    p->n_held--;
-    k->n_held--;
-    k->held_bytes -= m->len + m->key_len;
-}
-
-/* Take p out of the turn (it holds nothing, or is dropped). */
-static void ready_remove(struct kafka *k, struct kpart *p)
-{
-    struct kpart *prev = NULL;
-    if (!p->ready)
-        return;
-    for (struct kpart *q = k->ready_head; q; prev = q, q = q->ready_next)
-        if (q == p) {
-            if (prev)
-                prev->ready_next = p->ready_next;
-            else
-                k->ready_head = p->ready_next;
-            if (k->ready_tail == p)
-                k->ready_tail = prev;
-            break;
-        }
-    p->ready = false;
-    p->ready_next = NULL;
-}
-
-/* Drop the held records of p, never emitted and never stored: whoever reads the partition next reads them. */
-static void held_drop(struct kafka *k, struct kpart *p)
-{
-    while (p->n_held > 0) {
-        rd_kafka_message_t *m = *held_at(p, 0);
-        held_pop(k, p);
-        rd_kafka_message_destroy(m);
-    }
-    ready_remove(k, p);
-}
-
-static void held_drop_all(struct kafka *k)
-{
-    for (struct kpart *p = k->parts; p; p = p->next)
-        held_drop(k, p);
-}
-
 /* ---- records ----------------------------------------------------------------------------------- */
 
 enum { EMIT_OK, EMIT_HOLD, EMIT_DROP, EMIT_SKIP };
@@ -476,11 +123,11 @@ static bool skip_record(struct kpart *p, int64_t offset)
         p->head = rec;
     p->tail = rec;
     p->next_offset = offset + 1;
-    part_advance(p);
+    trg_kafka_part_advance(p);
     return true;
 }
 
-/* Hand one record of partition p (part_find's answer: NULL when revoked) to the engine. EMIT_HOLD: the
+/* Hand one record of partition p (trg_kafka_part_find's answer: NULL when revoked) to the engine. EMIT_HOLD: the
  * routes are full, keep m for later. */
 static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_t *m)
 {
@@ -597,7 +244,7 @@ nomem:
 
 static void hold(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
 {
-    if (!held_push(k, p, m)) {
+    if (!trg_kafka_held_push(k, p, m)) {
         /* the record was not emitted and no offset passes it: dropping it here means a redelivery only
          * after a rebalance or a restart; say so */
         trg_error("kafka", k->name, "out of memory holding a record of %s [%" PRId32 "] at offset %" PRId64
@@ -620,10 +267,10 @@ static bool flush_held(struct kafka *k)
     struct kpart *p;
     while ((p = k->ready_head)) {
         for (int i = 0; i < KAFKA_TURN && p->n_held > 0; i++) {
-            rd_kafka_message_t *m = *held_at(p, 0);
+            rd_kafka_message_t *m = *trg_kafka_held_at(p, 0);
             if (emit_record(k, p, m) == EMIT_HOLD)
                 return false;
-            held_pop(k, p);
+            trg_kafka_held_pop(k, p);
             rd_kafka_message_destroy(m);
         }
         /* to the back of the turn, or out of it */
@@ -633,7 +280,7 @@ static bool flush_held(struct kafka *k)
         p->ready_next = NULL;
         p->ready = false;
         if (p->n_held > 0)
-            ready_append(k, p);
+            trg_kafka_ready_append(k, p);
     }
     return true;
 }
@@ -659,7 +306,7 @@ static void relieve(struct kafka *k)
  * offsets-for-times blocks, so it is not used on the loop): marked here, re-assigned after the drain. */
 static void start_at_timestamp(struct kafka *k, const char *topic, int32_t partition)
 {
-    struct kpart *p = part_find(k, topic, partition);
+    struct kpart *p = trg_kafka_part_find(k, topic, partition);
     if (!p)
         return;
     p->skip_ts = true;
@@ -688,7 +335,7 @@ static void reset_partitions(struct kafka *k)
         rd_kafka_position(k->rk, cur);
     for (int i = 0; i < cur->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &cur->elems[i];
-        struct kpart *p = part_find(k, tp->topic, tp->partition);
+        struct kpart *p = trg_kafka_part_find(k, tp->topic, tp->partition);
         if (p && !p->reset && p->fetch_next >= 0)
             tp->offset = p->fetch_next; /* rd_kafka_position knows nothing after a seek */
         if (p && p->reset) {
@@ -734,7 +381,7 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    struct kpart *p = m->rkt ? part_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
+    struct kpart *p = m->rkt ? trg_kafka_part_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
     if (p) {
         if (m->offset < p->fetch_next) {
             rd_kafka_message_destroy(m); /* fetched again after wake_fetcher's seek: already polled */
@@ -812,10 +459,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *tp = &parts->elems[i];
-            struct kpart *p = part_find(k, tp->topic, tp->partition);
+            struct kpart *p = trg_kafka_part_find(k, tp->topic, tp->partition);
             if (p)
                 p->fetch_next = -1; /* fetching starts again at the committed offset */
-            else if (!part_add(k, tp->topic, tp->partition))
+            else if (!trg_kafka_part_add(k, tp->topic, tp->partition))
                 trg_error("kafka", k->name, "out of memory tracking %s [%" PRId32 "]", tp->topic, tp->partition);
         }
         if (coop)
@@ -829,17 +476,17 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
             trg_warn("kafka", k->name, "rebalance failed: %s; giving up the assignment", rd_kafka_err2str(err));
         /* commit what is finished before the partitions go to another member */
-        do_commit(k, false);
+        trg_kafka_commit(k, false);
         for (int i = 0; i < parts->cnt; i++) {
-            struct kpart *p = part_find(k, parts->elems[i].topic, parts->elems[i].partition);
+            struct kpart *p = trg_kafka_part_find(k, parts->elems[i].topic, parts->elems[i].partition);
             if (!p)
                 continue;
-            held_drop(k, p);
+            trg_kafka_held_drop(k, p);
             p->assigned = false;
             trg_source_set_gauge(k->src, TRG_GAUGE_PARTITION_LAG, p->tp, -1);
             if (!p->head) {
-                part_unlink(k, p);
-                part_free(p);
+                trg_kafka_part_unlink(k, p);
+                trg_kafka_part_free(p);
             }
         }
         if (coop)
@@ -915,7 +562,7 @@ static int kafka_create(struct trg_source *src, const void *opts, void **out)
     k->recs = (struct trg_pool)TRG_POOL_INIT(struct krec, 65536);
     k->pipe_rd = k->pipe_wr = -1;
     k->ppipe_rd = k->ppipe_wr = -1;
-    ev_prepare_init(&k->store, store_cb);
+    ev_prepare_init(&k->store, trg_kafka_store_cb);
     k->store.data = k;
     ev_timer_init(&k->commit, commit_cb, (double)k->opts->commit_interval_ms / 1000.,
                   (double)k->opts->commit_interval_ms / 1000.);
@@ -929,7 +576,7 @@ static int kafka_start(void *inst)
     struct kafka *k = inst;
     char err[512];
     int fds[2];
-    rd_kafka_conf_t *conf = build_conf(k->opts, NULL, NULL);
+    rd_kafka_conf_t *conf = trg_kafka_build_conf(k->opts, NULL, NULL);
     rd_kafka_topic_partition_list_t *topics = NULL;
     rd_kafka_resp_err_t rerr;
 
@@ -992,11 +639,11 @@ static void kafka_stop(void *inst)
     if (k->stopping)
         return;
     k->stopping = true;
-    held_drop_all(k); /* never emitted, never stored: read again next time */
+    trg_kafka_held_drop_all(k); /* never emitted, never stored: read again next time */
     if (!k->rk)
         return;
     set_kafka_paused(k, true);
-    do_commit(k, false);
+    trg_kafka_commit(k, false);
 }
 
 static void kafka_destroy(void *inst)
@@ -1007,14 +654,14 @@ static void kafka_destroy(void *inst)
     ev_io_stop(k->loop, &k->io);
     ev_prepare_stop(k->loop, &k->store);
     ev_timer_stop(k->loop, &k->commit);
-    held_drop_all(k);
+    trg_kafka_held_drop_all(k);
     if (k->rk) {
         k->stopping = true;
         /* shutdown only: a synchronous final commit, and leaving the group, bounded by librdkafka's
          * timeouts; the loop has nothing else to serve for this source any more */
-        do_commit(k, true);
+        trg_kafka_commit(k, true);
         rd_kafka_consumer_close(k->rk);
-        held_drop_all(k);
+        trg_kafka_held_drop_all(k);
     }
     if (k->queue)
         rd_kafka_queue_destroy(k->queue);
@@ -1047,7 +694,7 @@ static void kafka_destroy(void *inst)
     while (k->parts) {
         struct kpart *p = k->parts;
         k->parts = p->next;
-        part_free(p);
+        trg_kafka_part_free(p);
     }
     trg_pool_clear(&k->recs);
     trg_buf_free(&k->scratch);
@@ -1069,7 +716,7 @@ static void kafka_done(void *inst, struct trg_event *ev, int status, const struc
         rec->abandoned = true;
         rec->p->stuck = true;
     }
-    part_advance(rec->p);
+    trg_kafka_part_advance(rec->p);
 }
 
 static void kafka_pause(void *inst, bool paused)
@@ -1085,94 +732,6 @@ static void kafka_pause(void *inst, bool paused)
     relieve(k);
 }
 
-/* The tp of a batch: every event of a batch is of one partition (its order key). */
-static const struct kpart *ev_part(const struct trg_event *ev)
-{
-    const struct krec *rec = ev->token;
-    return rec ? rec->p : NULL;
-}
-
-static int kafka_envelope(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out)
-{
-    struct kafka *k = inst;
-    const char **recs = trg_calloc(n ? n : 1, sizeof *recs);
-    size_t *lens = trg_calloc(n ? n : 1, sizeof *lens);
-    const char *tp = "";
-    int rc = TRG_ENOMEM;
-    if (!recs || !lens)
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        recs[i] = evs[i]->json;
-        lens[i] = evs[i]->len;
-    }
-    /* the item id is "tp@offset": the tp without needing the token (redriven events have none) */
-    char *tpbuf = NULL;
-    if (n > 0 && evs[0]->item_id) {
-        const char *at = strrchr(evs[0]->item_id, '@');
-        tpbuf = at ? trg_strndup(evs[0]->item_id, (size_t)(at - evs[0]->item_id)) : NULL;
-        if (at && !tpbuf)
-            goto done;
-        if (tpbuf)
-            tp = tpbuf;
-    } else if (n > 0 && ev_part(evs[0])) {
-        tp = ev_part(evs[0])->tp;
-    }
-    rc = k->opts->format == KAFKA_FORMAT_MINIO ? trg_event_minio_merge(recs, lens, n, out)
-                                               : trg_kafka_envelope(k->opts->brokers, tp, recs, lens, n, out);
-    trg_free(tpbuf);
-done:
-    trg_free(recs);
-    trg_free(lens);
-    return rc;
-}
-
-/* offset and timestamp of a record object */
-static void record_pos(const struct trg_event *ev, int64_t *offset, int64_t *ts)
-{
-    const struct krec *rec = ev->token;
-    if (rec) {
-        *offset = rec->offset;
-        *ts = rec->ts;
-        return;
-    }
-    cJSON *j = trg_json_parse(ev->json, ev->len, NULL);
-    const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "offset");
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
-    *offset = cJSON_IsNumber(o) ? (int64_t)o->valuedouble : -1;
-    *ts = cJSON_IsNumber(t) ? (int64_t)t->valuedouble : 0;
-    cJSON_Delete(j);
-}
-
-static int kafka_batch_info(void *inst, struct trg_event *const *evs, size_t n, size_t payload_size,
-                            const char **key, struct trg_buf *out)
-{
-    struct kafka *k = inst;
-    int64_t o0, t0, o1, t1;
-    const char *at;
-    char *tp;
-    int rc;
-    if (n == 0 || !evs[0]->item_id || !(at = strrchr(evs[0]->item_id, '@')))
-        return 0;
-    tp = trg_strndup(evs[0]->item_id, (size_t)(at - evs[0]->item_id));
-    if (!tp)
-        return TRG_ENOMEM;
-    record_pos(evs[0], &o0, &t0);
-    record_pos(evs[n - 1], &o1, &t1);
-    rc = trg_kafka_batch_info(k->opts->brokers, tp, n, payload_size, o0, o1, t0, t1, out);
-    trg_free(tp);
-    if (rc == 0)
-        *key = "KafkaBatchInfo";
-    return rc;
-}
-
-static cJSON *kafka_filter_view(void *inst, const struct trg_event *ev)
-{
-    struct kafka *k = inst;
-    if (k->opts->format == KAFKA_FORMAT_MINIO)
-        return trg_json_parse(ev->json, ev->len, NULL); /* the S3 event, as for a minio source */
-    return trg_kafka_filter_view(ev->json, ev->len);
-}
-
 static bool kafka_ready(void *inst)
 {
     struct kafka *k = inst;
@@ -1183,20 +742,20 @@ const struct trg_source_ops trg_source_kafka = {
     .name = "kafka",
     .route_defaults = "{\"batch_size\":100,\"batch_window_ms\":500,\"max_retry_attempts\":-1,"
                       "\"max_record_age_s\":-1}",
-    .options = kafka_options,
-    .n_options = TRG_ARRAY_SIZE(kafka_options),
+    .options = trg_kafka_options,
+    .n_options = KAFKA_N_OPTIONS,
     .opts_size = sizeof(struct kafka_opts),
-    .check = kafka_check,
+    .check = trg_kafka_check,
     .create = kafka_create,
     .start = kafka_start,
     .stop = kafka_stop,
     .destroy = kafka_destroy,
     .done = kafka_done,
     .pause = kafka_pause,
-    .envelope = kafka_envelope,
-    .filter_view = kafka_filter_view,
+    .envelope = trg_kafka_source_envelope,
+    .filter_view = trg_kafka_source_filter_view,
     .ready = kafka_ready,
-    .batch_info = kafka_batch_info,
+    .batch_info = trg_kafka_source_batch_info,
     .failure_scheme = "kafka://",
     .on_failure = trg_kafka_on_failure,
 };

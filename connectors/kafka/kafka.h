@@ -1,6 +1,8 @@
 /* kafka.h — what the Kafka source's files share (private to connectors/kafka/): its options, its state
  * (struct kafka: the consumer, held records per partition, offsets, the on_failure producer), and the
- * functions one file calls in another. kafka.c is the consumer; kafka_producer.c the on_failure producer.
+ * functions one file calls in another. kafka.c is the consumer; kafka_partition.c a partition's records
+ * (offsets stored behind finished records, records held while the routes are full); kafka_conf.c the
+ * options and librdkafka settings; kafka_batch.c the batch views; kafka_producer.c the on_failure producer.
  */
 #ifndef TRG_KAFKA_H
 #define TRG_KAFKA_H
@@ -113,6 +115,56 @@ struct kafka {
     int64_t queued_min; /* librdkafka's queued.min.messages */
     bool fetch_idle;    /* the consumer queue reached queued.min.messages: librdkafka stopped fetching */
 };
+
+/* The option table (kafka_conf.c): KAFKA_N_OPTIONS entries, which kafka_conf.c asserts. */
+#define KAFKA_N_OPTIONS 12
+extern const struct trg_opt trg_kafka_options[];
+/* The librdkafka settings of opts (caller frees with rd_kafka_conf_destroy()); NULL when rdkafka refuses a
+ * key, each added to errs (may be NULL) under path. */
+rd_kafka_conf_t *trg_kafka_build_conf(const struct kafka_opts *o, const char *path, struct trg_errs *errs);
+/* ops->check: keys trigd owns, topics, starting_timestamp, and what rdkafka refuses. */
+void trg_kafka_check(const void *opts, const char *path, struct trg_errs *errs);
+
+/* Partitions (kafka_partition.c). The assigned partition topic/partition, or NULL. */
+struct kpart *trg_kafka_part_find(struct kafka *k, const char *topic, int32_t partition);
+/* A new assigned partition at the front of k->parts; NULL when out of memory. */
+struct kpart *trg_kafka_part_add(struct kafka *k, const char *topic, int32_t partition);
+/* Take p off k->parts; free it (its records out go back to the pool; its held ring must be empty). */
+void trg_kafka_part_unlink(struct kafka *k, struct kpart *p);
+void trg_kafka_part_free(struct kpart *p);
+/* Pop the finished prefix of p's records and schedule storing the offset after it; a revoked partition
+ * with nothing out is freed. */
+void trg_kafka_part_advance(struct kpart *p);
+/* Store the offsets of every changed assigned partition in one call (k->store, an ev_prepare, runs
+ * trg_kafka_store_cb once per loop pass). */
+void trg_kafka_store_offsets(struct kafka *k);
+void trg_kafka_store_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+/* Store, then commit what was stored (sync: wait for the answer). */
+void trg_kafka_commit(struct kafka *k, bool sync);
+/* The lag gauges, from the cached high watermarks, and the paused-partitions gauge. */
+void trg_kafka_update_lag(struct kafka *k);
+
+/* Held records (kafka_partition.c): slot i (0 = oldest) of p's ring. */
+static inline rd_kafka_message_t **trg_kafka_held_at(struct kpart *p, size_t i)
+{
+    return &p->held[(p->held_head + i) & (p->held_cap - 1)];
+}
+/* Append m to p's held records (p joins the turn); false: out of memory. */
+bool trg_kafka_held_push(struct kafka *k, struct kpart *p, rd_kafka_message_t *m);
+/* Take the oldest held record off p's ring (the caller has it from trg_kafka_held_at(p, 0)). */
+void trg_kafka_held_pop(struct kafka *k, struct kpart *p);
+/* Put p at the back of the turn; take it out of the turn. */
+void trg_kafka_ready_append(struct kafka *k, struct kpart *p);
+void trg_kafka_ready_remove(struct kafka *k, struct kpart *p);
+/* Drop p's (or every partition's) held records, never emitted nor stored: whoever reads next reads them. */
+void trg_kafka_held_drop(struct kafka *k, struct kpart *p);
+void trg_kafka_held_drop_all(struct kafka *k);
+
+/* The batch views (kafka_batch.c): ops->envelope, ops->batch_info, ops->filter_view. */
+int trg_kafka_source_envelope(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out);
+int trg_kafka_source_batch_info(void *inst, struct trg_event *const *evs, size_t n, size_t payload_size,
+                                const char **key, struct trg_buf *out);
+cJSON *trg_kafka_source_filter_view(void *inst, const struct trg_event *ev);
 
 /* librdkafka's error and log callbacks, for the consumer's and the producer's handles (kafka.c). */
 void trg_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque);

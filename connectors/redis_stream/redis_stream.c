@@ -56,6 +56,7 @@ struct rs {
     const char *name;
     char *consumer;
     struct trg_rstream *rs;
+    struct trg_buf scratch; /* the SQS record being built, reused */
     bool stopped;
 };
 
@@ -97,26 +98,15 @@ static void rs_entry(void *arg, const struct trg_rstream_entry *en)
         .event_source = s->opts->envelope == 1 ? "aws:sqs" : "trigd:redis",
         .arn = s->opts->stream,
     };
-    struct trg_buf b = {0};
-    struct trg_event *ev = NULL;
-    if (trg_rs_sqs_record(&e, &b) == 0) {
-        size_t len = b.len;
-        ev = trg_event_new(trg_buf_steal(&b), len);
-    }
-    if (ev && !(ev->item_id = trg_strdup(en->id))) {
-        trg_event_free(ev);
-        ev = NULL;
-    }
-    if (!ev) {
-        trg_buf_free(&b);
+    s->scratch.len = 0;
+    if (trg_rs_sqs_record(&e, &s->scratch) != 0) {
         trg_error("redis_stream", s->name, "out of memory taking entry %s: it is redelivered later", en->id);
         trg_rstream_release(en->msg);
         return;
     }
-    int64_t ms = trg_rs_id_ms(en->id);
-    if (ms >= 0)
-        ev->created_ms = ms;
-    ev->receive_count = en->delivery_count > 1000000 ? 1000000 : (int)en->delivery_count;
+    struct trg_event *ev = trg_rstream_event(en, s->scratch.data, s->scratch.len, en->id, strlen(en->id), NULL, 0, 0);
+    if (!ev)
+        return;
     ev->max_receives = (int)s->opts->max_receive_count;
     ev->token = en->msg;
     int rc = trg_source_emit(s->src, ev);
@@ -142,6 +132,8 @@ static int rs_start(void *inst)
         .visibility_timeout_ms = s->opts->visibility_timeout_ms,
         .log_component = "redis_stream",
         .log_instance = s->name,
+        .rnd = trg_source_random,
+        .rnd_state = s->src,
     };
     int rc = trg_rstream_create(trg_source_loop(s->src), trg_source_redis_conf(s->src), trg_source_redis(s->src),
                                 &c, rs_entry, s, &s->rs);
@@ -168,6 +160,7 @@ static void rs_destroy(void *inst)
     if (!s)
         return;
     trg_rstream_destroy(s->rs);
+    trg_buf_free(&s->scratch);
     trg_free(s->consumer);
     trg_free(s);
 }

@@ -3,26 +3,6 @@
 
 #include <string.h>
 
-int64_t trg_rs_id_ms(const char *id)
-{
-    int64_t ms = 0;
-    const char *p = id;
-    if (!p || *p < '0' || *p > '9')
-        return -1;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (ms > (INT64_MAX - 9) / 10)
-            return -1;
-        ms = ms * 10 + (*p - '0');
-    }
-    if (*p == '\0')
-        return ms;
-    if (*p++ != '-' || *p < '0' || *p > '9')
-        return -1;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    return *p == '\0' ? ms : -1;
-}
-
 static int find_body(const struct trg_rs_entry *e)
 {
     for (size_t i = 0; i < e->n_fields; i++)
@@ -35,7 +15,7 @@ int trg_rs_sqs_record(const struct trg_rs_entry *e, struct trg_buf *out)
 {
     int body = find_body(e);
     size_t idlen = strlen(e->id);
-    int64_t sent = trg_rs_id_ms(e->id);
+    int64_t sent = trg_rstream_id_ms(e->id);
     int rc = trg_buf_adds(out, "{\"messageId\":");
     rc |= trg_buf_add_json_str(out, e->id, idlen);
     rc |= trg_buf_adds(out, ",\"receiptHandle\":");

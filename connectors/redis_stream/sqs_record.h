@@ -21,10 +21,6 @@ struct trg_rs_entry {
     const char *arn;               /* eventSourceARN: the stream */
 };
 
-/* The milliseconds part of a stream entry id ("1700000000000-3" -> 1700000000000); -1 when id is not
- * "<digits>-<digits>" or "<digits>". */
-int64_t trg_rs_id_ms(const char *id);
-
 /* Append one SQS record for e to out: messageId and receiptHandle = the id; body = the entry's `body`
  * field, or all fields as a JSON object (string values) when there is none; the other fields, next to a
  * `body`, as String messageAttributes; attributes ApproximateReceiveCount, SentTimestamp (from the id),

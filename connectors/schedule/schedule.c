@@ -385,7 +385,7 @@ static void fire(struct sched *s, int64_t tick, bool catch_up)
                  when);
         return;
     }
-    trg_request_id(id);
+    trg_source_request_id(s->src, id);
     s->inflight++;
     if (!s->redis) {
         emit_tick(s, tick, id);

@@ -340,7 +340,7 @@ static void webhook_request(void *arg, struct trg_http_req *req)
         trg_source_ingress_refuse(wh->src, req);
         return;
     }
-    trg_request_id(id);
+    trg_source_request_id(wh->src, id);
     trg_buf_reset(json);
     if (trg_webhook_event_build(req, id, now, &wh->redact, json) < 0)
         goto oom;

@@ -320,8 +320,13 @@ static int build_env(const struct rt_inst *inst, struct envv *e)
 
     gmtime_r(&now, &tm);
     strftime(day, sizeof day, "%Y/%m/%d", &tm);
+    /* The log stream only names the instance, as Lambda's does; invokers hold no core (they sit below the
+     * engine and are handed no random source), so this comes from the OS's (srand-less random() repeated
+     * the same names after every restart). */
+    uint32_t rnd[2];
+    trg_random_bytes(rnd, sizeof rnd);
     snprintf(stream, sizeof stream, "%s/[$LATEST]%08x%08x%08x%08x", day, (unsigned)getpid(), inst->id,
-             (unsigned)random(), (unsigned)random());
+             (unsigned)rnd[0], (unsigned)rnd[1]);
 #define PUT(...) (rc = rc ? rc : envv_put(e, trg_asprintf(__VA_ARGS__)))
     PUT("AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", inst->port);
     PUT("_HANDLER=%s", o->handler ? o->handler : "");

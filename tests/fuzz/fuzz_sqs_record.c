@@ -4,7 +4,7 @@
  * Input: NUL-separated fields: the entry id, then field names and values (binary values allowed).
  * Checks, besides what the sanitizers see: the record is JSON; messageId is the id; with a `body`
  * field that is valid UTF-8 without NUL, body is that text exactly (round trip); every other field is
- * a String message attribute; trg_rs_id_ms agrees with SentTimestamp.
+ * a String message attribute; trg_rstream_id_ms agrees with SentTimestamp.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "connectors/redis_stream/sqs_record.h"
+#include "rstream.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -91,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       memcmp(b->valuestring, values[i], vlens[i]) != 0))
             abort();
     }
-    int64_t ms = trg_rs_id_ms(e.id);
+    int64_t ms = trg_rstream_id_ms(e.id);
     const cJSON *sent = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "attributes"),
                                                          "SentTimestamp");
     if (ms >= 0 && cJSON_IsString(sent)) {

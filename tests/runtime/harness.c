@@ -26,11 +26,14 @@ static struct th *current;
 
 struct test_source_opts {
     bool fail_start;
+    bool fail_create;
 };
 
 static const struct trg_opt test_source_options[] = {
     {"fail_start", TRG_OPT_BOOL, "false", 0, 0, NULL, offsetof(struct test_source_opts, fail_start),
      "Make start fail (a source that cannot start).", NULL, 0},
+    {"fail_create", TRG_OPT_BOOL, "false", 0, 0, NULL, offsetof(struct test_source_opts, fail_create),
+     "Make create fail (a source that cannot be built).", NULL, 0},
 };
 
 struct test_source {
@@ -42,6 +45,8 @@ static struct test_source *sources;
 
 static int ts_create(struct trg_source *src, const void *opts, void **out)
 {
+    if (((const struct test_source_opts *)opts)->fail_create)
+        return TRG_EINVAL;
     struct test_source *s = trg_calloc(1, sizeof *s);
     if (!s)
         return TRG_ENOMEM;
@@ -102,10 +107,20 @@ static const struct trg_source_ops test_source_ops = {
 
 /* --- the test function --- */
 
+struct test_function_opts {
+    bool fail_create;
+};
+
+static const struct trg_opt test_function_options[] = {
+    {"fail_create", TRG_OPT_BOOL, "false", 0, 0, NULL, offsetof(struct test_function_opts, fail_create),
+     "Make create fail (a function that cannot be built).", NULL, 0},
+};
+
 static int tf_create(struct ev_loop *loop, const char *name, const void *opts, void **out)
 {
     (void)loop;
-    (void)opts;
+    if (((const struct test_function_opts *)opts)->fail_create)
+        return TRG_EINVAL;
     char *inst = strdup(name);
     if (!inst)
         return TRG_ENOMEM;
@@ -154,6 +169,9 @@ static void tf_destroy(void *inst)
 
 static const struct trg_invoker_ops test_invoker_ops = {
     .name = "test",
+    .options = test_function_options,
+    .n_options = TRG_ARRAY_SIZE(test_function_options),
+    .opts_size = sizeof(struct test_function_opts),
     .create = tf_create,
     .invoke = tf_invoke,
     .destroy = tf_destroy,
@@ -205,10 +223,29 @@ struct th *th_start(const char *config_body, int64_t shutdown_timeout_ms)
 int th_reload(struct th *t, const char *config_body)
 {
     struct trg_config *c = load(t, config_body, 1000);
-    int rc = trg_engine_reload(t->engine, c);
-    if (rc < 0)
-        trg_config_free(c);
+    int rc = trg_engine_reload(t->engine, c); /* takes c, also when it fails */
     th_run(t);
+    return rc;
+}
+
+int th_create(const char *config_body)
+{
+    struct th t = {.now_ms = 1700000000000LL};
+    current = &t;
+    trg_registry_set_extra(&test_source_ops, &test_invoker_ops);
+    snprintf(t.dir, sizeof t.dir, "/tmp/trigd-runtime-XXXXXX");
+    assert_non_null(mkdtemp(t.dir));
+    t.loop = ev_loop_new(EVFLAG_AUTO);
+    assert_non_null(t.loop);
+    struct trg_config *c = load(&t, config_body, 1000);
+    int rc = trg_engine_create(t.loop, c, NULL, &t.engine); /* takes c, also when it fails */
+    if (rc == 0)
+        trg_engine_destroy(t.engine);
+    ev_loop_destroy(t.loop);
+    char *cmd = trg_asprintf("rm -rf '%s'", t.dir);
+    assert_int_equal(system(cmd), 0);
+    trg_free(cmd);
+    current = NULL;
     return rc;
 }
 

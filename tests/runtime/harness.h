@@ -6,8 +6,8 @@
  * answers it, so a test decides each outcome and in which order they arrive.
  *
  * Config: th_start() wraps the test's "functions", "sources" and "routes" with a listener on a free
- * port, a file DLQ in a fresh directory and shutdown_timeout_ms. Source type "test" (option
- * "fail_start": start fails), function type "test" (no options).
+ * port, a file DLQ in a fresh directory and shutdown_timeout_ms. Source type "test" (options
+ * "fail_start": start fails; "fail_create": create fails), function type "test" (option "fail_create").
  */
 #ifndef TRG_TEST_HARNESS_H
 #define TRG_TEST_HARNESS_H
@@ -56,6 +56,9 @@ struct th *th_start(const char *config_body, int64_t shutdown_timeout_ms);
 void th_stop(struct th *t);
 /* Reload with a new config_body; returns what trg_engine_reload() returned. */
 int th_reload(struct th *t, const char *config_body);
+/* Create an engine on config_body (with the real clock) and destroy it at once; returns what
+ * trg_engine_create() returned. The harness never frees the config: the engine takes it either way. */
+int th_create(const char *config_body);
 
 /* Emit one event from source `source` (json copied; item_id and order_key may be NULL); returns what
  * trg_source_emit() returned. */

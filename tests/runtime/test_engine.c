@@ -200,6 +200,46 @@ static void test_reload(void **state)
     th_stop(t);
 }
 
+/* An engine that cannot be built frees its config exactly once, whether the failure comes before
+ * anything was built from the config or after objects holding references to it were discarded (ASan
+ * reports the leak or the double free). */
+static void test_create_fails(void **state)
+{
+    (void)state;
+#define ROUTE "\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\"}}"
+    /* Nothing is built before the function fails. */
+    assert_true(th_create("\"functions\":{\"f\":{\"type\":\"test\",\"fail_create\":true}}," SRC "," ROUTE) < 0);
+    /* f is built, then g fails. */
+    assert_true(th_create("\"functions\":{\"f\":{\"type\":\"test\"},\"g\":{\"type\":\"test\",\"fail_create\":true}},"
+                          SRC "," ROUTE) < 0);
+    /* f is built, then the source fails. */
+    assert_true(th_create(FN ",\"sources\":{\"s\":{\"type\":\"test\",\"fail_create\":true}}," ROUTE) < 0);
+    assert_int_equal(th_create(FN "," SRC "," ROUTE), 0);
+#undef ROUTE
+}
+
+/* A reload that cannot be built frees the new config once and leaves the running one untouched. */
+static void test_reload_fails(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," SRC ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1}}",
+                            1000);
+    /* g is built, then h fails: g is discarded and the new config with it. */
+    assert_true(th_reload(t, "\"functions\":{\"f\":{\"type\":\"test\"},\"g\":{\"type\":\"test\"},"
+                             "\"h\":{\"type\":\"test\",\"fail_create\":true}}," SRC
+                             ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"g\"}}") < 0);
+    /* Nothing is built before the source fails. */
+    assert_true(th_reload(t, FN ",\"sources\":{\"s2\":{\"type\":\"test\",\"fail_create\":true}},"
+                             "\"routes\":{\"r\":{\"source\":\"s2\",\"function\":\"f\"}}") < 0);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    assert_int_equal(th_calls(t), 1);
+    assert_string_equal(th_call(t)->function, "f");
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 1);
+    th_stop(t);
+}
+
 static void drained(void *arg) { *(bool *)arg = true; }
 
 /* Shutdown drains what is in flight; past shutdown_timeout_ms it abandons the rest. */
@@ -251,6 +291,8 @@ int main(void)
         cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_create_fails),
+        cmocka_unit_test(test_reload_fails),
         cmocka_unit_test(test_shutdown_drains),
         cmocka_unit_test(test_shutdown_abandons),
     };

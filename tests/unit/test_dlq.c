@@ -150,7 +150,7 @@ static int setup_redis(void **state)
         return -1;
     f->conf.url = trg_asprintf("redis://127.0.0.1:%d", srv.port);
     f->conf.prefix = "test:";
-    if (trg_redis_create(f->loop, &f->conf, &f->r) != 0)
+    if (trg_redis_create(f->loop, &f->conf, NULL, NULL, &f->r) != 0)
         return -1;
     trg_redis_on_state(f->r, on_state, f);
     wait_up(f, true);

@@ -170,7 +170,7 @@ static void fx_open(struct fx *f, const char *url_fmt, ...)
     trg_free(f->conf.url);
     f->conf.url = trg_strdup(url);
     f->conf.prefix = NULL;
-    assert_int_equal(trg_redis_create(f->loop, &f->conf, &f->r), 0);
+    assert_int_equal(trg_redis_create(f->loop, &f->conf, NULL, NULL, &f->r), 0);
     trg_redis_on_state(f->r, on_state, f);
 }
 
@@ -332,10 +332,10 @@ static void test_wrong_password(void **state)
     /* a user without a password is a config error */
     struct trg_redis *r2 = NULL;
     struct trg_redis_conf conf = {.url = "redis://dave@127.0.0.1:1"};
-    assert_int_equal(trg_redis_create(f->loop, &conf, &r2), TRG_EINVAL);
+    assert_int_equal(trg_redis_create(f->loop, &conf, NULL, NULL, &r2), TRG_EINVAL);
     assert_null(r2);
     conf.url = "rediss://127.0.0.1";
-    assert_int_equal(trg_redis_create(f->loop, &conf, &r2), TRG_EINVAL);
+    assert_int_equal(trg_redis_create(f->loop, &conf, NULL, NULL, &r2), TRG_EINVAL);
 }
 
 static void test_reconnect_after_restart(void **state)

@@ -1,5 +1,5 @@
 /* test_sqs_record.c — Redis stream entries as SQS records (connectors/redis_stream/sqs_record.c) and the
- * entry id -> SentTimestamp parsing. */
+ * entry id -> SentTimestamp parsing (src/rstream.c), and the event an entry becomes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,17 +14,43 @@
 static void test_id_ms(void **state)
 {
     (void)state;
-    assert_int_equal(trg_rs_id_ms("1700000000123-0"), 1700000000123LL);
-    assert_int_equal(trg_rs_id_ms("1700000000123-42"), 1700000000123LL);
-    assert_int_equal(trg_rs_id_ms("5"), 5);
-    assert_int_equal(trg_rs_id_ms("0-1"), 0);
-    assert_int_equal(trg_rs_id_ms(""), -1);
-    assert_int_equal(trg_rs_id_ms(NULL), -1);
-    assert_int_equal(trg_rs_id_ms("-1"), -1);
-    assert_int_equal(trg_rs_id_ms("12-"), -1);
-    assert_int_equal(trg_rs_id_ms("12-3x"), -1);
-    assert_int_equal(trg_rs_id_ms("a-1"), -1);
-    assert_int_equal(trg_rs_id_ms("99999999999999999999-0"), -1); /* overflow */
+    assert_int_equal(trg_rstream_id_ms("1700000000123-0"), 1700000000123LL);
+    assert_int_equal(trg_rstream_id_ms("1700000000123-42"), 1700000000123LL);
+    assert_int_equal(trg_rstream_id_ms("5"), 5);
+    assert_int_equal(trg_rstream_id_ms("0-1"), 0);
+    assert_int_equal(trg_rstream_id_ms(""), -1);
+    assert_int_equal(trg_rstream_id_ms(NULL), -1);
+    assert_int_equal(trg_rstream_id_ms("-1"), -1);
+    assert_int_equal(trg_rstream_id_ms("12-"), -1);
+    assert_int_equal(trg_rstream_id_ms("12-3x"), -1);
+    assert_int_equal(trg_rstream_id_ms("a-1"), -1);
+    assert_int_equal(trg_rstream_id_ms("99999999999999999999-0"), -1); /* overflow */
+}
+
+/* trg_rstream_event: one packed block; item id and ordering key binary safe with their lengths; the
+ * delivery count capped; created_ms given, else from the id. */
+static void test_entry_event(void **state)
+{
+    (void)state;
+    struct trg_rstream_entry en = {.id = "1700000000123-4", .delivery_count = 3};
+    struct trg_event *ev = trg_rstream_event(&en, "{\"a\":1}xx", 7, "item-1zz", 6, "key", 3, 0);
+    assert_non_null(ev);
+    assert_true(ev->packed);
+    assert_string_equal(ev->json, "{\"a\":1}");
+    assert_int_equal(ev->len, 7);
+    assert_string_equal(ev->item_id, "item-1");
+    assert_string_equal(ev->order_key, "key");
+    assert_int_equal(ev->receive_count, 3);
+    assert_int_equal(ev->created_ms, 1700000000123LL);
+    trg_event_free(ev);
+    en.delivery_count = 5000000000LL;
+    ev = trg_rstream_event(&en, "{}", 2, NULL, 0, NULL, 0, 42);
+    assert_non_null(ev);
+    assert_null(ev->item_id);
+    assert_null(ev->order_key);
+    assert_int_equal(ev->receive_count, 1000000);
+    assert_int_equal(ev->created_ms, 42);
+    trg_event_free(ev);
 }
 
 static cJSON *build(const char *id, size_t n, const char *const *f, const char *const *v, int64_t count,
@@ -104,6 +130,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_ms),
+        cmocka_unit_test(test_entry_event),
         cmocka_unit_test(test_body_field),
         cmocka_unit_test(test_fields_as_body),
         cmocka_unit_test(test_empty_entry),

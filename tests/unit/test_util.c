@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core.h"
 #include "event.h"
 #include "util.h"
 
@@ -602,6 +603,34 @@ static void test_request_id(void **state)
     }
 }
 
+static uint64_t constant_random(void *arg)
+{
+    (void)arg;
+    return 7;
+}
+
+/* The core's request ids: UUID v4 shaped and distinct, also when an injected random source repeats itself;
+ * trg_request_id_from is the bits given. */
+static void test_core_request_id(void **state)
+{
+    (void)state;
+    struct trg_core core = {0};
+    trg_core_init(&core, NULL, &(struct trg_core_hooks){.random = constant_random}, 1);
+    char a[40], b[40];
+    trg_core_request_id(&core, a);
+    trg_core_request_id(&core, b);
+    check_uuid_v4(a);
+    check_uuid_v4(b);
+    assert_string_not_equal(a, b);
+    trg_request_id_from(0x0123456789abcdefULL, 0xfedcba9876543210ULL, a);
+    assert_string_equal(a, "01234567-89ab-4def-bedc-ba9876543210");
+    trg_core_init(&core, NULL, NULL, 1); /* the real source */
+    trg_core_request_id(&core, a);
+    trg_core_request_id(&core, b);
+    check_uuid_v4(a);
+    assert_string_not_equal(a, b);
+}
+
 struct scase {
     const char *a, *b;
     bool eq;
@@ -828,6 +857,7 @@ int main(void)
         cmocka_unit_test_teardown(test_format_time, teardown),
         cmocka_unit_test_teardown(test_clocks, teardown),
         cmocka_unit_test_teardown(test_request_id, teardown),
+        cmocka_unit_test(test_core_request_id),
         cmocka_unit_test_teardown(test_secure_streq, teardown),
         cmocka_unit_test_teardown(test_asprintf_strdup, teardown),
         cmocka_unit_test_teardown(test_alloc_fail_basic, teardown),

@@ -308,6 +308,7 @@ const char *trg_source_name(struct trg_source *src) { return src->name; }
 struct trg_http *trg_source_http(struct trg_source *src) { return fake.http; }
 bool trg_source_can_accept(struct trg_source *src) { return !fake.full; }
 bool trg_source_shutting_down(struct trg_source *src) { return false; }
+void trg_source_request_id(struct trg_source *src, char out[40]) { trg_request_id(out); }
 int trg_source_emit(struct trg_source *src, struct trg_event *ev)
 {
     if (fake.emit_err)
