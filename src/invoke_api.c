@@ -27,17 +27,6 @@
 
 /* --- parsing (pure) ----------------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The decoded value of the query parameter `key` (NULL when absent; *oom on allocation failure). */
 static char *query_param(const char *query, const char *key, bool *oom)
 {
@@ -53,8 +42,10 @@ static char *query_param(const char *query, const char *key, bool *oom)
             }
             size_t o = 0;
             for (size_t i = klen + 1; i < n; i++) {
-                if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-                    v[o++] = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+                if (p[i] == '%' && i + 2 < n && trg_hex_digit((unsigned char)p[i + 1]) >= 0 &&
+                    trg_hex_digit((unsigned char)p[i + 2]) >= 0) {
+                    v[o++] = (char)(trg_hex_digit((unsigned char)p[i + 1]) * 16 +
+                                    trg_hex_digit((unsigned char)p[i + 2]));
                     i += 2;
                 } else {
                     v[o++] = p[i] == '+' ? ' ' : p[i];

@@ -42,17 +42,6 @@ static void hmac(const void *key, size_t klen, const char *msg, size_t mlen, uns
     HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, mlen, out, &n);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Append s[0..n) URI-encoded as SigV4 wants: unreserved characters kept ('/' too when keep_slash). */
 static int uri_encode(struct trg_buf *b, const char *s, size_t n, bool keep_slash)
 {
@@ -73,8 +62,10 @@ static int uri_decode(struct trg_buf *b, const char *s, size_t n)
 {
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            rc = trg_buf_addc(b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+        if (s[i] == '%' && i + 2 < n && trg_hex_digit((unsigned char)s[i + 1]) >= 0 &&
+            trg_hex_digit((unsigned char)s[i + 2]) >= 0) {
+            rc = trg_buf_addc(b, (char)(trg_hex_digit((unsigned char)s[i + 1]) * 16 +
+                                        trg_hex_digit((unsigned char)s[i + 2])));
             i += 2;
         } else {
             rc = trg_buf_addc(b, s[i] == '+' ? ' ' : s[i]);
