@@ -999,27 +999,34 @@ static int numeric_compile(struct cctx *c, struct matcher *m, const cJSON *v)
     return 0;
 }
 
+/* How many strings v gives: 1 for a string, the length of a non-empty list of strings; 0 (the usage
+ * error reported) for anything else. */
+static size_t strings_count(struct cctx *c, const cJSON *v, const char *usage)
+{
+    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
+    if (n > 0 && cJSON_IsArray(v))
+        for (const cJSON *e = v->child; e; e = e->next)
+            if (!cJSON_IsString(e))
+                n = 0;
+    if (n <= 0)
+        cerr(c, "%s", usage);
+    return n > 0 ? (size_t)n : 0;
+}
+
 /* A string, or a non-empty list of strings, into m->u.strs (anything-but equals-ignore-case). */
 static int strlist_compile(struct cctx *c, struct matcher *m, const cJSON *v, bool fold, const char *usage)
 {
     if (cJSON_IsString(v))
         return m_str1(c, m, m->kind, v->valuestring, fold);
-    int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
-    if (n <= 0) {
-        cerr(c, "%s", usage);
+    size_t n = strings_count(c, v, usage);
+    if (!n)
         return TRG_EINVAL;
-    }
-    for (const cJSON *e = v->child; e; e = e->next)
-        if (!cJSON_IsString(e)) {
-            cerr(c, "%s", usage);
-            return TRG_EINVAL;
-        }
-    m->u.strs = trg_calloc((size_t)n, sizeof *m->u.strs);
+    m->u.strs = trg_calloc(n, sizeof *m->u.strs);
     if (!m->u.strs) {
         c_oom(c);
         return TRG_ENOMEM;
     }
-    m->n = (size_t)n;
+    m->n = n;
     size_t i = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++)
         if (fstr_set(c, &m->u.strs[i], e->valuestring, fold))
@@ -1029,23 +1036,15 @@ static int strlist_compile(struct cctx *c, struct matcher *m, const cJSON *v, bo
 
 static int wildlist_compile(struct cctx *c, struct matcher *m, const cJSON *v, const char *usage)
 {
-    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
-    if (n <= 0) {
-        cerr(c, "%s", usage);
+    size_t n = strings_count(c, v, usage);
+    if (!n)
         return TRG_EINVAL;
-    }
-    if (cJSON_IsArray(v))
-        for (const cJSON *e = v->child; e; e = e->next)
-            if (!cJSON_IsString(e)) {
-                cerr(c, "%s", usage);
-                return TRG_EINVAL;
-            }
-    m->u.wilds = trg_calloc((size_t)n, sizeof *m->u.wilds);
+    m->u.wilds = trg_calloc(n, sizeof *m->u.wilds);
     if (!m->u.wilds) {
         c_oom(c);
         return TRG_ENOMEM;
     }
-    m->n = (size_t)n;
+    m->n = n;
     if (cJSON_IsString(v))
         return wild_compile(c, &m->u.wilds[0], v->valuestring);
     size_t i = 0;
@@ -1093,23 +1092,15 @@ static int cidr_parse(struct cctx *c, struct cidr *out, const char *s, const cha
 static int cidrlist_compile(struct cctx *c, struct matcher *m, const cJSON *v, const char *what,
                             const char *usage)
 {
-    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
-    if (n <= 0) {
-        cerr(c, "%s", usage);
+    size_t n = strings_count(c, v, usage);
+    if (!n)
         return TRG_EINVAL;
-    }
-    if (cJSON_IsArray(v))
-        for (const cJSON *e = v->child; e; e = e->next)
-            if (!cJSON_IsString(e)) {
-                cerr(c, "%s", usage);
-                return TRG_EINVAL;
-            }
-    m->u.cidrs = trg_calloc((size_t)n, sizeof *m->u.cidrs);
+    m->u.cidrs = trg_calloc(n, sizeof *m->u.cidrs);
     if (!m->u.cidrs) {
         c_oom(c);
         return TRG_ENOMEM;
     }
-    m->n = (size_t)n;
+    m->n = n;
     if (cJSON_IsString(v))
         return cidr_parse(c, &m->u.cidrs[0], v->valuestring, what);
     size_t i = 0;

@@ -169,6 +169,18 @@ static void not_found(struct trg_http_req *req, const char *name)
                            TRG_AWS_ACCOUNT, name ? name : "");
 }
 
+/* The function seg[0..n) names, or NULL after answering 404 (ResourceNotFoundException naming it). */
+static const struct trg_function_conf *find_or_404(struct trg_lambda_api *api, struct trg_http_req *req,
+                                                   const char *seg, size_t n)
+{
+    char *name = NULL;
+    const struct trg_function_conf *f = find_function(api, seg, n, &name);
+    if (!f)
+        not_found(req, name);
+    trg_free(name);
+    return f;
+}
+
 static void respond_built(struct trg_http_req *req, int rc, struct trg_buf *b)
 {
     char rid[40];
@@ -200,22 +212,16 @@ static void get_function(struct trg_lambda_api *api, struct trg_http_req *req, c
     const char *slash = strchr(rest, '/');
     size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
     const char *what = slash ? slash + 1 : "";
-    char *name = NULL;
-    const struct trg_function_conf *f = find_function(api, rest, n, &name);
     if (concurrency_api ? strcmp(what, "concurrency") != 0
                         : (strcmp(what, "") != 0 && strcmp(what, "configuration") != 0)) {
-        trg_free(name);
         trg_aws_respond_error(req, 400, "InvalidParameterValueException",
                               "this Lambda operation is not supported by trigd (read-only management API)",
                               NULL);
         return;
     }
-    if (!f) {
-        not_found(req, name);
-        trg_free(name);
+    const struct trg_function_conf *f = find_or_404(api, req, rest, n);
+    if (!f)
         return;
-    }
-    trg_free(name);
     struct trg_buf b = {0};
     int rc;
     if (concurrency_api) {
@@ -237,23 +243,15 @@ static void get_function(struct trg_lambda_api *api, struct trg_http_req *req, c
 static void get_event_invoke_config(struct trg_lambda_api *api, struct trg_http_req *req, const char *rest)
 {
     const char *slash = strchr(rest, '/');
-    char *name = NULL;
-    const struct trg_function_conf *f = slash && strcmp(slash, "/event-invoke-config") == 0
-                                            ? find_function(api, rest, (size_t)(slash - rest), &name)
-                                            : NULL;
     if (!slash || strcmp(slash, "/event-invoke-config") != 0) {
-        trg_free(name);
         trg_aws_respond_errorf(req, 400, "InvalidParameterValueException", NULL,
                                "%s %s is not supported by trigd (read-only management API)",
                                trg_http_req_method(req), trg_http_req_path(req));
         return;
     }
-    if (!f) {
-        not_found(req, name);
-        trg_free(name);
+    const struct trg_function_conf *f = find_or_404(api, req, rest, (size_t)(slash - rest));
+    if (!f)
         return;
-    }
-    trg_free(name);
     const char *of = f->async.on_failure ? f->async.on_failure : "dlq";
     struct trg_buf b = {0};
     int rc = trg_buf_addf(

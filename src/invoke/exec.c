@@ -42,6 +42,7 @@
 
 #include "../log.h"
 #include "../util.h"
+#include "env.h"
 #include "invoke.h"
 
 extern char **environ;
@@ -135,64 +136,7 @@ static void exec_check(const void *opts, const char *path, struct trg_errs *errs
 
 /* ---- environment and program lookup ----------------------------------------------------- */
 
-struct envv {
-    char **v;
-    size_t n, cap;
-};
-
-static void envv_free(struct envv *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        trg_free(e->v[i]);
-    trg_free(e->v);
-    e->v = NULL;
-    e->n = e->cap = 0;
-}
-
-/* Add "NAME=value" (entry is taken over), replacing an entry of the same name. */
-static int envv_put(struct envv *e, char *entry)
-{
-    if (!entry)
-        return TRG_ENOMEM;
-    size_t nl = strcspn(entry, "=");
-    for (size_t i = 0; i < e->n; i++) {
-        if (strncmp(e->v[i], entry, nl) == 0 && e->v[i][nl] == '=') {
-            trg_free(e->v[i]);
-            e->v[i] = entry;
-            return 0;
-        }
-    }
-    if (e->n + 2 > e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 16;
-        char **v = trg_realloc(e->v, cap * sizeof(*v));
-        if (!v) {
-            trg_free(entry);
-            return TRG_ENOMEM;
-        }
-        e->v = v;
-        e->cap = cap;
-    }
-    e->v[e->n++] = entry;
-    e->v[e->n] = NULL;
-    return 0;
-}
-
-static int envv_set(struct envv *e, const char *name, const char *value)
-{
-    return envv_put(e, trg_asprintf("%s=%s", name, value));
-}
-
-static const char *envv_get(const struct envv *e, const char *name)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < e->n; i++) {
-        if (strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=')
-            return e->v[i] + nl + 1;
-    }
-    return NULL;
-}
-
-static int exec_env(const struct exec_inst *inst, const struct trg_invoke_req *req, struct envv *e)
+static int exec_env(const struct exec_inst *inst, const struct trg_invoke_req *req, struct trg_envv *e)
 {
     const struct exec_opts *o = inst->opts;
     const char *path = getenv("PATH");
@@ -201,28 +145,29 @@ static int exec_env(const struct exec_inst *inst, const struct trg_invoke_req *r
 
     if (o->inherit_env) {
         for (char **ep = environ; ep && *ep && rc == 0; ep++)
-            rc = envv_put(e, trg_strdup(*ep));
+            rc = trg_envv_put(e, trg_strdup(*ep));
     } else {
-        rc = envv_set(e, "PATH", path ? path : EXEC_DEFAULT_PATH);
+        rc = trg_envv_set(e, "PATH", path ? path : EXEC_DEFAULT_PATH);
         if (rc == 0)
-            rc = envv_set(e, "HOME", home ? home : "/");
+            rc = trg_envv_set(e, "HOME", home ? home : "/");
     }
     for (size_t i = 0; i < o->env.n && rc == 0; i++)
-        rc = envv_set(e, o->env.k[i], o->env.v[i]);
+        rc = trg_envv_set(e, o->env.k[i], o->env.v[i]);
     if (rc == 0)
-        rc = envv_set(e, "AWS_LAMBDA_FUNCTION_NAME", req->function ? req->function : inst->name);
+        rc = trg_envv_set(e, "AWS_LAMBDA_FUNCTION_NAME", req->function ? req->function : inst->name);
     if (rc == 0 && o->memory_mb > 0)
-        rc = envv_put(e, trg_asprintf("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=%lld", (long long)o->memory_mb));
+        rc = trg_envv_put(e, trg_asprintf("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=%lld", (long long)o->memory_mb));
     if (rc == 0)
-        rc = envv_set(e, "TRIGD_REQUEST_ID", req->request_id ? req->request_id : "");
+        rc = trg_envv_set(e, "TRIGD_REQUEST_ID", req->request_id ? req->request_id : "");
     if (rc == 0)
-        rc = envv_set(e, "AWS_REQUEST_ID", req->request_id ? req->request_id : "");
+        rc = trg_envv_set(e, "AWS_REQUEST_ID", req->request_id ? req->request_id : "");
     if (rc == 0 && req->client_context)
-        rc = envv_set(e, "AWS_LAMBDA_CLIENT_CONTEXT", req->client_context);
+        rc = trg_envv_set(e, "AWS_LAMBDA_CLIENT_CONTEXT", req->client_context);
     return rc;
 }
 
-/* Resolve the program through the child's PATH. Returns a new string, or NULL with errno set. */
+/* Resolve the program through the child's PATH (EXEC_DEFAULT_PATH when it has none); a name with a
+ * slash is taken as is. Returns a new string, or NULL with errno set (trg_path_search). */
 static char *exec_resolve(const char *prog, const char *path)
 {
     if (strchr(prog, '/')) {
@@ -231,30 +176,7 @@ static char *exec_resolve(const char *prog, const char *path)
             errno = ENOMEM;
         return r;
     }
-    if (!path)
-        path = EXEC_DEFAULT_PATH;
-    int err = ENOENT;
-    const char *p = path;
-    for (;;) {
-        size_t n = strcspn(p, ":");
-        char *cand = n ? trg_asprintf("%.*s/%s", (int)n, p, prog) : trg_asprintf("./%s", prog);
-        if (!cand) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        struct stat st;
-        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
-            if (access(cand, X_OK) == 0)
-                return cand;
-            err = EACCES;
-        }
-        trg_free(cand);
-        if (!p[n])
-            break;
-        p += n + 1;
-    }
-    errno = err;
-    return NULL;
+    return trg_path_search(prog, path ? path : EXEC_DEFAULT_PATH);
 }
 
 /* ---- the running call ------------------------------------------------------------------- */
@@ -699,7 +621,7 @@ static int exec_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke
 {
     struct exec_inst *inst = instp;
     const struct exec_opts *o = inst->opts;
-    struct envv env = {0};
+    struct trg_envv env = {0};
     char *prog = NULL;
     char **argv = NULL;
     char *keep[2] = {NULL, NULL}; /* strings argv points to when it runs under prlimit(1) */
@@ -725,7 +647,7 @@ static int exec_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke
 
     if (exec_env(inst, req, &env) != 0)
         goto fail;
-    prog = exec_resolve(o->command.v[0], envv_get(&env, "PATH"));
+    prog = exec_resolve(o->command.v[0], trg_envv_get(&env, "PATH"));
     clock_gettime(CLOCK_MONOTONIC, &c->start);
     if (!prog) {
         if (errno == ENOMEM)
@@ -801,7 +723,7 @@ static int exec_invoke(void *instp, const struct trg_invoke_req *req, trg_invoke
     }
 started:
     list_push(&inst->calls, c);
-    envv_free(&env);
+    trg_envv_free(&env);
     trg_free(prog);
     trg_free(argv);
     trg_free(keep[0]);
@@ -814,7 +736,7 @@ fail_pipes:
         close_fd(&err[i]);
     }
 fail:
-    envv_free(&env);
+    trg_envv_free(&env);
     trg_free(prog);
     trg_free(argv);
     trg_free(keep[0]);

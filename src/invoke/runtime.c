@@ -231,8 +231,7 @@ static void call_free(struct rt_call *c)
     trg_free(c);
 }
 
-/* {"errorMessage": msg, "errorType": type} */
-static char *error_body(const char *type, const char *msg)
+char *rt_error_body(const char *type, const char *msg)
 {
     struct trg_buf b = {0};
     int rc = trg_buf_adds(&b, "{\"errorMessage\":");
@@ -279,7 +278,7 @@ static void fail_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void defer_failure(struct rt_call *c, const char *type, char *body, const char *msg)
 {
     struct rt_fn *fn = c->fn;
-    c->fail_body = body ? body : error_body(type, msg);
+    c->fail_body = body ? body : rt_error_body(type, msg);
     c->next = NULL;
     struct rt_call **pp = &fn->deferred;
     while (*pp)
@@ -453,7 +452,7 @@ static void remember_init_error(struct rt_fn *fn, const char *type, const char *
  * with why as the errorMessage of the invokes it fails, and a backoff before the next attempt. */
 static void spawn_failed(struct rt_fn *fn, const char *why)
 {
-    char *b = error_body("Runtime.InitError", why);
+    char *b = rt_error_body("Runtime.InitError", why);
     remember_init_error(fn, "Runtime.InitError", b ? b : "");
     trg_free(b);
     backoff(fn);
@@ -676,7 +675,7 @@ void rt_inst_answer(struct rt_inst *inst, bool is_error, const char *errtype, co
         copy = lambda_shaped ? trg_strndup(body, len) : NULL;
         if (!lambda_shaped) {
             char *msg = trg_strndup(body, len);
-            copy = error_body(errtype, msg ? msg : "");
+            copy = rt_error_body(errtype, msg ? msg : "");
             trg_free(msg);
         }
         trg_info("runtime", inst->fn->name, "%s failed: %s: %.*s", c->request_id, errtype,
@@ -694,8 +693,9 @@ void rt_inst_too_large(struct rt_inst *inst)
     trg_warn("runtime", inst->fn->name, "%s: the response is larger than %d bytes; the invoke fails",
              c->request_id, RT_MAX_RESPONSE);
     set_state(inst, RT_FINISHING);
-    char *body = error_body("Function.ResponseSizeTooLarge",
-                            "Response payload size exceeded maximum allowed payload size (6291556 bytes).");
+    char *body =
+        rt_error_body("Function.ResponseSizeTooLarge",
+                      "Response payload size exceeded maximum allowed payload size (6291556 bytes).");
     finish(inst, c, TRG_OUT_ERROR, body, body ? strlen(body) : 0, "application/json");
 }
 
@@ -714,7 +714,7 @@ static void call_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     trg_warn("runtime", inst->fn->name, "%s; killing instance %u (pid %d)", msg, inst->id, (int)inst->pid);
     tail_add(&c->tail, msg, strlen(msg));
     rt_inst_stop(inst, SIGKILL);
-    char *body = error_body("Sandbox.Timedout", msg);
+    char *body = rt_error_body("Sandbox.Timedout", msg);
     finish(inst, c, TRG_OUT_ERROR, body, body ? strlen(body) : 0, "application/json");
 }
 
@@ -813,7 +813,7 @@ static void inst_pid_cb(struct ev_loop *loop, ev_io *w, int revents)
         trg_warn("runtime", fn->name, "instance %u (pid %d) exited during an invoke: %s", inst->id, (int)r,
                  how);
         tail_add(&c->tail, msg, strlen(msg));
-        char *body = error_body("Runtime.ExitError", msg);
+        char *body = rt_error_body("Runtime.ExitError", msg);
         provision(fn);
         finish(inst, c, TRG_OUT_ERROR, body, body ? strlen(body) : 0, "application/json");
         return;
@@ -829,11 +829,11 @@ static void inst_pid_cb(struct ev_loop *loop, ev_io *w, int revents)
             cJSON *j = cJSON_Parse(body);
             bool shaped = cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, "errorMessage");
             cJSON_Delete(j);
-            char *b = shaped ? trg_strdup(body) : error_body(inst->init_error_type, body);
+            char *b = shaped ? trg_strdup(body) : rt_error_body(inst->init_error_type, body);
             remember_init_error(fn, inst->init_error_type, b ? b : "");
             trg_free(b);
         } else {
-            char *b = error_body("Runtime.InitError", msg);
+            char *b = rt_error_body("Runtime.InitError", msg);
             remember_init_error(fn, "Runtime.InitError", b ? b : "");
             trg_free(b);
         }
@@ -848,7 +848,7 @@ static void inst_pid_cb(struct ev_loop *loop, ev_io *w, int revents)
         snprintf(msg, sizeof msg, "Runtime exited with error: %s", how);
         trg_warn("runtime", fn->name, "instance %u (pid %d) exited while %s: %s", inst->id, (int)r,
                  was == RT_IDLE ? "idle" : "finishing", how);
-        char *b = error_body("Runtime.ExitError", msg);
+        char *b = rt_error_body("Runtime.ExitError", msg);
         remember_init_error(fn, "Runtime.ExitError", b ? b : "");
         trg_free(b);
         backoff(fn);

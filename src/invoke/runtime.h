@@ -168,6 +168,9 @@ bool rt_api_hand(struct rt_inst *inst, struct rt_call *call);
 void rt_api_close(struct rt_inst *inst);
 /* Does t look like "Runtime.Xxx" or "Function.Xxx" (the Lambda-Runtime-Function-Error-Type rule)? */
 bool rt_valid_error_type(const char *t);
+/* Lambda's error object {"errorMessage": msg, "errorType": type} as a new string (trg_free it), or NULL
+ * when memory runs out. */
+char *rt_error_body(const char *type, const char *msg);
 
 /* ---- runtime_spawn.c ---- */
 /* Decide (once per process) how memory_mb is enforced and log it; returns the mode. */

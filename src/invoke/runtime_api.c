@@ -31,17 +31,12 @@ static const char json_ct[] = "application/json";
 
 static void respond_err(struct trg_http_req *req, int status, const char *type, const char *msg)
 {
-    struct trg_buf b = {0};
-    int rc = trg_buf_adds(&b, "{\"errorMessage\":");
-    rc |= trg_buf_add_json_str(&b, msg, strlen(msg));
-    rc |= trg_buf_adds(&b, ",\"errorType\":");
-    rc |= trg_buf_add_json_str(&b, type, strlen(type));
-    rc |= trg_buf_adds(&b, "}");
-    if (rc != 0)
+    char *body = rt_error_body(type, msg);
+    if (!body)
         trg_http_respond(req, 500, json_ct, "{}", 2, NULL);
     else
-        trg_http_respond(req, status, json_ct, b.data, b.len, NULL);
-    trg_buf_free(&b);
+        trg_http_respond(req, status, json_ct, body, strlen(body), NULL);
+    trg_free(body);
 }
 
 static void respond_accepted(struct trg_http_req *req)

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "../log.h"
+#include "env.h"
 #include "runtime.h"
 
 #define RT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -261,55 +262,7 @@ long rt_max_memory_mb(const struct rt_inst *inst)
 
 /* ---- environment ----------------------------------------------------------------------------- */
 
-struct envv {
-    char **v;
-    size_t n, cap;
-};
-
-static void envv_free(struct envv *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        trg_free(e->v[i]);
-    trg_free(e->v);
-}
-
-/* Add "NAME=value" (entry taken over), replacing an entry of the same name. */
-static int envv_put(struct envv *e, char *entry)
-{
-    if (!entry)
-        return TRG_ENOMEM;
-    size_t nl = strcspn(entry, "=");
-    for (size_t i = 0; i < e->n; i++)
-        if (strncmp(e->v[i], entry, nl) == 0 && e->v[i][nl] == '=') {
-            trg_free(e->v[i]);
-            e->v[i] = entry;
-            return 0;
-        }
-    if (e->n + 2 > e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 32;
-        char **v = trg_realloc(e->v, cap * sizeof *v);
-        if (!v) {
-            trg_free(entry);
-            return TRG_ENOMEM;
-        }
-        e->v = v;
-        e->cap = cap;
-    }
-    e->v[e->n++] = entry;
-    e->v[e->n] = NULL;
-    return 0;
-}
-
-static const char *envv_get(const struct envv *e, const char *name)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < e->n; i++)
-        if (strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=')
-            return e->v[i] + nl + 1;
-    return NULL;
-}
-
-static int build_env(const struct rt_inst *inst, struct envv *e)
+static int build_env(const struct rt_inst *inst, struct trg_envv *e)
 {
     const struct rt_fn *fn = inst->fn;
     const struct rt_opts *o = fn->opts;
@@ -327,7 +280,7 @@ static int build_env(const struct rt_inst *inst, struct envv *e)
     trg_random_bytes(rnd, sizeof rnd);
     snprintf(stream, sizeof stream, "%s/[$LATEST]%08x%08x%08x%08x", day, (unsigned)getpid(), inst->id,
              (unsigned)rnd[0], (unsigned)rnd[1]);
-#define PUT(...) (rc = rc ? rc : envv_put(e, trg_asprintf(__VA_ARGS__)))
+#define PUT(...) (rc = rc ? rc : trg_envv_put(e, trg_asprintf(__VA_ARGS__)))
     PUT("AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", inst->port);
     PUT("_HANDLER=%s", o->handler ? o->handler : "");
     PUT("LAMBDA_TASK_ROOT=%s", fn->task_root);
@@ -349,7 +302,7 @@ static int build_env(const struct rt_inst *inst, struct envv *e)
     PUT("LD_LIBRARY_PATH=%s/lib", fn->task_root);
 #undef PUT
     for (size_t i = 0; i < o->environment.n && rc == 0; i++)
-        rc = envv_put(e, trg_asprintf("%s=%s", o->environment.k[i], o->environment.v[i]));
+        rc = trg_envv_set(e, o->environment.k[i], o->environment.v[i]);
     return rc;
 }
 
@@ -369,23 +322,11 @@ static char *resolve(const struct rt_fn *fn, const char *prog, const char *path)
         }
         return r;
     }
-    for (const char *p = path;;) {
-        size_t n = strcspn(p, ":");
-        char *cand = trg_asprintf("%.*s/%s", (int)n, n ? p : ".", prog);
-        if (!cand) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        struct stat st;
-        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
-            return cand;
-        trg_free(cand);
-        if (!p[n])
-            break;
-        p += n + 1;
-    }
-    errno = ENOENT;
-    return NULL;
+    char *r = trg_path_search(prog, path);
+    /* A regular file that is not executable is reported as no match, as runtime starts always did. */
+    if (!r && errno == EACCES)
+        errno = ENOENT;
+    return r;
 }
 
 /* code_dir, made absolute now (it may appear, move or vanish while trigd runs), into fn->task_root.
@@ -483,7 +424,7 @@ int rt_spawn(struct rt_inst *inst, char *why, size_t why_size)
 {
     struct rt_fn *fn = inst->fn;
     const struct rt_opts *o = fn->opts;
-    struct envv env = {0};
+    struct trg_envv env = {0};
     char *prog = NULL, *bootstrap = NULL;
     char **argv = NULL;
     int out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1}, devnull = -1, cg_procs = -1;
@@ -516,7 +457,7 @@ int rt_spawn(struct rt_inst *inst, char *why, size_t why_size)
         argv[0] = bootstrap;
     }
     rc = TRG_EIO;
-    prog = resolve(fn, argv[0], envv_get(&env, "PATH"));
+    prog = resolve(fn, argv[0], trg_envv_get(&env, "PATH"));
     if (!prog) {
         if (errno == ENOMEM) {
             rc = TRG_ENOMEM;
@@ -597,7 +538,7 @@ done:
         close(cg_procs);
     if (rc != 0)
         rt_cgroup_remove(inst);
-    envv_free(&env);
+    trg_envv_free(&env);
     trg_free(prog);
     trg_free(bootstrap);
     trg_free(argv);
