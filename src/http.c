@@ -78,6 +78,7 @@ struct trg_http {
     unsigned n_conns;
     double last_sweep;
     uint64_t cut_slow, cut_evicted; /* connections shut down: past the deadline; for a newcomer */
+    bool closed;                    /* a connection closed during the last MHD_run: run once more */
 };
 
 /* One per TCP connection (MHD's socket context), from conn_cb STARTED to CLOSED. */
@@ -138,7 +139,10 @@ static void http_rearm(struct trg_http *h)
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     bool open = !di || di->num_connections > 0;
 
-    if (MHD_get_timeout(h->daemon, &ms) == MHD_YES)
+    if (h->closed) {
+        h->closed = false;
+        http_schedule(h, 0.);
+    } else if (MHD_get_timeout(h->daemon, &ms) == MHD_YES)
         http_schedule(h, open && (double)ms / 1000. > HTTP_RUN_MAX_S ? HTTP_RUN_MAX_S : (double)ms / 1000.);
     else if (open)
         http_schedule(h, HTTP_RUN_MAX_S);
@@ -298,6 +302,10 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_contex
             conn_evict(h, cx);
         return;
     }
+    /* libmicrohttpd (0.9.75, epoll) takes the listening socket out of its epoll set while at the
+     * connection limit and puts it back only at the start of a later MHD_run: after a close, run once
+     * more, or a listener with no connection left would never accept again */
+    h->closed = true;
     if (!cx)
         return;
     if (cx->prev)
