@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOW 1796271300LL /* 2026-12-03T04:15:00Z */
 
-static char akid1[] = "AKIDFUZZ", secret1[] = "fuzz/secret+KEY", akid2[] = "AKIDOTHER", secret2[] = "other-secret";
+static char akid1[] = "AKIDFUZZ", secret1[] = "fuzz/secret+KEY", akid2[] = "AKIDOTHER",
+            secret2[] = "other-secret";
 static const struct trg_credential creds[] = {{akid1, secret1}, {akid2, secret2}};
 
 struct hdrs {
@@ -98,8 +99,8 @@ static void sha_hex(const void *p, size_t n, char out[65])
 
 static int unreserved(int c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static void enc(struct trg_buf *b, const char *s, size_t n, int slash)
@@ -114,7 +115,10 @@ static void enc(struct trg_buf *b, const char *s, size_t n, int slash)
     }
 }
 
-static int xval(int c) { return c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1; }
+static int xval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1;
+}
 
 /* Query component s[0..n): %-decoded ('+' is a space), then encoded. */
 static char *recode(const char *s, size_t n)
@@ -222,7 +226,8 @@ static char *sign(const struct trg_sigv4_req *req, const struct hdrs *h, const c
         abort();
     canon_value(&c, h->host);
     if ((h->sha && trg_buf_addf(&c, "\nx-amz-content-sha256:%s", h->sha) != 0) ||
-        trg_buf_addf(&c, "\nx-amz-date:%s\n\n%s\n%s", h->date, signed_headers, h->sha ? h->sha : body_hash) != 0)
+        trg_buf_addf(&c, "\nx-amz-date:%s\n\n%s\n%s", h->date, signed_headers, h->sha ? h->sha : body_hash) !=
+            0)
         abort();
     sha_hex(c.data, c.len, canon_hash);
     trg_buf_free(&c);
@@ -241,8 +246,8 @@ static char *sign(const struct trg_sigv4_req *req, const struct hdrs *h, const c
     mac(k, 32, "aws4_request", k);
     mac(k, 32, sts, sig);
     hex(sig, 32, sig_hex);
-    char *auth = trg_asprintf("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s", akid, scope,
-                              signed_headers, sig_hex);
+    char *auth = trg_asprintf("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s", akid,
+                              scope, signed_headers, sig_hex);
     if (!auth)
         abort();
     free(scope), free(sts), free(k0);
@@ -259,7 +264,8 @@ static enum trg_sigv4_result check(const struct trg_sigv4_req *req)
 }
 
 /* Flip each byte of s[from..to) in turn (XOR mask): verification must fail every time. */
-static void flips(struct trg_sigv4_req *req, char *s, size_t from, size_t to, unsigned char mask, const char *what)
+static void flips(struct trg_sigv4_req *req, char *s, size_t from, size_t to, unsigned char mask,
+                  const char *what)
 {
     for (size_t i = from; i < to; i++) {
         char was = s[i];
@@ -291,8 +297,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* 1. the request as sent */
     struct hdrs h = {.auth = f[6], .date = f[7], .sha = NULL, .host = f[5]};
-    struct trg_sigv4_req req = {.method = f[1], .raw_path = f[2], .query = f[3], .body = body, .body_len = body_len,
-                                .header = header, .arg = &h};
+    struct trg_sigv4_req req = {.method = f[1],
+                                .raw_path = f[2],
+                                .query = f[3],
+                                .body = body,
+                                .body_len = body_len,
+                                .header = header,
+                                .arg = &h};
     check(&req);
     h.auth = NULL;
     if (check(&req) != TRG_SIGV4_MISSING)
@@ -321,8 +332,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.auth = auth;
     enum trg_sigv4_result r = check(&req);
     if (r != TRG_SIGV4_OK) {
-        fprintf(stderr, "fuzz_sigv4: a correctly signed request is refused (%d): %s %s?%s host=%s\n%s\n", (int)r,
-                req.method, req.raw_path, req.query, h.host, auth);
+        fprintf(stderr, "fuzz_sigv4: a correctly signed request is refused (%d): %s %s?%s host=%s\n%s\n",
+                (int)r, req.method, req.raw_path, req.query, h.host, auth);
         abort();
     }
 
