@@ -315,8 +315,17 @@ static void exchange(const uint8_t *data, size_t size, const uint8_t *big_head, 
     while (!p.eof && !expired && !(p.got && ev_now(loop) - p.last >= 0.02) &&
            !(!p.got && ev_now(loop) - sent_at >= 0.04))
         ev_run(loop, EVRUN_ONCE);
-    if (expired)
-        abort(); /* the server neither answered nor closed: a hang */
+    if (expired) { /* the server neither answered nor closed: a hang */
+        unsigned fds = 0;
+        for (int fd = 0; fd < 1024; fd++)
+            fds += fcntl(fd, F_GETFD) != -1;
+        fprintf(stderr,
+                "fuzz_runtime_api: no answer and no close in 10 s: sent %zu of %zu bytes, got %zu, state %d, "
+                "call %s, next parked %d, %u fds open\n",
+                off, total, p.got, (int)inst.state, inst.call ? inst.call->request_id : "none",
+                inst.next_req != NULL, fds);
+        abort();
+    }
     ev_timer_stop(loop, &tick);
     ev_timer_stop(loop, &deadline);
     ev_io_stop(loop, &io);
