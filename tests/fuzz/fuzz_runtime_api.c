@@ -324,6 +324,16 @@ static void exchange(const uint8_t *data, size_t size, const uint8_t *big_head, 
                 "call %s, next parked %d, %u fds open\n",
                 off, total, p.got, (int)inst.state, inst.call ? inst.call->request_id : "none",
                 inst.next_req != NULL, fds);
+        /* the listener's sockets as the kernel sees them: st 01 ESTABLISHED, 08 CLOSE_WAIT, 0A LISTEN;
+         * tx_queue:rx_queue says whether the listener reads */
+        FILE *tcp = fopen("/proc/self/net/tcp", "r");
+        char line[256], port[8];
+        snprintf(port, sizeof port, ":%04X", (unsigned)inst.port);
+        while (tcp && fgets(line, sizeof line, tcp))
+            if (strstr(line, port))
+                fputs(line, stderr);
+        if (tcp)
+            fclose(tcp);
         abort();
     }
     ev_timer_stop(loop, &tick);
