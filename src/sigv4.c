@@ -298,12 +298,10 @@ enum trg_sigv4_result trg_sigv4_verify(const struct trg_sigv4_req *req, const st
     unsigned char mac[32];
     hmac(k, 32, sts.data, sts.len, mac);
     OPENSSL_cleanse(k, sizeof k);
-    char expect[65], given[65];
+    char expect[65];
     to_hex(mac, sizeof mac, expect);
-    for (size_t i = 0; i < 64; i++)
-        given[i] = (char)(sig[i] >= 'A' && sig[i] <= 'F' ? sig[i] + 32 : sig[i]);
-    given[64] = '\0';
-    if (CRYPTO_memcmp(expect, given, 64) != 0)
+    /* exactly as signed (lowercase hex): "ABCD..." for "abcd..." would be a second valid signature */
+    if (CRYPTO_memcmp(expect, sig, 64) != 0)
         FAIL(TRG_SIGV4_MISMATCH, "the signature does not match");
 out:
     if (key.data)

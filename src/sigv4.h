@@ -3,8 +3,9 @@
  * Pure: the caller hands over the request's parts and the clock; nothing here does I/O. The canonical
  * request is rebuilt from the method, the path as sent, the query, the headers the client says it signed
  * and the SHA-256 of the body; the signature is recomputed with the secret of the access key id and
- * compared in constant time. Any region is accepted; the service must be "lambda"; X-Amz-Date must be within
- * 5 minutes of now.
+ * compared in constant time, exactly as SigV4 prints it (lowercase hex: the same digits in uppercase are
+ * refused, so a request has one valid signature). Any region is accepted; the service must be "lambda";
+ * X-Amz-Date must be within 5 minutes of now.
  */
 #ifndef TRG_SIGV4_H
 #define TRG_SIGV4_H

@@ -166,7 +166,8 @@ int rt_api_open(struct rt_inst *inst);
  * request) when its client had gone away. */
 bool rt_api_hand(struct rt_inst *inst, struct rt_call *call);
 void rt_api_close(struct rt_inst *inst);
-/* Does t look like "Runtime.Xxx" or "Function.Xxx" (the Lambda-Runtime-Function-Error-Type rule)? */
+/* Does t match (Runtime|Function)\.[A-Z][a-zA-Z]+ (the Lambda-Runtime-Function-Error-Type rule: "Runtime.X"
+ * is not)? */
 bool rt_valid_error_type(const char *t);
 /* Lambda's error object {"errorMessage": msg, "errorType": type} as a new string (trg_free it), or NULL
  * when memory runs out. */

@@ -66,7 +66,7 @@ bool rt_valid_error_type(const char *t)
         p = 9;
     else
         return false;
-    if (t[p] < 'A' || t[p] > 'Z')
+    if (t[p] < 'A' || t[p] > 'Z' || !t[p + 1]) /* [A-Z][a-zA-Z]+: two letters at least */
         return false;
     for (p++; t[p]; p++)
         if (!((t[p] >= 'a' && t[p] <= 'z') || (t[p] >= 'A' && t[p] <= 'Z')))

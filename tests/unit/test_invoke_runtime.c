@@ -163,6 +163,8 @@ static void test_error_type_rule(void **state)
     assert_false(rt_valid_error_type("Runtime.lower"));
     assert_false(rt_valid_error_type("Runtime.Has.Dot"));
     assert_false(rt_valid_error_type("Runtime."));
+    assert_false(rt_valid_error_type("Runtime.X")); /* [A-Z][a-zA-Z]+: found by fuzz_runtime_api */
+    assert_true(rt_valid_error_type("Function.Xy"));
     assert_false(rt_valid_error_type("Error"));
     assert_false(rt_valid_error_type("bogus"));
     assert_false(rt_valid_error_type(NULL));

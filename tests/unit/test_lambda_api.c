@@ -117,6 +117,11 @@ static void test_sigv4_refusals(void **state)
     f.override_value =
         "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261203/eu-west-1/lambda/aws4_request, Signature=ab";
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT), TRG_SIGV4_MALFORMED);
+    /* the right signature with its hex digits in uppercase is a second signature: refused (fuzz_sigv4) */
+    f.override_value = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261203/eu-west-1/lambda/aws4_request, "
+                       "SignedHeaders=content-type;host;x-amz-date;x-amz-invocation-type, "
+                       "Signature=2053139B857CAA2A7C9C2E2DB81867A17CEC35488AAFD3B9B590218EBF956B10";
+    assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT), TRG_SIGV4_MISMATCH);
     f.override_name = "X-Amz-Date";
     f.override_value = "yesterday";
     assert_int_equal(verify(&f, "{\"a\":1}", q, "secret", SIGNED_AT), TRG_SIGV4_MALFORMED);
