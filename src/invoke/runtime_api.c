@@ -74,6 +74,21 @@ bool rt_valid_error_type(const char *t)
     return true;
 }
 
+char *rt_error_body(const char *type, const char *msg)
+{
+    struct trg_buf b = {0};
+    int rc = trg_buf_adds(&b, "{\"errorMessage\":");
+    rc |= trg_buf_add_json_str(&b, msg, strlen(msg));
+    rc |= trg_buf_adds(&b, ",\"errorType\":");
+    rc |= trg_buf_add_json_str(&b, type, strlen(type));
+    rc |= trg_buf_adds(&b, "}");
+    if (rc != 0) {
+        trg_buf_free(&b);
+        return NULL;
+    }
+    return trg_buf_steal(&b);
+}
+
 static void on_next(void *arg, struct trg_http_req *req)
 {
     struct rt_inst *inst = arg;
