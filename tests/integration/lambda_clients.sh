@@ -254,7 +254,11 @@ assert_eq 2 "$(metric 'trigd_async_events_total{function="flaky",event="retried"
 
 cli_invoke doomed --invocation-type Event --payload '{"order":7}' || fail "Event doomed"
 doomed_rid=$(cli_rid)
-_caught() { [[ -s "$FN/calls-catch" ]]; }
+# catch logs its call before it writes the record: wait for the record to be whole (one JSON object)
+_caught() {
+    [[ -s "$FN/calls-catch" ]] || return 1
+    python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$FN/caught-$(last_call catch).json" 2> /dev/null
+}
 wait_for 30 _caught
 assert_eq 3 "$(wc -l < "$FN/calls-doomed")" "runs of an always-failing function (1 + 2 retries)"
 rec=$(cat "$FN/caught-$(last_call catch).json")
