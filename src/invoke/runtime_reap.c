@@ -99,6 +99,14 @@ static void drain(struct rt_orphan *o, int k)
 
 static void orphan_free(struct rt_orphan *o)
 {
+    /* Every watcher stops first: an output pipe may still be open (a killed child of the runtime that
+     * has not exited yet holds its write end), and libev must not keep a watcher inside freed memory. */
+    if (o->loop) {
+        ev_io_stop(o->loop, &o->pid_w);
+        ev_timer_stop(o->loop, &o->kill_timer);
+        for (int k = 0; k < 2; k++)
+            ev_io_stop(o->loop, &o->out_w[k]);
+    }
     for (int k = 0; k < 2; k++)
         if (o->out[k] >= 0)
             close(o->out[k]);
@@ -134,10 +142,6 @@ static void finish(struct rt_orphan *o, bool block)
     rt_watchdog_forget(o->pid);
     for (int k = 0; k < 2; k++)
         drain(o, k);
-    if (o->loop) {
-        ev_io_stop(o->loop, &o->pid_w);
-        ev_timer_stop(o->loop, &o->kill_timer);
-    }
     trg_debug("runtime", o->name, "instance %u (pid %d) of a replaced pool is gone", o->id, (int)o->pid);
     orphan_free(o);
 }
