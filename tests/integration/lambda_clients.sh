@@ -18,20 +18,9 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-AWS=/usr/bin/aws # Debian's awscli, never another aws on PATH
-[[ -x "$AWS" ]] || skip_or_fail "$AWS not found (./dev test installs Debian's awscli)"
 require_cmd curl python3 node base64 redis-server redis-cli
-SDK_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/trigd/awssdk
-[[ -f "$SDK_DIR/node_modules/@aws-sdk/client-lambda/package.json" ]] ||
-    skip_or_fail "@aws-sdk/client-lambda not in $SDK_DIR (./dev test installs it)"
-export NODE_PATH="$SDK_DIR/node_modules" NODE_NO_WARNINGS=1
-SDK_JS="$(dirname "$0")/lambda_sdk.js"
-
-# The CLI reads only what this test writes.
-export AWS_CONFIG_FILE="$WORK/aws_config" AWS_SHARED_CREDENTIALS_FILE="$WORK/aws_credentials" AWS_PAGER=""
-export AWS_MAX_ATTEMPTS=1 AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
-export AWS_ACCESS_KEY_ID=AKIDANY AWS_SECRET_ACCESS_KEY=anything AWS_DEFAULT_REGION=us-east-1
+# shellcheck source-path=SCRIPTDIR source=lambda_lib.sh
+. "$(dirname "$0")/lambda_lib.sh"
 
 FN="$WORK/fn"
 mkdir -p "$FN"
