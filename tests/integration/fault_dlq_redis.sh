@@ -8,17 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cmd curl python3 redis-server redis-cli
 
-REDIS_PORT=$(free_port)
-RDIR="$WORK/redis"
-mkdir -p "$RDIR"
-_logs+=("$RDIR/redis.log")
-run_redis() {
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
-        --dir "$RDIR" --daemonize no --logfile "$RDIR/redis.log" &
-    REDIS_PID=$!
-    _track "$REDIS_PID"
-    wait_for 10 _redis_pong
-}
+durable_redis_setup
 run_redis
 
 # The function fails, slowly enough for Redis to be gone when its answer comes.

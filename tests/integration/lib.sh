@@ -176,6 +176,24 @@ start_redis() {
     wait_for 10 _redis_pong
 }
 
+# durable_redis_setup: for tests that kill Redis and start it again with its data: picks REDIS_PORT and
+# the data directory RDIR ($WORK/redis, an fsync'd append-only file); run_redis then starts redis-server
+# there (again on the same port after a kill) and sets REDIS_PID.
+durable_redis_setup() {
+    require_cmd redis-server redis-cli
+    REDIS_PORT=$(free_port)
+    RDIR="$WORK/redis"
+    mkdir -p "$RDIR"
+    _logs+=("$RDIR/redis.log")
+}
+run_redis() {
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
+        --dir "$RDIR" --daemonize no --logfile "$RDIR/redis.log" &
+    REDIS_PID=$!
+    _track "$REDIS_PID"
+    wait_for 10 _redis_pong
+}
+
 # rcli ARGS...: redis-cli against the test's redis.
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 

@@ -14,17 +14,7 @@ require_cmd curl python3 redis-server redis-cli
 FIX="$TOP_SRCDIR/tests/fixtures/minio"
 
 # Redis with an append-only file, so that a restart keeps the intake stream and its consumer group.
-REDIS_PORT=$(free_port)
-RDIR="$WORK/redis"
-mkdir -p "$RDIR"
-run_redis() {
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
-        --dir "$RDIR" --daemonize no --logfile "$RDIR/redis.log" &
-    REDIS_PID=$!
-    _track "$REDIS_PID"
-    wait_for 10 _redis_pong
-}
-_logs+=("$RDIR/redis.log")
+durable_redis_setup
 run_redis
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 

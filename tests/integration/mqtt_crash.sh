@@ -15,17 +15,7 @@ PER_ROUND=${PER_ROUND:-1500}
 MAX_LOST=${MAX_LOST:-20} # the documented window: at most the broker's in-flight QoS 1 messages
 
 # Redis with an append-only file, so that its restart keeps the intake.
-REDIS_PORT=$(free_port)
-RDIR="$WORK/redis"
-mkdir -p "$RDIR"
-_logs+=("$RDIR/redis.log")
-run_redis() {
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
-        --dir "$RDIR" --daemonize no --logfile "$RDIR/redis.log" &
-    REDIS_PID=$!
-    _track "$REDIS_PID"
-    wait_for 10 _redis_pong
-}
+durable_redis_setup
 run_redis
 
 # A broker that queues every QoS 1 message of the persistent session while trigd is away.

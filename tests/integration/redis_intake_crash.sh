@@ -10,17 +10,7 @@ set -euo pipefail
 require_cmd curl python3 redis-server redis-cli
 
 # Redis with an append-only file, so that a restart keeps what it acknowledged.
-REDIS_PORT=$(free_port)
-RDIR="$WORK/redis"
-mkdir -p "$RDIR"
-run_redis() {
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
-        --dir "$RDIR" --daemonize no --logfile "$RDIR/redis.log" &
-    REDIS_PID=$!
-    _track "$REDIS_PID"
-    wait_for 10 _redis_pong
-}
-_logs+=("$RDIR/redis.log")
+durable_redis_setup
 run_redis
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 
