@@ -38,6 +38,9 @@ struct trg_source;
 enum trg_done_status {
     TRG_DONE_OK = 0,        /* final on every route: succeeded, filtered out, or written to the DLQ */
     TRG_DONE_ABANDONED = 1, /* not final (shutdown, route removed): do not acknowledge; let it be redelivered */
+    TRG_DONE_UNSENT = 2,    /* never reached a route: dropped from the engine's hold (trg_source_set_hold) when
+                             * the source stopped or asked (trg_source_drop_held); as ABANDONED, and nothing
+                             * the source emitted after it reached a route either */
 };
 
 /* A route's on_failure target other than "dlq" (ops->on_failure): what went wrong with the events. */
@@ -77,12 +80,16 @@ struct trg_source_ops {
     void (*done)(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res);
     /* The engine refuses this source's events (paused = true: a route it feeds is full or cannot write its
      * DLQ, or with a durable intake Redis is down) or takes them again (false: retry what was refused; it
-     * may come without a pause(true) before, e.g. when Redis connects for the first time). May be NULL. */
+     * may come without a pause(true) before, e.g. when Redis connects for the first time). A source with a
+     * hold (trg_source_set_hold) is never refused: it hears pause(true) when its hold is full and
+     * pause(false) at half. Never called once the source stopped. May be NULL. */
     void (*pause)(void *inst, bool paused);
     /* ev is safely accepted: queued in memory, or with `redis` configured stored in the route's durable
      * intake stream (err 0); or it could not be stored (err < 0, e.g. Redis is down): refuse it upstream
      * (503, no ack), and no done callback follows. Called once per emitted event, later from the loop,
-     * and always before done. A push source answers its sender here. NULL = not interested. */
+     * and always before done. A push source answers its sender here. NULL = not interested. A source with
+     * a hold hears it when an event leaves the hold for good (for the routes, or stored), and never
+     * accepted(ev, err < 0): an event the intake cannot store goes back to the hold. */
     void (*accepted)(void *inst, struct trg_event *ev, int err);
     /* The payload alone of ev, for routes with "envelope": "raw" (a webhook's body). NULL = ev->json. */
     int (*raw)(void *inst, const struct trg_event *ev, struct trg_buf *out);
@@ -158,8 +165,20 @@ bool trg_source_ingress(struct trg_source *src, struct trg_http_req *req, const 
 void trg_source_ingress_refuse(struct trg_source *src, struct trg_http_req *req);
 /* Hand ev to the routes of this source. On 0 the engine takes ownership. On TRG_EFULL (a route is
  * full) or TRG_ESTATE (stopping) nothing is taken: the caller still owns ev, and should refuse
- * the event upstream (503, do not ack). */
+ * the event upstream (503, do not ack). A source with a hold (trg_source_set_hold) never hears
+ * TRG_EFULL: what the routes cannot take now is held, and TRG_ENOMEM means it could not be. */
 int trg_source_emit(struct trg_source *src, struct trg_event *ev);
+/* Ask the engine to hold this source's events while its routes cannot take them (full, a DLQ blocked,
+ * Redis down for a durable intake; also while no enabled route takes them), instead of refusing them:
+ * for a source that cannot refuse what it read (MQTT: the broker has its acknowledgement) or that reads
+ * ahead (Kafka). Held events keep their order within an ordering key, the keys taking turns as room
+ * comes; they count as emitted (done follows for each). The source hears pause(true) once max_events
+ * events or max_bytes bytes of JSON are held, and pause(false) once both are back at half (and the
+ * routes take events); it never hears pause for a full route alone. Call from ops->create. */
+void trg_source_set_hold(struct trg_source *src, size_t max_events, size_t max_bytes);
+/* Drop the held events match(ev, arg) picks (every one when match is NULL), e.g. a revoked partition's:
+ * each comes back at once, from inside this call, with done(ev, TRG_DONE_UNSENT), and is freed. */
+void trg_source_drop_held(struct trg_source *src, bool (*match)(const struct trg_event *ev, void *arg), void *arg);
 /* How many records the source holds that trigd has not read yet (trigd_source_lag{source}). */
 void trg_source_set_lag(struct trg_source *src, double lag);
 /* Gauges a source sets beyond the lag (label: what the gauge's second label takes, or NULL). */

@@ -69,38 +69,28 @@ static bool engine_can_accept(void *arg, struct trg_source *src)
     return true;
 }
 
-static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
+/* Can a held event of src be handed on now? Also not while no enabled route takes its events. */
+static bool can_unhold(struct trg_engine *e, struct trg_source *src)
 {
-    struct trg_engine *e = arg;
-    if (e->core.stopping || src->stopped) {
-        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
-        return TRG_ESTATE;
-    }
-    if (!engine_can_accept(e, src)) {
-        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
-        return TRG_EFULL;
-    }
-    if (trg_list_empty(&src->routes)) { /* nowhere to go: refuse rather than drop it */
-        trg_warn("source", src->name, "an event arrived but no enabled route takes this source's events: "
-                 "refused (add a route, or enable it)");
-        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
-        return TRG_ESTATE;
-    }
-    int64_t now = trg_core_loop_ms(&e->core); /* the loop's wall clock: one clock read per pass */
-    if (!ev->created_ms)
-        ev->created_ms = now;
-    if (trg_source_durable(src) && !ev->no_intake) {
-        ev->src = src;
-        ev->seq = ++e->seq;
-        ev->received_ms = trg_core_wall_ms(&e->core);
-        return trg_intake_append(e->intake, src, ev);
-    }
-    ev->src = src;
+    return !trg_list_empty(&src->routes) && engine_can_accept(e, src);
+}
+
+/* Hand ev (src, created_ms and received_ms set) to src's routes, in memory or through the durable intake.
+ * A fresh event is counted as taken here (trg_source_took), a held one was when it was held. 0, or < 0
+ * when the durable intake refused it at once (the caller still owns ev). */
+static int deliver(struct trg_engine *e, struct trg_source *src, struct trg_event *ev, bool fresh)
+{
     ev->seq = ++e->seq;
-    ev->received_ms = now;
+    if (trg_source_durable(src) && !ev->no_intake) {
+        int rc = trg_intake_append(e->intake, src, ev);
+        if (rc == 0 && fresh)
+            trg_source_took(src);
+        return rc;
+    }
     ev->status = TRG_DONE_OK;
     ev->refs = 1; /* held by this call until every route has it */
-    trg_source_took(src);
+    if (fresh)
+        trg_source_took(src);
     if (src->conf->ops->accepted) { /* in memory: accepted as soon as this call returns */
         ev->accept_next = NULL;
         if (e->accept_tail)
@@ -117,6 +107,75 @@ static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
     event_done(e, ev, TRG_DONE_OK, NULL);
     e->emitting--;
     return 0;
+}
+
+static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
+{
+    struct trg_engine *e = arg;
+    bool holds = trg_source_holds(src);
+    if (e->core.stopping || src->stopped) {
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
+        return TRG_ESTATE;
+    }
+    if (!holds && !engine_can_accept(e, src)) {
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
+        return TRG_EFULL;
+    }
+    if (trg_list_empty(&src->routes) && (!holds || trg_source_held(src) == 0)) {
+        /* nowhere to go: refuse rather than drop it, or hold it until a route is enabled */
+        trg_warn("source", src->name, "an event arrived but no enabled route takes this source's events: %s "
+                 "(add a route, or enable it)", holds ? "holding what arrives" : "refused");
+        if (!holds) {
+            trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
+            return TRG_ESTATE;
+        }
+    }
+    int64_t now = trg_core_loop_ms(&e->core); /* the loop's wall clock: one clock read per pass */
+    if (!ev->created_ms)
+        ev->created_ms = now;
+    ev->src = src;
+    ev->received_ms = trg_source_durable(src) && !ev->no_intake ? trg_core_wall_ms(&e->core) : now;
+    /* a source that holds: behind what waits, in order; or when the durable intake refuses it at once */
+    int rc = holds && (trg_source_held(src) > 0 || !can_unhold(e, src)) ? TRG_EFULL : deliver(e, src, ev, true);
+    if (rc != 0 && holds && (rc = trg_source_hold(src, ev)) == 0) {
+        trg_source_took(src);
+        e->unhold = true;
+    }
+    if (rc != 0)
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
+    return rc;
+}
+
+/* A held event that can neither be handed on nor held again (out of memory): the source hears it was
+ * never sent (done UNSENT), as when it is dropped at stop. */
+static void drop_unheld(struct trg_engine *e, struct trg_event *ev)
+{
+    struct trg_source *src = ev->src;
+    trg_error("source", src->name, "out of memory holding an event again: it is dropped without reaching a route");
+    trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
+    if (trg_source_hand_back(src, ev, TRG_DONE_UNSENT, NULL))
+        e->reap = true;
+    trg_event_free(ev);
+}
+
+/* Hand on what the sources hold while their routes take it (from the prepare pass). An event the durable
+ * intake refuses at once goes back to the head of its hold, and the source waits for Redis. */
+static void unhold(struct trg_engine *e)
+{
+    e->unhold = false;
+    for (struct trg_list *p = e->sources.next; p != &e->sources; p = p->next) {
+        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
+        if (s->stopped)
+            continue;
+        while (trg_source_held(s) > 0 && can_unhold(e, s)) {
+            struct trg_event *ev = trg_source_unhold(s);
+            if (deliver(e, s, ev, false) != 0) {
+                if (!trg_source_requeue(s, ev))
+                    drop_unheld(e, ev);
+                break;
+            }
+        }
+    }
 }
 
 /* --- durable intake: what it asks of the engine (struct trg_intake_owner) --- */
@@ -142,6 +201,30 @@ static void intake_push(void *arg, struct trg_route *r, struct trg_event *ev)
 }
 
 static void intake_source_idle(void *arg) { ((struct trg_engine *)arg)->reap = true; }
+
+/* The intake could not store an event of a source that holds: it goes back to the head of the hold and is
+ * stored again when Redis is back, or (still connected: a refused XADD) after a second. */
+static bool intake_requeue(void *arg, struct trg_event *ev)
+{
+    struct trg_engine *e = arg;
+    struct trg_source *src = ev->src;
+    if (!trg_source_holds(src))
+        return false;
+    if (src->stopped || !trg_source_requeue(src, ev)) {
+        drop_unheld(e, ev);
+        return true;
+    }
+    if (trg_redis_connected(e->redis) && !ev_is_active(&e->unhold_retry))
+        ev_timer_start(e->core.loop, &e->unhold_retry);
+    return true;
+}
+
+static void unhold_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ((struct trg_engine *)w->data)->unhold = true; /* the prepare pass after this callback hands them on */
+}
 
 static void run_accepted(struct trg_engine *e);
 
@@ -178,9 +261,9 @@ static void event_done(struct trg_engine *e, struct trg_event *ev, int status, c
     if (--ev->refs > 0)
         return;
     if (e->emitting) { /* never call a source back from inside its own emit */
-        ev->done_next = NULL;
+        ev->next = NULL;
         if (e->done_tail)
-            e->done_tail->done_next = ev;
+            e->done_tail->next = ev;
         else
             e->done_head = ev;
         e->done_tail = ev;
@@ -210,6 +293,8 @@ static void source_update_pause(struct trg_engine *e, struct trg_source *src)
         paused |= x->full || x->failure.blocked;
     }
     trg_source_set_paused(src, paused);
+    if (trg_source_held(src) > 0)
+        e->unhold = true;
 }
 
 /* Redis went away or came back: durable sources stop or may try again what was refused meanwhile (also
@@ -443,6 +528,7 @@ static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
                 r->conf = &cfg->routes[i];
             }
     }
+    e->unhold = true; /* a held event's source may have a route (with room) now */
     if (e->reap)
         wake(e);
     int not_started = 0;
@@ -489,6 +575,7 @@ int trg_engine_route_set_enabled(struct trg_engine *e, const char *route, bool e
         trg_list_push_back(&r->source->routes, &r->src_link);
     else
         trg_list_remove(&r->src_link);
+    source_update_pause(e, r->source);
     trg_info("route", r->name, "%s at run time", enabled ? "resumed" : "paused");
     return 0;
 }
@@ -598,10 +685,12 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)loop;
     (void)revents;
     struct trg_engine *e = w->data;
+    if (e->unhold)
+        unhold(e);
     run_accepted(e);
     while (e->done_head) {
         struct trg_event *ev = e->done_head;
-        e->done_head = ev->done_next;
+        e->done_head = ev->next;
         if (!e->done_head)
             e->done_tail = NULL;
         hand_back(e, ev, NULL);
@@ -665,7 +754,7 @@ static void abandon_all(struct trg_engine *e)
     trg_list_each(p, tmp, &e->routes) trg_route_abandon(trg_list_entry(p, struct trg_route, link));
     while (e->done_head) {
         struct trg_event *ev = e->done_head;
-        e->done_head = ev->done_next;
+        e->done_head = ev->next;
         hand_back(e, ev, NULL);
     }
     e->done_tail = NULL;
@@ -721,6 +810,8 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     ev_prepare_init(&e->prepare, prepare_cb);
     e->prepare.data = e;
     ev_prepare_start(loop, &e->prepare);
+    ev_timer_init(&e->unhold_retry, unhold_retry_cb, 1., 0.);
+    e->unhold_retry.data = e;
     ev_unref(loop); /* the prepare watcher alone does not keep the loop running */
     int rc = trg_metrics_create(&e->core.metrics);
     if (rc != 0)
@@ -751,7 +842,7 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     if (e->redis) {
         e->redis_cfg = conf; /* referenced below once the engine exists */
         e->source_env.redis_conf = &conf->redis;
-        e->intake_owner = (struct trg_intake_owner){active_route, intake_push, intake_source_idle, e};
+        e->intake_owner = (struct trg_intake_owner){active_route, intake_push, intake_source_idle, intake_requeue, e};
         trg_redis_on_state(e->redis, redis_state, e);
         if ((rc = trg_intake_create(&e->core, e->redis, &conf->redis, &e->intake_owner, &e->intake)) != 0)
             goto fail;
@@ -845,6 +936,7 @@ void trg_engine_destroy(struct trg_engine *e)
     ev_ref(e->core.loop);
     ev_prepare_stop(e->core.loop, &e->prepare);
     ev_timer_stop(e->core.loop, &e->shutdown_timer);
+    ev_timer_stop(e->core.loop, &e->unhold_retry);
     trg_dlq_destroy(e->core.dlq);
     trg_http_destroy(e->http);
     trg_redis_destroy(e->redis);

@@ -37,8 +37,11 @@ struct trg_engine {
     int emitting;               /* inside trg_source_emit: hand events back later */
     struct trg_event *done_head, *done_tail;
     struct trg_event *accept_head, *accept_tail;
-    ev_prepare prepare;         /* each loop iteration: confirms and hands back deferred events, reaps */
+    ev_prepare prepare;         /* each loop iteration: hands on held events, confirms and hands back
+                                 * deferred events, reaps */
     bool reap;
+    bool unhold;                /* a source holds events and its routes may take them now */
+    ev_timer unhold_retry;      /* a refused intake append of a held event: try again in a second */
     bool redis_down;            /* Redis was connected and is not now: durable sources are paused */
     ev_timer shutdown_timer;
     void (*shutdown_done)(void *arg);

@@ -61,6 +61,8 @@ static void add_finish(struct add *a)
     if (!ev)
         return;
     struct trg_source *src = ev->src;
+    if (err != 0 && in->owner->requeue(in->owner->arg, ev))
+        return;
     trg_source_accepted(src, ev, err);
     bool idle;
     if (err == 0) {
@@ -79,9 +81,10 @@ static void added(void *arg, redisReply *reply)
     struct add *a = arg;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         if (a->ev && !a->err)
-            trg_warn("engine", a->ev->src->name, "cannot store an event in a durable intake stream (%s): "
-                     "refused to its sender; check the Redis connection and the user's permission for XADD",
-                     reply ? reply->str : "connection lost");
+            trg_warn("engine", a->ev->src->name, "cannot store an event in a durable intake stream (%s): %s; "
+                     "check the Redis connection and the user's permission for XADD",
+                     reply ? reply->str : "connection lost",
+                     trg_source_holds(a->ev->src) ? "kept to store again" : "refused to its sender");
         a->err = TRG_EIO;
     }
     if (--a->pending == 0)
@@ -127,7 +130,6 @@ int trg_intake_append(struct trg_intake *in, struct trg_source *src, struct trg_
     }
     a->ev = ev;
     trg_list_push_back(&in->adds, &a->link);
-    trg_source_took(src);
     return 0;
 }
 

@@ -29,6 +29,9 @@ struct trg_intake_owner {
     void (*push)(void *arg, struct trg_route *r, struct trg_event *ev);
     /* A retired source let go of its last event: it can be freed. */
     void (*source_idle)(void *arg);
+    /* ev could not be stored: true when the engine kept it to store again (its source holds), false when
+     * the source is to hear accepted(ev, err) and ev is dropped. */
+    bool (*requeue)(void *arg, struct trg_event *ev);
     void *arg;
 };
 
@@ -39,8 +42,9 @@ int trg_intake_create(struct trg_core *core, struct trg_redis *redis, const stru
  * stop. NULL is a no-op. */
 void trg_intake_destroy(struct trg_intake *in);
 
-/* Append ev (its src, seq and received_ms set) to the stream of every route of its source. 0: the source
- * hears accepted (and done, when stored) later, and the event is the intake's; else nothing was sent, the
+/* Append ev (its src, seq and received_ms set; counted by trg_source_took) to the stream of every route of
+ * its source. 0: the source hears accepted (and done, when stored) later, and the event is the intake's
+ * (or, when it could not be stored, the engine's again: owner->requeue); else nothing was sent, the
  * caller still owns ev, and the error says why (TRG_EFULL: refuse it upstream). */
 int trg_intake_append(struct trg_intake *in, struct trg_source *src, struct trg_event *ev);
 /* Give every active route in routes (struct trg_route.link) fed by a durable source a reader of its

@@ -52,7 +52,8 @@ static const struct family families[TRG_M__COUNT] = {
     [TRG_M_INFLIGHT] = {"trigd_inflight", "Invocations in progress.", M_GAUGE, "function", NULL, NULL, 0},
     [TRG_M_SOURCE_LAG] = {"trigd_source_lag", "Records the source holds that trigd has not read yet.",
                           M_GAUGE, "source", NULL, NULL, 0},
-    [TRG_M_QUEUED] = {"trigd_queued", "Events waiting in a route.", M_GAUGE, "route", NULL, NULL, 0},
+    [TRG_M_QUEUED] = {"trigd_queued", "Events in a route: waiting, in a batch being cut, or being invoked.",
+                      M_GAUGE, "route", NULL, NULL, 0},
     [TRG_M_REJECTED] = {"trigd_events_rejected_total",
                         "Events a source could not hand over (route full, stopping).", M_COUNTER, "source",
                         NULL, NULL, 0},
@@ -92,6 +93,10 @@ static const struct family families[TRG_M__COUNT] = {
                                   M_COUNTER, "route", NULL, NULL, 0},
     [TRG_M_DLQ_BLOCKED] = {"trigd_dlq_blocked", "1 while a route waits for the dead-letter queue to take a write.",
                            M_GAUGE, "route", NULL, NULL, 0},
+    [TRG_M_SOURCE_HELD] = {"trigd_source_held",
+                           "Events trigd holds for a source that cannot refuse them until its routes have room "
+                           "(Kafka, MQTT).",
+                           M_GAUGE, "source", NULL, NULL, 0},
 };
 
 struct sample {

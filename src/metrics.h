@@ -18,7 +18,7 @@ enum trg_metric {
     TRG_M_DLQ_EVENTS,           /* counter   {route,condition} */
     TRG_M_INFLIGHT,             /* gauge     {function} */
     TRG_M_SOURCE_LAG,           /* gauge     {source} */
-    TRG_M_QUEUED,               /* gauge     {route}: events waiting in the route */
+    TRG_M_QUEUED,               /* gauge     {route}: events in the route (waiting, batched or invoked) */
     TRG_M_REJECTED,             /* counter   {source}: events refused (full, stopping) */
     TRG_M_INTAKE_DEPTH,         /* gauge     {route}: entries in the route's durable intake stream */
     TRG_M_SOURCE_EVENTS,        /* counter   {source,event}: what a source counted (skipped fires, ...) */
@@ -32,6 +32,7 @@ enum trg_metric {
     TRG_M_ASYNC_EVENTS,         /* counter   {function,event}: Invoke API Event invocations (async.c) */
     TRG_M_DLQ_WRITE_FAILURES,   /* counter   {route}: DLQ writes that failed (each is retried) */
     TRG_M_DLQ_BLOCKED,          /* gauge     {route}: 1 while the route waits for the DLQ to take a write */
+    TRG_M_SOURCE_HELD,          /* gauge     {source}: events the engine holds for the source (hold.h) */
     TRG_M__COUNT
 };
 

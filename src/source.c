@@ -11,6 +11,8 @@
 #include "metrics.h"
 #include "retry.h"
 
+static void update_pause(struct trg_source *s);
+
 /* --- the connector face (connectors/connector.h) --- */
 
 struct ev_loop *trg_source_loop(struct trg_source *src) { return src->env->core->loop; }
@@ -61,6 +63,27 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev)
     return src->env->emit(src->env->arg, src, ev);
 }
 
+void trg_source_set_hold(struct trg_source *src, size_t max_events, size_t max_bytes)
+{
+    trg_hold_init(&src->hold, max_events, max_bytes);
+}
+
+void trg_source_drop_held(struct trg_source *src, bool (*match)(const struct trg_event *ev, void *arg), void *arg)
+{
+    if (!trg_source_holds(src))
+        return;
+    struct trg_event *ev = trg_hold_take(&src->hold, match, arg);
+    while (ev) {
+        struct trg_event *next = ev->next;
+        ev->next = NULL;
+        src->conf->ops->done(src->inst, ev, TRG_DONE_UNSENT, NULL);
+        src->outstanding--;
+        trg_event_free(ev);
+        ev = next;
+    }
+    update_pause(src);
+}
+
 /* --- lifecycle --- */
 
 int trg_source_create(const struct trg_source_env *env, struct trg_config *cfg, const struct trg_source_conf *conf,
@@ -104,6 +127,7 @@ void trg_source_stop(struct trg_source *s)
     if (s->started && !s->stopped)
         s->conf->ops->stop(s->inst);
     s->stopped = true;
+    trg_source_drop_held(s, NULL, NULL);
 }
 
 void trg_source_retire(struct trg_source *s)
@@ -114,6 +138,8 @@ void trg_source_retire(struct trg_source *s)
 
 void trg_source_publish(struct trg_source *s)
 {
+    if (trg_source_holds(s))
+        trg_metrics_set(s->env->core->metrics, TRG_M_SOURCE_HELD, s->name, NULL, (double)s->hold.n);
     if (s->received) {
         trg_metrics_add(s->env->core->metrics, TRG_M_EVENTS_RECEIVED, s->name, NULL, (double)s->received);
         s->received = 0;
@@ -126,6 +152,7 @@ void trg_source_destroy(struct trg_source *s)
         return;
     trg_source_publish(s);
     trg_source_stop(s);
+    trg_hold_clear(&s->hold);
     s->conf->ops->destroy(s->inst);
     trg_list_remove(&s->link);
     trg_config_unref(s->cfg);
@@ -159,18 +186,50 @@ bool trg_source_forget(struct trg_source *s)
     return s->retired && s->outstanding == 0;
 }
 
-void trg_source_set_paused(struct trg_source *s, bool paused)
+/* Tell the connector when what it should do changed: a source that holds pauses while its hold is full,
+ * any other while the engine refuses it. */
+static void update_pause(struct trg_source *s)
 {
+    bool paused = trg_source_holds(s) ? trg_hold_full(&s->hold) : s->refused;
     if (paused == s->paused || !s->conf->ops->pause)
         return;
     s->paused = paused;
     s->conf->ops->pause(s->inst, paused);
 }
 
+void trg_source_set_paused(struct trg_source *s, bool refused)
+{
+    s->refused = refused;
+    update_pause(s);
+}
+
 void trg_source_retry(struct trg_source *s)
 {
-    if (!s->paused && s->started && !s->stopped && s->conf->ops->pause)
+    if (!s->paused && !trg_source_holds(s) && s->started && !s->stopped && s->conf->ops->pause)
         s->conf->ops->pause(s->inst, false);
+}
+
+bool trg_source_holds(const struct trg_source *s) { return s->hold.max_n > 0; }
+
+int trg_source_hold(struct trg_source *s, struct trg_event *ev)
+{
+    int rc = trg_hold_push(&s->hold, ev);
+    update_pause(s);
+    return rc;
+}
+
+bool trg_source_requeue(struct trg_source *s, struct trg_event *ev)
+{
+    int rc = trg_hold_requeue(&s->hold, ev);
+    update_pause(s);
+    return rc == 0;
+}
+
+struct trg_event *trg_source_unhold(struct trg_source *s)
+{
+    struct trg_event *ev = trg_hold_pop(&s->hold);
+    update_pause(s);
+    return ev;
 }
 
 bool trg_source_ready(struct trg_source *s) { return !s->conf->ops->ready || s->conf->ops->ready(s->inst); }
@@ -181,8 +240,9 @@ int trg_source_status_json(struct trg_source *s, struct trg_buf *out)
 {
     int rc = trg_buf_adds(out, "{\"name\":");
     rc |= trg_buf_add_json_str(out, s->name, strlen(s->name));
-    rc |= trg_buf_addf(out, ",\"type\":\"%s\",\"ready\":%s,\"paused\":%s,\"outstanding\":%zu}", s->conf->type,
-                       trg_source_ready(s) ? "true" : "false", s->paused ? "true" : "false", s->outstanding);
+    rc |= trg_buf_addf(out, ",\"type\":\"%s\",\"ready\":%s,\"paused\":%s,\"outstanding\":%zu,\"held\":%zu}",
+                       s->conf->type, trg_source_ready(s) ? "true" : "false", s->paused ? "true" : "false",
+                       s->outstanding, s->hold.n);
     return rc ? TRG_ENOMEM : 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hold.h"
 #include "list.h"
 #include "util.h"
 
@@ -48,9 +49,12 @@ struct trg_source {
     const struct trg_source_conf *conf;
     void *inst;
     struct trg_list routes;     /* the active routes fed by this source (struct trg_route.src_link) */
-    size_t outstanding;         /* events emitted and not yet handed back */
+    size_t outstanding;         /* events emitted (held ones too) and not yet handed back */
     uint64_t received;          /* events received and not yet added to trigd_events_received_total */
-    bool started, stopped, retired, paused;
+    struct trg_hold hold;       /* what the engine took and could not hand on yet (max_n 0: never holds) */
+    bool started, stopped, retired;
+    bool refused;               /* the engine cannot take its events now (trg_source_set_paused) */
+    bool paused;                /* what the connector was last told (ops->pause) */
 };
 
 /* Create the connector instance for conf (no I/O). cfg is referenced for the source's lifetime. */
@@ -58,11 +62,12 @@ int trg_source_create(const struct trg_source_env *env, struct trg_config *cfg, 
                       struct trg_source **out);
 /* Begin intake (logged when it fails). */
 int trg_source_start(struct trg_source *s);
-/* Stop intake (once; a source never started is only marked stopped). */
+/* Stop intake (once; a source never started is only marked stopped). What it holds is dropped
+ * (trg_source_drop_held): never handed on, as a connector stopping intake would drop it. */
 void trg_source_stop(struct trg_source *s);
 /* Stop it and mark it retired: it is freed once it has nothing outstanding. */
 void trg_source_retire(struct trg_source *s);
-/* Publish the metrics it counts between scrapes (trigd_events_received_total). */
+/* Publish the metrics it counts between scrapes (trigd_events_received_total, trigd_source_held). */
 void trg_source_publish(struct trg_source *s);
 /* Free (unlinks it). NULL is a no-op. */
 void trg_source_destroy(struct trg_source *s);
@@ -77,11 +82,28 @@ bool trg_source_hand_back(struct trg_source *s, struct trg_event *ev, int status
 /* An event the source took ends without a done callback (refused by the durable intake, or dropped when
  * the engine is destroyed): outstanding goes down. Returns as trg_source_hand_back(). */
 bool trg_source_forget(struct trg_source *s);
-/* One of its routes filled or drained: pause or resume the connector (ops->pause) when that changes. */
-void trg_source_set_paused(struct trg_source *s, bool paused);
+/* Whether the engine can take its events now (a route full, a DLQ blocked, Redis down for a durable
+ * intake: refused). A source that holds (trg_source_holds) is paused only while its hold is full; any
+ * other is paused while refused. The connector hears ops->pause when that changes. */
+void trg_source_set_paused(struct trg_source *s, bool refused);
 /* The engine may take what it refused again (Redis is back): when the source is not paused, tell it so
- * once more (ops->pause(false)), also when it was never paused (it was refused before the first connect). */
+ * once more (ops->pause(false)), also when it was never paused (it was refused before the first connect).
+ * Not for a source that holds: it was never refused. */
 void trg_source_retry(struct trg_source *s);
+
+/* The hold (hold.h): a source that asked for one (trg_source_set_hold) never has an event refused for want
+ * of room; the engine keeps it here, in order, until the routes take it. */
+bool trg_source_holds(const struct trg_source *s);
+/* Events held now. */
+static inline size_t trg_source_held(const struct trg_source *s) { return s->hold.n; }
+/* Hold ev (outstanding counted by the caller); 0 or TRG_ENOMEM (not held). The connector is paused when
+ * the hold becomes full. */
+int trg_source_hold(struct trg_source *s, struct trg_event *ev);
+/* Put back ev, taken out with trg_source_unhold(), that could not be handed on after all (a failed
+ * durable intake append): first in its key's order. false: out of memory (the caller still owns ev). */
+bool trg_source_requeue(struct trg_source *s, struct trg_event *ev);
+/* The next held event in turn (NULL: none); the connector is resumed once the hold is no longer full. */
+struct trg_event *trg_source_unhold(struct trg_source *s);
 /* Connected and able to receive events (ops->ready; true without the op). */
 bool trg_source_ready(struct trg_source *s);
 /* Its events go through the routes' durable intake streams (a push source, with `redis`). */

@@ -383,9 +383,9 @@ static int cmd_status(struct ctl *c)
                cell(j, "uptime_s", t2, sizeof t2),
                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ready")) ? "ready" : "NOT READY",
                cell(j, "config", t1, sizeof t1));
-        static const char *const sk[] = {"name", "type", "ready", "paused", "outstanding"};
-        static const char *const st[] = {"SOURCE", "TYPE", "READY", "PAUSED", "OUTSTANDING"};
-        rc = print_objects(cJSON_GetObjectItemCaseSensitive(j, "sources"), sk, st, 5);
+        static const char *const sk[] = {"name", "type", "ready", "paused", "outstanding", "held"};
+        static const char *const st[] = {"SOURCE", "TYPE", "READY", "PAUSED", "OUTSTANDING", "HELD"};
+        rc = print_objects(cJSON_GetObjectItemCaseSensitive(j, "sources"), sk, st, 6);
         printf("\n");
         static const char *const rk[] = {"name", "source", "function",   "enabled",
                                          "held", "full",   "dlq_blocked"};

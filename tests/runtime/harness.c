@@ -17,6 +17,7 @@
 #include "core.h"
 #include "engine.h"
 #include "registry.h"
+#include "source.h"
 #include "util.h"
 
 /* The harness of the running test: the test source and function reach it through this. */
@@ -27,6 +28,7 @@ static struct th *current;
 struct test_source_opts {
     bool fail_start;
     bool fail_create;
+    int64_t hold;
 };
 
 static const struct trg_opt test_source_options[] = {
@@ -34,6 +36,9 @@ static const struct trg_opt test_source_options[] = {
      "Make start fail (a source that cannot start).", NULL, 0},
     {"fail_create", TRG_OPT_BOOL, "false", 0, 0, NULL, offsetof(struct test_source_opts, fail_create),
      "Make create fail (a source that cannot be built).", NULL, 0},
+    {"hold", TRG_OPT_INT, "0", 0, 1000000, "events", offsetof(struct test_source_opts, hold),
+     "Above 0: the engine holds what the routes cannot take (trg_source_set_hold), pausing at this many.", NULL,
+     0},
 };
 
 struct test_source {
@@ -52,6 +57,8 @@ static int ts_create(struct trg_source *src, const void *opts, void **out)
         return TRG_ENOMEM;
     s->src = src;
     s->opts = opts;
+    if (s->opts->hold > 0)
+        trg_source_set_hold(src, (size_t)s->opts->hold, (size_t)1 << 30);
     s->next = sources;
     sources = s;
     *out = s;
@@ -103,6 +110,7 @@ static const struct trg_source_ops test_source_ops = {
     .destroy = ts_destroy,
     .done = ts_done,
     .pause = ts_pause,
+    .durable_intake = true, /* only with "redis" in the config */
 };
 
 /* --- the test function --- */
@@ -268,13 +276,46 @@ void th_stop(struct th *t)
     free(t);
 }
 
+static struct test_source *find_source(const char *name)
+{
+    struct test_source *s = sources;
+    while (s && strcmp(trg_source_name(s->src), name) != 0)
+        s = s->next;
+    assert_non_null(s);
+    return s;
+}
+
+size_t th_held(struct th *t, const char *source)
+{
+    (void)t;
+    return trg_source_held(find_source(source)->src);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+bool th_wait(struct th *t, bool (*cond)(struct th *t, void *arg), void *arg, double seconds)
+{
+    ev_timer tick; /* so that the loop never blocks for long */
+    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
+    ev_timer_start(t->loop, &tick);
+    ev_tstamp end = ev_time() + seconds;
+    bool ok;
+    while (!(ok = cond(t, arg)) && ev_time() < end)
+        ev_run(t->loop, EVRUN_ONCE);
+    ev_timer_stop(t->loop, &tick);
+    th_run(t);
+    return ok;
+}
+
 int th_emit(struct th *t, const char *source, const char *json, const char *item_id, const char *order_key)
 {
     (void)t;
-    struct test_source *s = sources;
-    while (s && strcmp(trg_source_name(s->src), source) != 0)
-        s = s->next;
-    assert_non_null(s);
+    struct test_source *s = find_source(source);
     struct trg_event *ev = trg_event_new_copy(json, strlen(json));
     assert_non_null(ev);
     ev->item_id = item_id ? trg_strdup(item_id) : NULL;

@@ -7,7 +7,9 @@
  *
  * Config: th_start() wraps the test's "functions", "sources" and "routes" with a listener on a free
  * port, a file DLQ in a fresh directory and shutdown_timeout_ms. Source type "test" (options
- * "fail_start": start fails; "fail_create": create fails), function type "test" (option "fail_create").
+ * "fail_start": start fails; "fail_create": create fails; "hold": N, the engine holds its events while the
+ * routes are full, pausing at N; with "redis" in the config its events go through the durable intake),
+ * function type "test" (option "fail_create").
  */
 #ifndef TRG_TEST_HARNESS_H
 #define TRG_TEST_HARNESS_H
@@ -65,6 +67,11 @@ int th_create(const char *config_body);
 int th_emit(struct th *t, const char *source, const char *json, const char *item_id, const char *order_key);
 /* Turn the loop until nothing more happens now (deferred callbacks, due timers, DLQ writes). */
 void th_run(struct th *t);
+/* Turn the loop, waiting for I/O and real timers (a Redis server's replies), until cond(t, arg) holds or
+ * `seconds` of real time passed; returns cond's last answer. For tests with a real server only. */
+bool th_wait(struct th *t, bool (*cond)(struct th *t, void *arg), void *arg, double seconds);
+/* Events the engine holds for source `source` (trg_source_held). */
+size_t th_held(struct th *t, const char *source);
 
 /* The number of invocations held; the oldest one (NULL when none). */
 size_t th_calls(const struct th *t);

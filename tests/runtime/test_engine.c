@@ -1,12 +1,15 @@
 /* test_engine.c — a real engine driven in process (tests/runtime/harness.h): retries, bisect, partial
- * batch responses, throttling, max record age, ordering, backpressure, reload and shutdown. Each test
- * decides every invocation's outcome itself and moves the clock itself, so none waits on time. */
+ * batch responses, throttling, max record age, ordering, backpressure, the hold of a source that asks for
+ * one, reload and shutdown. Each test decides every invocation's outcome itself and moves the clock itself,
+ * so none waits on time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "connectors/connector.h"
@@ -172,6 +175,124 @@ static void test_backpressure(void **state)
     th_stop(t);
 }
 
+#define HOLD_SRC(n) "\"sources\":{\"s\":{\"type\":\"test\",\"hold\":" #n "}}"
+
+/* The number in the payload of the oldest held invocation ({"n":N}). */
+static int call_n(struct th *t)
+{
+    const char *p = strstr(th_call(t)->payload, "\"n\":");
+    assert_non_null(p);
+    return atoi(p + 4);
+}
+
+/* A source with a hold: what the full route cannot take is held, not refused; the source is paused once 3
+ * are held and resumed at half; everything reaches the function in the order it came. */
+static void test_hold(void **state)
+{
+    (void)state;
+    struct th *t = th_start("\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}}," HOLD_SRC(3)
+                            ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
+                            "\"max_queued_events\":2}}", 1000);
+    char json[32];
+    for (int i = 1; i <= 6; i++) {
+        snprintf(json, sizeof json, "{\"n\":%d}", i);
+        assert_int_equal(th_emit(t, "s", json, NULL, NULL), 0); /* never TRG_EFULL */
+        th_run(t);
+        assert_true(t->paused == (i >= 5)); /* 2 in the route, then 3 held */
+    }
+    for (int i = 1; i <= 6; i++) {
+        assert_int_equal(th_calls(t), 1);
+        assert_int_equal(call_n(t), i);
+        th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+        /* after answering i, event i + 2 is in the route; held: 6 - (i + 2) */
+        assert_true(t->paused == (6 - (i + 2) > 1));
+    }
+    assert_int_equal(th_calls(t), 0);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 6);
+    th_stop(t);
+}
+
+/* A held event keeps the order of its key behind the full route, and keys are not blocked by each other:
+ * with two routes' worth of keys, each key's events arrive in order. */
+static void test_hold_keys(void **state)
+{
+    (void)state;
+    struct th *t = th_start("\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}}," HOLD_SRC(100)
+                            ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
+                            "\"max_queued_events\":1}}", 1000);
+    const char *keys[] = {"a", "b", "a", "b", "a", "a", "b"};
+    int next[2] = {0, 0};
+    char json[32];
+    for (int i = 0; i < 7; i++) {
+        snprintf(json, sizeof json, "{\"k\":%d,\"n\":%d}", keys[i][0] - 'a', i);
+        assert_int_equal(th_emit(t, "s", json, NULL, keys[i]), 0);
+    }
+    th_run(t);
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(th_calls(t), 1);
+        const char *k = strstr(th_call(t)->payload, "\"k\":");
+        int key = atoi(k + 4), n = call_n(t);
+        /* the n-th event of its key in emit order */
+        int seen = 0, want = -1;
+        for (int j = 0; j < 7 && want < 0; j++)
+            if (keys[j][0] - 'a' == key && seen++ == next[key])
+                want = j;
+        assert_int_equal(n, want);
+        next[key]++;
+        th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    }
+    assert_int_equal(next[0] + next[1], 7);
+    th_stop(t);
+}
+
+/* With no enabled route a holding source's events wait (the source is paused at its bound) and go on once
+ * a route is enabled again. */
+static void test_hold_no_route(void **state)
+{
+    (void)state;
+    struct th *t = th_start(FN "," HOLD_SRC(2) ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\","
+                               "\"batch_size\":1}}", 1000);
+    assert_int_equal(trg_engine_route_set_enabled(t->engine, "r", false), 0);
+    assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    assert_int_equal(th_emit(t, "s", "{\"n\":2}", NULL, NULL), 0);
+    th_run(t);
+    assert_int_equal(th_calls(t), 0);
+    assert_true(t->paused);
+    assert_int_equal(trg_engine_route_set_enabled(t->engine, "r", true), 0);
+    th_run(t);
+    assert_false(t->paused);
+    assert_int_equal(th_calls(t), 2);
+    assert_int_equal(call_n(t), 1);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(call_n(t), 2);
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 2);
+    th_stop(t);
+}
+
+/* A source that stops (here: a reload removes it) drops what it holds: each event comes back as never sent,
+ * while the ones in the route finish. */
+static void test_hold_dropped_at_stop(void **state)
+{
+    (void)state;
+    struct th *t = th_start("\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}}," HOLD_SRC(10)
+                            ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
+                            "\"max_queued_events\":1}}", 1000);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
+    th_run(t);
+    assert_int_equal(th_calls(t), 1);
+    assert_int_equal(th_reload(t, "\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}},"
+                                  "\"sources\":{\"s2\":{\"type\":\"test\"}},\"routes\":{\"r\":{\"source\":\"s2\","
+                                  "\"function\":\"f\",\"batch_size\":1,\"max_queued_events\":1}}"),
+                     0);
+    assert_int_equal(th_done_count(t, TRG_DONE_UNSENT), 3);
+    assert_int_equal(th_calls(t), 1); /* the one in flight finishes */
+    th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
+    assert_int_equal(th_done_count(t, TRG_DONE_OK), 1);
+    th_stop(t);
+}
+
 /* A reload keeps in-flight work, and says how many new sources could not start (it used to say 0). */
 static void test_reload(void **state)
 {
@@ -290,6 +411,10 @@ int main(void)
         cmocka_unit_test(test_max_record_age),
         cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_hold),
+        cmocka_unit_test(test_hold_keys),
+        cmocka_unit_test(test_hold_no_route),
+        cmocka_unit_test(test_hold_dropped_at_stop),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_create_fails),
         cmocka_unit_test(test_reload_fails),
