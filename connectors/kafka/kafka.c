@@ -11,11 +11,12 @@
  * every commit_interval_ms, at revoke, and at shutdown. An abandoned record stops the partition's
  * stores until it is reassigned: a crash or a rebalance replays it, nothing is skipped.
  *
- * Backpressure: a record the engine refuses (a route is full) is held, with every later one, and the
- * assigned partitions are paused (rd_kafka_pause_partitions); when the engine says the routes drained,
- * the held records are emitted in order and the partitions resumed.
+ * Backpressure: the engine holds what the routes cannot take yet, in order, the partitions taking turns
+ * (trg_source_set_hold, max_buffered and max_buffered_bytes); when its hold is full it says pause, and the
+ * assigned partitions are paused (rd_kafka_pause_partitions) until it says resume, at half. A held record
+ * dropped unsent (at a revoke, at stop) is never stored past: whoever reads the partition next reads it.
  *
- * A partition's records out and held are kafka_partition.c's; the options kafka_conf.c's; the batch views
+ * A partition's records out are kafka_partition.c's; the options kafka_conf.c's; the batch views
  * kafka_batch.c's (kafka.h lists what each file offers the others).
  */
 #include <errno.h>
@@ -33,8 +34,6 @@
 #include "kafka.h"
 #include "kafka_event.h"
 
-static void relieve(struct kafka *k);
-
 static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -42,10 +41,6 @@ static void commit_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct kafka *k = w->data;
     trg_kafka_commit(k, false);
     trg_kafka_update_lag(k);
-    /* records buffered while the routes were full: normally emitted when the engine says they drained
-     * (kafka_pause), retried here too so a missed signal cannot leave them waiting */
-    if (!k->stopping && !k->paused_engine)
-        relieve(k);
 }
 
 /* ---- pausing ----------------------------------------------------------------------------------- */
@@ -97,15 +92,15 @@ static void set_kafka_paused(struct kafka *k, bool paused)
         }
         trg_source_set_gauge(k->src, TRG_GAUGE_PAUSED_PARTITIONS, NULL, paused ? l->cnt : 0);
         trg_info("kafka", k->name, "%s %d partition(s)%s", paused ? "paused" : "resumed", l->cnt,
-                 !paused ? "" : k->stopping ? ": stopping" : ": the routes are full; resumed when they drain");
+                 !paused     ? ""
+                 : k->stopping ? ": stopping"
+                               : ": the routes are full and max_buffered records wait; resumed at half");
         rd_kafka_topic_partition_list_destroy(l);
     }
     k->paused_kafka = paused;
 }
 
 /* ---- records ----------------------------------------------------------------------------------- */
-
-enum { EMIT_OK, EMIT_HOLD, EMIT_DROP, EMIT_SKIP };
 
 /* A record that is final without being emitted (a skipped MinIO value, a record before starting_timestamp):
  * like a filtered record, its offset may be stored once the records before it are. false: out of memory. */
@@ -127,9 +122,17 @@ static bool skip_record(struct kpart *p, int64_t offset)
     return true;
 }
 
-/* Hand one record of partition p (trg_kafka_part_find's answer: NULL when revoked) to the engine. EMIT_HOLD: the
- * routes are full, keep m for later. */
-static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_t *m)
+/* Not emitted, out of memory: no offset of p is stored past it any more (p->stuck), so it is read again
+ * after the next rebalance or restart. */
+static void lose_record(struct kafka *k, struct kpart *p, const rd_kafka_message_t *m)
+{
+    p->stuck = true;
+    trg_error("kafka", k->name, "out of memory taking %s@%" PRId64 ": it is read again after the next rebalance "
+              "or restart (no offset of the partition is stored past it until then)", p->tp, m->offset);
+}
+
+/* Hand one record of partition p to the engine (which takes it, or holds it while the routes are full). */
+static void emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     struct trg_kafka_header *hdrs = NULL;
@@ -140,19 +143,17 @@ static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_
     size_t nh = 0;
     int err;
 
-    if (!p)
-        return EMIT_DROP; /* revoked since it was fetched */
     if (p->skip_ts) {
         if (rd_kafka_message_timestamp(m, NULL) < k->opts->starting_timestamp) {
             trg_source_count(k->src, "skipped_before_timestamp", 1);
-            return skip_record(p, m->offset) ? EMIT_SKIP : EMIT_HOLD;
+            if (!skip_record(p, m->offset))
+                lose_record(k, p, m);
+            return;
         }
         p->skip_ts = false;
         trg_info("kafka", k->name, "%s starts at offset %" PRId64 " (the first record at or after "
                  "starting_timestamp)", p->tp, m->offset);
     }
-    if (!trg_source_can_accept(k->src))
-        return EMIT_HOLD;
     struct trg_kafka_record r = {
         .topic = topic,
         .partition = m->partition,
@@ -186,7 +187,9 @@ static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_
             trg_warn("kafka", k->name, "%s@%" PRId64 " is not a MinIO notification (format \"minio\"): skipped",
                      p->tp, m->offset);
             trg_free(hdrs);
-            return skip_record(p, m->offset) ? EMIT_SKIP : EMIT_HOLD;
+            if (!skip_record(p, m->offset))
+                lose_record(k, p, m);
+            return;
         }
         if (mrc < 0)
             goto nomem;
@@ -228,77 +231,17 @@ static int emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_
         trg_pool_put(&k->recs, rec);
         trg_event_free(ev);
         trg_free(hdrs);
-        return EMIT_HOLD;
+        lose_record(k, p, m); /* the engine holds what the routes cannot take: this is out of memory */
+        return;
     }
     p->next_offset = m->offset + 1;
     trg_free(hdrs);
-    return EMIT_OK;
+    return;
 nomem:
-    trg_error("kafka", k->name, "out of memory building the event of %s@%" PRId64 ": holding it and pausing",
-              p->tp, m->offset);
     trg_event_free(ev);
     trg_pool_put(&k->recs, rec);
     trg_free(hdrs);
-    return EMIT_HOLD;
-}
-
-static void hold(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
-{
-    if (!trg_kafka_held_push(k, p, m)) {
-        /* the record was not emitted and no offset passes it: dropping it here means a redelivery only
-         * after a rebalance or a restart; say so */
-        trg_error("kafka", k->name, "out of memory holding a record of %s [%" PRId32 "] at offset %" PRId64
-                  "; it is redelivered after the next rebalance or restart", rd_kafka_topic_name(m->rkt),
-                  m->partition, m->offset);
-        p->stuck = true;
-        rd_kafka_message_destroy(m);
-        return;
-    }
-    /* pausing makes librdkafka drop what it prefetched and fetch it again on resume: only worth it
-     * when the routes stay full for a while, so records are buffered up to max_buffered first */
-    if (k->n_held >= (size_t)k->opts->max_buffered || k->held_bytes >= (size_t)k->opts->max_buffered_bytes)
-        set_kafka_paused(k, true);
-}
-
-/* Emit held records, in order within each partition, the partitions taking turns of up to KAFKA_TURN records;
- * true when none is left. */
-static bool flush_held(struct kafka *k)
-{
-    struct kpart *p;
-    while ((p = k->ready_head)) {
-        for (int i = 0; i < KAFKA_TURN && p->n_held > 0; i++) {
-            rd_kafka_message_t *m = *trg_kafka_held_at(p, 0);
-            if (emit_record(k, p, m) == EMIT_HOLD)
-                return false;
-            trg_kafka_held_pop(k, p);
-            rd_kafka_message_destroy(m);
-        }
-        /* to the back of the turn, or out of it */
-        k->ready_head = p->ready_next;
-        if (!k->ready_head)
-            k->ready_tail = NULL;
-        p->ready_next = NULL;
-        p->ready = false;
-        if (p->n_held > 0)
-            trg_kafka_ready_append(k, p);
-    }
-    return true;
-}
-
-/* The routes have room: emit buffered records; resume the partitions once the buffer is half empty, so
- * that fetching again (librdkafka takes up to a second to fetch after a resume) overlaps with emitting the
- * rest; librdkafka resumes at the record after the last one read, so the order holds. */
-static void relieve(struct kafka *k)
-{
-    bool all = flush_held(k);
-    if (k->paused_kafka && (all || (k->n_held <= (size_t)k->opts->max_buffered / 2 &&
-                                    k->held_bytes <= (size_t)k->opts->max_buffered_bytes / 2))) {
-        set_kafka_paused(k, false);
-        wake_fetcher(k); /* pausing purged the partitions' queued records: the consumer queue is empty */
-        poke(k);
-    } else if (all) {
-        poke(k);
-    }
+    lose_record(k, p, m);
 }
 
 /* AT_TIMESTAMP: the partition has no committed offset (auto.offset.reset "error" said so, and left it
@@ -393,21 +336,9 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m); /* not emitted, not stored: the next owner reads it again */
         return;
     }
-    if (!p) {
-        rd_kafka_message_destroy(m); /* revoked since it was fetched */
-        return;
-    }
-    if (p->n_held > 0) {
-        hold(k, p, m);
-        return;
-    }
-    switch (emit_record(k, p, m)) {
-    case EMIT_HOLD:
-        hold(k, p, m);
-        return;
-    default:
-        rd_kafka_message_destroy(m);
-    }
+    if (p)
+        emit_record(k, p, m);
+    rd_kafka_message_destroy(m); /* without p: revoked since it was fetched */
 }
 
 static void drain(struct kafka *k)
@@ -445,6 +376,13 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- librdkafka callbacks (all served from the loop, inside rd_kafka_consumer_poll) ------------- */
 
+/* trg_source_drop_held's match: a held event of partition arg. */
+static bool held_of(const struct trg_event *ev, void *arg)
+{
+    const struct krec *rec = ev->token;
+    return rec && rec->p == arg;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
@@ -481,13 +419,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
             struct kpart *p = trg_kafka_part_find(k, parts->elems[i].topic, parts->elems[i].partition);
             if (!p)
                 continue;
-            trg_kafka_held_drop(k, p);
+            trg_source_drop_held(k->src, held_of, p); /* not emitted yet: the next owner reads them */
             p->assigned = false;
             trg_source_set_gauge(k->src, TRG_GAUGE_PARTITION_LAG, p->tp, -1);
-            if (!p->head) {
-                trg_kafka_part_unlink(k, p);
-                trg_kafka_part_free(p);
-            }
+            trg_kafka_part_advance(p); /* frees p once nothing of it is out */
         }
         if (coop)
             error = rd_kafka_incremental_unassign(rk, parts);
@@ -567,6 +502,7 @@ static int kafka_create(struct trg_source *src, const void *opts, void **out)
     ev_timer_init(&k->commit, commit_cb, (double)k->opts->commit_interval_ms / 1000.,
                   (double)k->opts->commit_interval_ms / 1000.);
     k->commit.data = k;
+    trg_source_set_hold(src, (size_t)k->opts->max_buffered, (size_t)k->opts->max_buffered_bytes);
     *out = k;
     return 0;
 }
@@ -639,7 +575,6 @@ static void kafka_stop(void *inst)
     if (k->stopping)
         return;
     k->stopping = true;
-    trg_kafka_held_drop_all(k); /* never emitted, never stored: read again next time */
     if (!k->rk)
         return;
     set_kafka_paused(k, true);
@@ -654,14 +589,12 @@ static void kafka_destroy(void *inst)
     ev_io_stop(k->loop, &k->io);
     ev_prepare_stop(k->loop, &k->store);
     ev_timer_stop(k->loop, &k->commit);
-    trg_kafka_held_drop_all(k);
     if (k->rk) {
         k->stopping = true;
         /* shutdown only: a synchronous final commit, and leaving the group, bounded by librdkafka's
          * timeouts; the loop has nothing else to serve for this source any more */
         trg_kafka_commit(k, true);
         rd_kafka_consumer_close(k->rk);
-        trg_kafka_held_drop_all(k);
     }
     if (k->queue)
         rd_kafka_queue_destroy(k->queue);
@@ -712,24 +645,25 @@ static void kafka_done(void *inst, struct trg_event *ev, int status, const struc
         return;
     ev->token = NULL;
     rec->done = true;
-    if (status != TRG_DONE_OK) {
-        rec->abandoned = true;
-        rec->p->stuck = true;
-    }
+    rec->abandoned = status != TRG_DONE_OK; /* abandoned or never sent: the stores stop at it */
     trg_kafka_part_advance(rec->p);
 }
 
+/* The engine's hold of this source's records is full (paused), or back at half: resume fetching while the
+ * rest is handed on (librdkafka takes up to a second to fetch after a resume); librdkafka resumes at the
+ * record after the last one read, so the order holds. */
 static void kafka_pause(void *inst, bool paused)
 {
     struct kafka *k = inst;
-    k->paused_engine = paused;
-    if (k->stopping) {
+    if (paused || k->stopping) {
         set_kafka_paused(k, true);
         return;
     }
-    if (paused)
-        return; /* records read from now on are buffered (hold), and the partitions paused beyond max_buffered */
-    relieve(k);
+    if (k->paused_kafka) {
+        set_kafka_paused(k, false);
+        wake_fetcher(k); /* pausing purged the partitions' queued records: the consumer queue is empty */
+    }
+    poke(k);
 }
 
 static bool kafka_ready(void *inst)

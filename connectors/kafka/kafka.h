@@ -1,7 +1,7 @@
 /* kafka.h — what the Kafka source's files share (private to connectors/kafka/): its options, its state
- * (struct kafka: the consumer, held records per partition, offsets, the on_failure producer), and the
+ * (struct kafka: the consumer, records out per partition, offsets, the on_failure producer), and the
  * functions one file calls in another. kafka.c is the consumer; kafka_partition.c a partition's records
- * (offsets stored behind finished records, records held while the routes are full); kafka_conf.c the
+ * (offsets stored behind finished records); kafka_conf.c the
  * options and librdkafka settings; kafka_batch.c the batch views; kafka_producer.c the on_failure producer.
  */
 #ifndef TRG_KAFKA_H
@@ -16,7 +16,6 @@
 #include "../connector.h"
 
 #define KAFKA_DRAIN_MAX 2000 /* records and callbacks per loop pass, so other watchers get their turn */
-#define KAFKA_TURN 100       /* held records one partition emits before the next one's turn */
 
 enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST, KAFKA_AT_TIMESTAMP };
 enum kafka_format { KAFKA_FORMAT_LAMBDA, KAFKA_FORMAT_MINIO };
@@ -57,19 +56,13 @@ struct kpart {
     char *tp;              /* "topic-partition" */
     struct krec *head, *tail;
     bool assigned;
-    bool stuck;            /* an abandoned record: store nothing past it */
+    bool stuck;            /* past an abandoned (or lost) record: store nothing more */
     bool dirty;            /* store_next changed and is not stored yet */
     bool skip_ts;          /* AT_TIMESTAMP without a committed offset: skipping records before the timestamp */
     bool reset;            /* AT_TIMESTAMP without a committed offset: to restart at the oldest record */
     int64_t store_next;    /* the offset to store (first record not done) */
     int64_t next_offset;   /* the offset after the last record handed to the engine */
     int64_t fetch_next;    /* the offset after the last record polled (emitted, held or dropped), -1 unknown */
-    /* records refused by the engine (routes full), oldest first, waiting for them to drain: a ring of
-     * held_cap (a power of two) slots from held_head */
-    rd_kafka_message_t **held;
-    size_t held_cap, held_head, n_held;
-    struct kpart *ready_next; /* in the kafka's turn of partitions with held records */
-    bool ready;
 };
 
 /* Events of one failed batch being produced to an on_failure topic: done once every delivery report is in. */
@@ -95,14 +88,9 @@ struct kafka {
     ev_prepare store;
     ev_timer commit;
     struct kpart *parts;
-    /* partitions with held records, taking turns of KAFKA_TURN records, so that every partition's lane gets
-     * records as the routes drain (a fetch brings thousands of one partition's records at once) */
-    struct kpart *ready_head, *ready_tail;
-    size_t n_held;     /* held records, all partitions */
-    size_t held_bytes; /* their keys and values */
     struct trg_pool recs;       /* struct krec */
     struct trg_buf scratch, scratch_id, scratch_key; /* a record's json, item id and order key being built */
-    bool started, stopping, paused_engine, paused_kafka, joined, need_commit, need_reset;
+    bool started, stopping, paused_kafka, joined, need_commit, need_reset;
     /* the producer for on_failure "kafka://TOPIC", created at the first failure; its main queue (delivery
      * reports, logs, errors) signals pprd/ppwr, drained with rd_kafka_poll(prk, 0) on the loop */
     rd_kafka_t *prk;
@@ -129,7 +117,7 @@ void trg_kafka_check(const void *opts, const char *path, struct trg_errs *errs);
 struct kpart *trg_kafka_part_find(struct kafka *k, const char *topic, int32_t partition);
 /* A new assigned partition at the front of k->parts; NULL when out of memory. */
 struct kpart *trg_kafka_part_add(struct kafka *k, const char *topic, int32_t partition);
-/* Take p off k->parts; free it (its records out go back to the pool; its held ring must be empty). */
+/* Take p off k->parts; free it (its records out go back to the pool). */
 void trg_kafka_part_unlink(struct kafka *k, struct kpart *p);
 void trg_kafka_part_free(struct kpart *p);
 /* Pop the finished prefix of p's records and schedule storing the offset after it; a revoked partition
@@ -144,21 +132,6 @@ void trg_kafka_commit(struct kafka *k, bool sync);
 /* The lag gauges, from the cached high watermarks, and the paused-partitions gauge. */
 void trg_kafka_update_lag(struct kafka *k);
 
-/* Held records (kafka_partition.c): slot i (0 = oldest) of p's ring. */
-static inline rd_kafka_message_t **trg_kafka_held_at(struct kpart *p, size_t i)
-{
-    return &p->held[(p->held_head + i) & (p->held_cap - 1)];
-}
-/* Append m to p's held records (p joins the turn); false: out of memory. */
-bool trg_kafka_held_push(struct kafka *k, struct kpart *p, rd_kafka_message_t *m);
-/* Take the oldest held record off p's ring (the caller has it from trg_kafka_held_at(p, 0)). */
-void trg_kafka_held_pop(struct kafka *k, struct kpart *p);
-/* Put p at the back of the turn; take it out of the turn. */
-void trg_kafka_ready_append(struct kafka *k, struct kpart *p);
-void trg_kafka_ready_remove(struct kafka *k, struct kpart *p);
-/* Drop p's (or every partition's) held records, never emitted nor stored: whoever reads next reads them. */
-void trg_kafka_held_drop(struct kafka *k, struct kpart *p);
-void trg_kafka_held_drop_all(struct kafka *k);
 
 /* The batch views (kafka_batch.c): ops->envelope, ops->batch_info, ops->filter_view. */
 int trg_kafka_source_envelope(void *inst, struct trg_event *const *evs, size_t n, struct trg_buf *out);

@@ -37,13 +37,15 @@ const struct trg_opt trg_kafka_options[] = {
     {"commit_interval_ms", TRG_OPT_INT, "1000", 100, 60000, "ms", offsetof(struct kafka_opts, commit_interval_ms),
      "How often stored offsets are committed to the group (also at revoke and at shutdown).", NULL, 0},
     {"max_buffered", TRG_OPT_INT, "100000", 1, 10000000, "records", offsetof(struct kafka_opts, max_buffered),
-     "Records read while the routes are full, kept in order until they have room; beyond this many (or "
-     "max_buffered_bytes) the partitions are paused (rd_kafka_pause_partitions) until half of them are emitted. "
-     "Each pause drops what librdkafka prefetched, so a small buffer costs refetching.",
+     "Records read while the routes are full, held by trigd in order (the partitions taking turns) until they "
+     "have room; at this many (or max_buffered_bytes) the partitions are paused (rd_kafka_pause_partitions) "
+     "until half of them are handed on. Each pause drops what librdkafka prefetched, so a small buffer costs "
+     "refetching.",
      NULL, 0},
     {"max_buffered_bytes", TRG_OPT_INT, "67108864", 1024, 4294967296, "bytes",
      offsetof(struct kafka_opts, max_buffered_bytes),
-     "Key and value bytes of the records buffered while the routes are full, before the partitions are paused.",
+     "Bytes of the records held while the routes are full (each as its event's JSON, the value base64-encoded), "
+     "before the partitions are paused.",
      NULL, 0},
     {"rdkafka", TRG_OPT_KVLIST, "{}", 0, 0, NULL, offsetof(struct kafka_opts, rdkafka),
      "librdkafka settings passed to rd_kafka_conf_set (SASL, TLS, tuning), e.g. "

@@ -1,7 +1,6 @@
 /* kafka_partition.c — a partition of the Kafka source: its records out, kept in offset order so the offset
  * stored is always behind the finished ones (stored once per loop pass, committed every
- * commit_interval_ms), its lag, and the records held while the routes are full (a ring per partition, the
- * partitions taking turns). See kafka.c for how the consumer uses them. */
+ * commit_interval_ms), and its lag. See kafka.c for how the consumer uses them. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -22,7 +21,6 @@ void trg_kafka_part_free(struct kpart *p)
         n = r->next;
         trg_pool_put(&p->k->recs, r);
     }
-    trg_free(p->held); /* trg_kafka_held_drop emptied it */
     trg_free(p->topic);
     trg_free(p->tp);
     trg_free(p);
@@ -67,7 +65,7 @@ void trg_kafka_store_offsets(struct kafka *k)
         if (!p->dirty)
             continue;
         p->dirty = false;
-        if (!p->assigned || p->stuck || p->store_next < 0)
+        if (!p->assigned || p->store_next < 0)
             continue;
         if (!l && !(l = rd_kafka_topic_partition_list_new(8)))
             return;
@@ -92,15 +90,18 @@ void trg_kafka_store_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     trg_kafka_store_offsets(k);
 }
 
-/* Pop the finished prefix of p's records; the offset after it is the one to store. */
+/* Pop the finished prefix of p's records; the offset after it is the one to store, up to the first
+ * abandoned record: from there on p is stuck and stores nothing more. */
 void trg_kafka_part_advance(struct kpart *p)
 {
     struct kafka *k = p->k;
-    while (p->head && p->head->done && !p->head->abandoned) {
+    while (p->head && p->head->done) {
         struct krec *r = p->head;
         p->head = r->next;
         if (!p->head)
             p->tail = NULL;
+        if (r->abandoned)
+            p->stuck = true;
         if (!p->stuck) {
             p->store_next = r->offset + 1;
             p->dirty = true;
@@ -151,86 +152,3 @@ void trg_kafka_update_lag(struct kafka *k)
     trg_source_set_lag(k->src, lag);
     trg_source_set_gauge(k->src, TRG_GAUGE_PAUSED_PARTITIONS, NULL, k->paused_kafka ? n : 0);
 }
-
-/* Put p at the back of the turn of partitions with held records. */
-void trg_kafka_ready_append(struct kafka *k, struct kpart *p)
-{
-    p->ready = true;
-    p->ready_next = NULL;
-    if (k->ready_tail)
-        k->ready_tail->ready_next = p;
-    else
-        k->ready_head = p;
-    k->ready_tail = p;
-}
-
-/* Append m to p's held records; false: out of memory. */
-bool trg_kafka_held_push(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
-{
-    if (p->n_held == p->held_cap) {
-        size_t cap = p->held_cap ? p->held_cap * 2 : 256;
-        rd_kafka_message_t **v = trg_malloc(cap * sizeof *v);
-        if (!v)
-            return false;
-        for (size_t i = 0; i < p->n_held; i++)
-            v[i] = *trg_kafka_held_at(p, i);
-        trg_free(p->held);
-        p->held = v;
-        p->held_cap = cap;
-        p->held_head = 0;
-    }
-    *trg_kafka_held_at(p, p->n_held++) = m;
-    k->n_held++;
-    k->held_bytes += m->len + m->key_len;
-    if (!p->ready)
-        trg_kafka_ready_append(k, p);
-    return true;
-}
-
-/* Take the oldest held record of p off its ring (p stays in the turn). */
-void trg_kafka_held_pop(struct kafka *k, struct kpart *p)
-{
-    rd_kafka_message_t *m = *trg_kafka_held_at(p, 0);
-    p->held_head = (p->held_head + 1) & (p->held_cap - 1);
-    p->n_held--;
-    k->n_held--;
-    k->held_bytes -= m->len + m->key_len;
-}
-
-/* Take p out of the turn (it holds nothing, or is dropped). */
-void trg_kafka_ready_remove(struct kafka *k, struct kpart *p)
-{
-    struct kpart *prev = NULL;
-    if (!p->ready)
-        return;
-    for (struct kpart *q = k->ready_head; q; prev = q, q = q->ready_next)
-        if (q == p) {
-            if (prev)
-                prev->ready_next = p->ready_next;
-            else
-                k->ready_head = p->ready_next;
-            if (k->ready_tail == p)
-                k->ready_tail = prev;
-            break;
-        }
-    p->ready = false;
-    p->ready_next = NULL;
-}
-
-/* Drop the held records of p, never emitted and never stored: whoever reads the partition next reads them. */
-void trg_kafka_held_drop(struct kafka *k, struct kpart *p)
-{
-    while (p->n_held > 0) {
-        rd_kafka_message_t *m = *trg_kafka_held_at(p, 0);
-        trg_kafka_held_pop(k, p);
-        rd_kafka_message_destroy(m);
-    }
-    trg_kafka_ready_remove(k, p);
-}
-
-void trg_kafka_held_drop_all(struct kafka *k)
-{
-    for (struct kpart *p = k->parts; p; p = p->next)
-        trg_kafka_held_drop(k, p);
-}
-

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# kafka_metrics.sh — the per-partition gauges: trigd_source_partition_lag{source,partition} and
-# trigd_source_paused_partitions{source}. A function whose calls are held at the sink keeps the route full, the source buffers up to
-# max_buffered and pauses its 2 partitions: the gauge says 2 and the lag of each partition is positive; once
-# everything is read and done, the partitions are resumed (gauge 0) and every partition's lag is 0.
+# kafka_metrics.sh — the per-partition gauges: trigd_source_partition_lag{source,partition},
+# trigd_source_paused_partitions{source} and trigd_source_held{source}. A function whose calls are held at
+# the sink keeps the route full, the engine holds the source's records up to max_buffered and pauses its 2
+# partitions: the gauge says 2, at least max_buffered records are held, and the lag of each partition is
+# positive; once everything is read and done, the partitions are resumed (gauge 0), nothing is held and
+# every partition's lag is 0.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -38,13 +40,15 @@ _lagging() {
     ((${a%.*} > 0 || ${b%.*} > 0))
 }
 wait_for 10 _lagging
+held=$(metric 'trigd_source_held{source="k"}')
+((${held%.*} >= 10)) || fail "trigd_source_held is $held with the partitions paused at max_buffered 10"
 log "2 partitions paused, lag per partition: $(curl -fsS "$(trigd_url /metrics)" | grep '^trigd_source_partition_lag' | tr '\n' ' ')"
 
 sink_ctl release > /dev/null
 _all() { (($(krecords | wc -l) >= 120)); }
 wait_for 60 _all
 _drained() {
-    [[ $(metric 'trigd_source_paused_partitions{source="k"}') == 0 &&
+    [[ $(metric 'trigd_source_paused_partitions{source="k"}') == 0 && $(metric 'trigd_source_held{source="k"}') == 0 &&
         $(metric 'trigd_source_partition_lag{source="k",partition="bp-0"}') == 0 &&
         $(metric 'trigd_source_partition_lag{source="k",partition="bp-1"}') == 0 ]] &&
         curl -fsS "$(trigd_url /metrics)" | grep -q '^trigd_source_partition_lag{source="k",partition="bp-1"} 0$'
