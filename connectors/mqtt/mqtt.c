@@ -8,9 +8,9 @@
  * jittered exponential backoff; every (re)connect subscribes again.
  *
  * Delivery: libmosquitto acknowledges a QoS 1/2 message to the broker when the message callback
- * returns, so the message is handed to the engine inside that callback. While a route is full the
- * socket is not read (the broker keeps QoS 1/2 messages of the persistent session); messages that
- * were already read when the routes filled up wait in a small local backlog (mqtt_backlog.c).
+ * returns, so the message is handed to the engine inside that callback, and the engine holds what the
+ * routes cannot take yet (trg_source_set_hold): it says pause at the first message it holds, and the
+ * socket is not read until it says resume (the broker keeps QoS 1/2 messages of the persistent session).
  *
  * The options are mqtt_conf.c's and the connection mqtt_conn.c's (mqtt.h lists what each file offers).
  */
@@ -136,20 +136,12 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
     ev = build_event(m, msg, props);
     if (!ev)
         return;
-    if (m->n_backlog > 0) {
-        err = TRG_EFULL; /* keep the order: behind what is waiting */
-    } else {
-        err = trg_source_emit(m->src, ev);
-        if (err == 0)
-            return;
-    }
-    if (err == TRG_EFULL && trg_mqtt_backlog_push(m, ev)) {
-        m->paused = true; /* read nothing more until the backlog has gone */
+    err = trg_source_emit(m->src, ev);
+    if (err == 0)
         return;
-    }
     m->lost++;
     trg_error("mqtt", m->name, "a message on %s was dropped (%s) after the broker had its acknowledgement",
-              msg->topic, trg_strerror(err == TRG_EFULL ? TRG_ENOMEM : err));
+              msg->topic, trg_strerror(err));
     trg_event_free(ev);
 }
 
@@ -163,6 +155,10 @@ static void mqtt_done(void *inst, struct trg_event *ev, int status, const struct
     char *topic = NULL;
     int rc;
 
+    if (status == TRG_DONE_UNSENT) {
+        m->unsent++; /* read, acknowledged, and held when the source stopped */
+        return;
+    }
     if (!m->opts->reply || status != TRG_DONE_OK || !res ||
         (res->outcome != TRG_OUT_SUCCESS && res->outcome != TRG_OUT_PARTIAL))
         return;
@@ -240,6 +236,15 @@ static int mqtt_raw(void *inst, const struct trg_event *ev, struct trg_buf *out)
     return trg_mqtt_raw(ev->json, ev->len, out);
 }
 
+/* The engine holds a message the routes cannot take, and says pause: the socket is not read (keepalives go
+ * on), so the broker keeps the QoS 1/2 messages, until it says resume (it handed on what it held). */
+static void mqtt_pause(void *inst, bool paused)
+{
+    struct mqtt *m = inst;
+    m->paused = paused;
+    trg_mqtt_rearm(m);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
 static void mqtt_free(struct mqtt *m)
@@ -251,9 +256,6 @@ static void mqtt_free(struct mqtt *m)
         if (--mosquitto_refs == 0)
             mosquitto_lib_cleanup();
     }
-    for (size_t i = 0; i < m->n_backlog; i++)
-        trg_event_free(m->backlog[i]);
-    trg_free(m->backlog);
     trg_buf_free(&m->scratch);
     for (size_t i = 0; i < m->n_subs; i++)
         trg_free(m->subs[i].filter);
@@ -327,8 +329,7 @@ static int mqtt_create(struct trg_source *src, const void *opts, void **out)
         goto fail;
     mosquitto_message_v5_callback_set(m->mosq, on_message);
     trg_mqtt_conn_init(m);
-    ev_idle_init(&m->flush, trg_mqtt_flush_cb);
-    m->flush.data = m;
+    trg_source_set_hold(src, MQTT_HOLD, (size_t)1 << 30);
     *out = m;
     return 0;
 fail:
@@ -357,7 +358,6 @@ static void mqtt_stop(void *inst)
         return;
     m->started = false;
     ev_timer_stop(m->loop, &m->reconnect);
-    ev_idle_stop(m->loop, &m->flush);
     /* A clean DISCONNECT keeps the session (clean_start false): the broker holds what comes next. */
     if (m->connected) {
         mosquitto_disconnect_v5(m->mosq, 0, NULL);
@@ -379,10 +379,10 @@ static void mqtt_destroy(void *inst)
     ev_io_stop(m->loop, &m->io);
     ev_timer_stop(m->loop, &m->misc);
     ev_timer_stop(m->loop, &m->reconnect);
-    ev_idle_stop(m->loop, &m->flush);
-    if (m->n_backlog)
-        trg_warn("mqtt", m->name, "%zu message%s read from the broker were never handed on", m->n_backlog,
-                 m->n_backlog == 1 ? "" : "s");
+    if (m->unsent)
+        trg_warn("mqtt", m->name, "%llu message(s) read from the broker were never handed on: the routes were "
+                 "full when trigd stopped, and the broker already had their acknowledgement",
+                 (unsigned long long)m->unsent);
     if (m->expired || m->lost || m->replies_failed)
         trg_info("mqtt", m->name, "%llu expired message(s) skipped, %llu lost, %llu replies not published",
                  (unsigned long long)m->expired, (unsigned long long)m->lost,
@@ -408,8 +408,7 @@ const struct trg_source_ops trg_source_mqtt = {
     .stop = mqtt_stop,
     .destroy = mqtt_destroy,
     .done = mqtt_done,
-    .pause = trg_mqtt_pause,
-    .accepted = trg_mqtt_accepted,
+    .pause = mqtt_pause,
     .raw = mqtt_raw,
     .envelope = mqtt_envelope,
     .filter_view = mqtt_filter_view,

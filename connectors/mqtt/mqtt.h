@@ -1,7 +1,7 @@
 /* mqtt.h — what the MQTT source's files share (private to connectors/mqtt/): its options, its state
  * (struct mqtt), and the functions one file calls in another. mqtt.c is the source (messages into events,
  * replies, the batch views, create and destroy); mqtt_conf.c the options and their checks; mqtt_conn.c the
- * connection to the broker on the loop; mqtt_backlog.c the messages read while the routes were full.
+ * connection to the broker on the loop.
  */
 #ifndef TRG_MQTT_H
 #define TRG_MQTT_H
@@ -68,7 +68,6 @@ struct mqtt {
     int io_events;
     ev_timer misc;      /* 1 s: mosquitto_loop_misc (keepalive) */
     ev_timer reconnect; /* backoff before the next connection attempt */
-    ev_idle flush;      /* emits the backlog once the routes have room */
 
     bool started, connected, subscribed, paused, connecting;
     bool notified;      /* on_disconnect ran (and logged) during the current libmosquitto call */
@@ -78,11 +77,12 @@ struct mqtt {
     uint64_t seq;
     int64_t boot_ms;
 
-    struct trg_event **backlog; /* read from the broker while the routes were full (or Redis down) */
-    size_t n_backlog, cap_backlog;
-    size_t n_requeued;          /* at the backlog's head: events the durable intake could not store */
-    uint64_t expired, lost, replies_failed;
+    uint64_t expired, lost, unsent, replies_failed;
 };
+
+/* Messages the engine holds before it pauses the source (trg_source_set_hold): it pauses at the first, and
+ * the broker keeps the rest. */
+#define MQTT_HOLD 1
 
 /* The option table (mqtt_conf.c): MQTT_N_OPTIONS entries, which mqtt_conf.c asserts. */
 #define MQTT_N_OPTIONS 19
@@ -98,16 +98,7 @@ int trg_mqtt_client_setup(struct mqtt *m);
 void trg_mqtt_conn_init(struct mqtt *m);
 /* Start a connection attempt (asynchronous; a failure schedules the next one). */
 void trg_mqtt_connect(struct mqtt *m);
-/* Make the socket watcher follow libmosquitto's socket and what it wants (no reading while paused or
- * while the backlog holds messages). */
+/* Make the socket watcher follow libmosquitto's socket and what it wants (no reading while paused). */
 void trg_mqtt_rearm(struct mqtt *m);
-
-/* The backlog (mqtt_backlog.c): append ev (owned by the backlog from then); false: out of memory. */
-bool trg_mqtt_backlog_push(struct mqtt *m, struct trg_event *ev);
-/* m->flush (an ev_idle): emit the backlog in order while the routes take it. */
-void trg_mqtt_flush_cb(struct ev_loop *loop, ev_idle *w, int revents);
-/* ops->pause and ops->accepted. */
-void trg_mqtt_pause(void *inst, bool paused);
-void trg_mqtt_accepted(void *inst, struct trg_event *ev, int err);
 
 #endif

@@ -15,7 +15,7 @@ void trg_mqtt_rearm(struct mqtt *m)
     int events = 0;
 
     if (fd >= 0) {
-        if (!m->paused && m->n_backlog == 0)
+        if (!m->paused)
             events |= EV_READ;
         if (mosquitto_want_write(m->mosq) || m->connecting)
             events |= EV_WRITE;
@@ -197,7 +197,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (rc == MOSQ_ERR_SUCCESS && (revents & EV_READ)) {
         /* drain what is readable (one call reads a few packets), stopping when the routes fill up */
-        for (int i = 0; i < 64 && rc == MOSQ_ERR_SUCCESS && !m->paused && m->n_backlog == 0; i++) {
+        for (int i = 0; i < 64 && rc == MOSQ_ERR_SUCCESS && !m->paused; i++) {
             errno = 0;
             rc = mosquitto_loop_read(m->mosq, 1);
             if (errno == EAGAIN || errno == EWOULDBLOCK || mosquitto_socket(m->mosq) < 0)

@@ -111,7 +111,7 @@ settle "$round"
 received "$round" | uniq > "$WORK/got-$round"
 lost=$(missing 400 "$WORK/got-$round" | wc -l)
 dups=$(received "$round" | uniq -d | wc -l)
-kept=$(grep -c 'kept, and stored again' "$TRIGD_LOG" || true)
+kept=$(grep -c 'kept to store again' "$TRIGD_LOG" || true)
 log "Redis restart: 400 published, lost $lost, duplicates $dups, $kept refused by the intake and stored again"
 assert_eq 0 "$lost" "messages lost while Redis was down"
 if grep -q 'is lost\|was dropped' "$TRIGD_LOG"; then fail "trigd dropped a message: $(grep -m1 'is lost\|was dropped' "$TRIGD_LOG")"; fi
