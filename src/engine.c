@@ -1,5 +1,6 @@
-/* engine.c — building sources, routes and functions from a config; events in and out; reload;
- * shutdown; health, readiness and metrics endpoints. */
+/* engine.c — the engine's life (create, start, shutdown, destroy), events in (from a source's emit, the
+ * durable intake, a source's hold) and out (back to their source), and what routes and functions signal.
+ * Building from a config is reload.c's; health, readiness and metrics status.c's. */
 #include "engine.h"
 #include "engine_impl.h"
 
@@ -146,21 +147,34 @@ static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
     return rc;
 }
 
-/* A held event that can neither be handed on nor held again (out of memory): the source hears it was
- * never sent (done UNSENT), as when it is dropped at stop. */
-static void drop_unheld(struct trg_engine *e, struct trg_event *ev)
+/* A held event that can neither be handed on nor held again (its source stopped, or out of memory): the
+ * source hears it was never sent (done UNSENT), as when it is dropped at stop. */
+static void drop_unheld(struct trg_engine *e, struct trg_event *ev, const char *why)
 {
     struct trg_source *src = ev->src;
-    trg_error("source", src->name, "out of memory holding an event again: it is dropped without reaching a route");
+    trg_warn("source", src->name, "an event that could not be stored is dropped without reaching a route: %s", why);
     trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
     if (trg_source_hand_back(src, ev, TRG_DONE_UNSENT, NULL))
         e->reap = true;
     trg_event_free(ev);
 }
 
+/* ev, taken out of its source's hold, could not be stored in the durable intake: back to the head of the
+ * hold. It is stored again when Redis is back, or (Redis refused it while connected) after a second. */
+static void requeue(struct trg_engine *e, struct trg_event *ev)
+{
+    struct trg_source *src = ev->src;
+    if (src->stopped)
+        drop_unheld(e, ev, "the source stopped");
+    else if (!trg_source_requeue(src, ev))
+        drop_unheld(e, ev, "out of memory holding it again");
+    else if (trg_redis_connected(e->redis) && !ev_is_active(&e->unhold_retry))
+        ev_timer_start(e->core.loop, &e->unhold_retry);
+}
+
 /* Hand on what the sources hold while their routes take it (from the prepare pass). An event the durable
  * intake refuses at once goes back to the head of its hold, and the source waits for Redis. */
-static void unhold(struct trg_engine *e)
+static void hand_on_held(struct trg_engine *e)
 {
     e->unhold = false;
     for (struct trg_list *p = e->sources.next; p != &e->sources; p = p->next) {
@@ -170,8 +184,7 @@ static void unhold(struct trg_engine *e)
         while (trg_source_held(s) > 0 && can_unhold(e, s)) {
             struct trg_event *ev = trg_source_unhold(s);
             if (deliver(e, s, ev, false) != 0) {
-                if (!trg_source_requeue(s, ev))
-                    drop_unheld(e, ev);
+                requeue(e, ev);
                 break;
             }
         }
@@ -202,20 +215,12 @@ static void intake_push(void *arg, struct trg_route *r, struct trg_event *ev)
 
 static void intake_source_idle(void *arg) { ((struct trg_engine *)arg)->reap = true; }
 
-/* The intake could not store an event of a source that holds: it goes back to the head of the hold and is
- * stored again when Redis is back, or (still connected: a refused XADD) after a second. */
+/* The intake could not store an event of a source that holds: back to the head of its hold. */
 static bool intake_requeue(void *arg, struct trg_event *ev)
 {
-    struct trg_engine *e = arg;
-    struct trg_source *src = ev->src;
-    if (!trg_source_holds(src))
+    if (!trg_source_holds(ev->src))
         return false;
-    if (src->stopped || !trg_source_requeue(src, ev)) {
-        drop_unheld(e, ev);
-        return true;
-    }
-    if (trg_redis_connected(e->redis) && !ev_is_active(&e->unhold_retry))
-        ev_timer_start(e->core.loop, &e->unhold_retry);
+    requeue(arg, ev);
     return true;
 }
 
@@ -350,210 +355,12 @@ static void function_has_capacity(void *arg, struct trg_function *fn)
     }
 }
 
-/* --- building from a config --- */
-
-static struct trg_function *find_function(struct trg_list *list, const char *name, const char *fp)
-{
-    for (struct trg_list *p = list->next; p != list; p = p->next) {
-        struct trg_function *fn = trg_list_entry(p, struct trg_function, link);
-        if (!fn->retired && strcmp(fn->name, name) == 0 && (!fp || strcmp(fn->conf->fingerprint, fp) == 0))
-            return fn;
-    }
-    return NULL;
-}
-
-static struct trg_source *find_source(struct trg_list *list, const char *name, const char *fp)
-{
-    for (struct trg_list *p = list->next; p != list; p = p->next) {
-        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-        if (!s->retired && strcmp(s->name, name) == 0 && (!fp || strcmp(s->conf->fingerprint, fp) == 0))
-            return s;
-    }
-    return NULL;
-}
-
-/* New objects for a config, kept apart until they are committed. */
-struct build {
-    struct trg_list functions, sources, routes;
-};
-
-static void build_discard(struct build *b)
-{
-    struct trg_list *p, *tmp;
-    trg_list_each(p, tmp, &b->routes) trg_route_destroy(trg_list_entry(p, struct trg_route, link));
-    trg_list_each(p, tmp, &b->sources) trg_source_destroy(trg_list_entry(p, struct trg_source, link));
-    trg_list_each(p, tmp, &b->functions) trg_function_destroy(trg_list_entry(p, struct trg_function, link));
-}
-
-/* Create what cfg needs and the engine does not have unchanged; routes go to b->routes. */
-static int build(struct trg_engine *e, struct trg_config *cfg, struct build *b)
-{
-    trg_list_init(&b->functions);
-    trg_list_init(&b->sources);
-    trg_list_init(&b->routes);
-    int rc = 0;
-    for (size_t i = 0; i < cfg->n_functions && rc == 0; i++) {
-        const struct trg_function_conf *fc = &cfg->functions[i];
-        if (find_function(&e->functions, fc->name, fc->fingerprint))
-            continue;
-        struct trg_function *fn;
-        rc = trg_function_create(&e->core, &e->function_owner, cfg, fc, &fn);
-        if (rc == 0)
-            trg_list_push_back(&b->functions, &fn->link);
-    }
-    for (size_t i = 0; i < cfg->n_sources && rc == 0; i++) {
-        const struct trg_source_conf *sc = &cfg->sources[i];
-        if (find_source(&e->sources, sc->name, sc->fingerprint))
-            continue;
-        struct trg_source *s;
-        rc = trg_source_create(&e->source_env, cfg, sc, &s);
-        if (rc == 0)
-            trg_list_push_back(&b->sources, &s->link);
-    }
-    for (size_t i = 0; i < cfg->n_routes && rc == 0; i++) {
-        const struct trg_route_conf *rc_ = &cfg->routes[i];
-        struct trg_function *fn = find_function(&b->functions, rc_->function, NULL);
-        if (!fn)
-            fn = find_function(&e->functions, rc_->function, NULL);
-        struct trg_source *s = find_source(&b->sources, rc_->source, NULL);
-        if (!s)
-            s = find_source(&e->sources, rc_->source, NULL);
-        /* Unchanged: same definition, same source and function objects. */
-        bool kept = false;
-        for (struct trg_list *p = e->routes.next; p != &e->routes && !kept; p = p->next) {
-            struct trg_route *r = trg_list_entry(p, struct trg_route, link);
-            kept = !r->retired && strcmp(r->name, rc_->name) == 0 &&
-                   strcmp(r->conf->fingerprint, rc_->fingerprint) == 0 && r->fn == fn && r->source == s;
-        }
-        if (kept)
-            continue;
-        struct trg_route *r;
-        rc = trg_route_create(&e->core, &e->route_owner, cfg, rc_, s, fn, &r);
-        if (rc == 0)
-            trg_list_push_back(&b->routes, &r->link);
-    }
-    if (rc != 0)
-        build_discard(b);
-    return rc;
-}
-
-static bool in_config_function(const struct trg_config *cfg, const struct trg_function *fn)
-{
-    const struct trg_function_conf *fc = trg_config_function(cfg, fn->name);
-    return fc && strcmp(fc->fingerprint, fn->conf->fingerprint) == 0;
-}
-
-static bool in_config_source(const struct trg_config *cfg, const struct trg_source *s)
-{
-    const struct trg_source_conf *sc = trg_config_source(cfg, s->name);
-    return sc && strcmp(sc->fingerprint, s->conf->fingerprint) == 0;
-}
-
-static void retire_route(struct trg_engine *e, struct trg_route *r)
-{
-    r->retired = true;
-    trg_list_remove(&r->src_link);
-    trg_info("route", r->name, "retired: finishing the %zu event(s) it holds", r->held);
-    trg_route_pump(r);
-    if (r->held == 0) {
-        e->reap = true;
-        wake(e);
-    }
-}
-
-/* Make the build live: retire what the new config no longer has unchanged, adopt the new objects, and
- * (once the engine runs) start the new sources. Returns how many of those could not start. */
-static int commit(struct trg_engine *e, struct trg_config *cfg, struct build *b)
-{
-    struct trg_list *p, *tmp;
-    /* Routes first, so that no retired source still feeds an active route. */
-    trg_list_each(p, tmp, &e->routes)
-    {
-        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
-        if (r->retired)
-            continue;
-        bool kept = false;
-        for (size_t i = 0; i < cfg->n_routes && !kept; i++)
-            kept = strcmp(cfg->routes[i].name, r->name) == 0 &&
-                   strcmp(cfg->routes[i].fingerprint, r->conf->fingerprint) == 0 && in_config_source(cfg, r->source) &&
-                   in_config_function(cfg, r->fn);
-        if (!kept)
-            retire_route(e, r);
-    }
-    trg_list_each(p, tmp, &e->sources)
-    {
-        struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-        if (!s->retired && !in_config_source(cfg, s)) {
-            trg_source_retire(s);
-            e->reap = true;
-        }
-    }
-    trg_list_each(p, tmp, &e->functions)
-    {
-        struct trg_function *fn = trg_list_entry(p, struct trg_function, link);
-        if (!fn->retired && !in_config_function(cfg, fn)) {
-            fn->retired = true;
-            e->reap = true;
-        }
-    }
-    trg_list_each(p, tmp, &b->functions)
-    {
-        trg_list_remove(p);
-        trg_list_push_back(&e->functions, p);
-    }
-    trg_list_each(p, tmp, &b->sources)
-    {
-        trg_list_remove(p);
-        trg_list_push_back(&e->sources, p);
-    }
-    trg_list_each(p, tmp, &b->routes)
-    {
-        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
-        trg_list_remove(p);
-        trg_list_push_back(&e->routes, p);
-        if (r->conf->enabled)
-            trg_list_push_back(&r->source->routes, &r->src_link);
-    }
-    /* Unchanged routes keep their objects but now read their settings from the new config. */
-    trg_list_each(p, tmp, &e->routes)
-    {
-        struct trg_route *r = trg_list_entry(p, struct trg_route, link);
-        if (r->retired || r->cfg == cfg)
-            continue;
-        for (size_t i = 0; i < cfg->n_routes; i++)
-            if (strcmp(cfg->routes[i].name, r->name) == 0) {
-                trg_config_ref(cfg);
-                trg_config_unref(r->cfg);
-                r->cfg = cfg;
-                r->conf = &cfg->routes[i];
-            }
-    }
-    e->unhold = true; /* a held event's source may have a route (with room) now */
-    if (e->reap)
-        wake(e);
-    int not_started = 0;
-    if (e->started_ms) {
-        trg_list_each(p, tmp, &e->sources)
-        {
-            struct trg_source *s = trg_list_entry(p, struct trg_source, link);
-            if (!s->started && !s->retired && trg_source_start(s) != 0)
-                not_started++;
-        }
-    }
-    trg_config_ref(cfg);
-    if (e->cfg)
-        trg_config_unref(e->cfg);
-    e->cfg = cfg;
-    trg_intake_sync(e->intake, &e->routes);
-    return not_started;
-}
-
 /* --- direct invocation and redrive --- */
 
 int trg_engine_invoke(struct trg_engine *e, const char *function, const struct trg_direct_call *call,
                       trg_invoke_cb cb, void *arg)
 {
-    struct trg_function *fn = find_function(&e->functions, function, NULL);
+    struct trg_function *fn = trg_engine_find_function(e, function);
     if (!fn)
         return TRG_ENOTFOUND;
     if (e->core.stopping)
@@ -686,7 +493,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     struct trg_engine *e = w->data;
     if (e->unhold)
-        unhold(e);
+        hand_on_held(e);
     run_accepted(e);
     while (e->done_head) {
         struct trg_event *ev = e->done_head;
@@ -857,12 +664,10 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     }
     if ((rc = trg_engine_status_register(e)) != 0)
         goto fail;
-    struct build b;
-    if ((rc = build(e, conf, &b)) != 0) {
+    if (trg_engine_apply(e, conf, NULL) != 0) {
         rc = TRG_EINVAL;
         goto fail;
     }
-    commit(e, conf, &b);
     if (e->redis_cfg)
         trg_config_ref(e->redis_cfg);
     trg_config_unref(conf); /* the engine holds it now through e->cfg */
@@ -896,29 +701,6 @@ int trg_engine_start(struct trg_engine *e)
     trg_info("engine", NULL, "running %zu source(s), %zu route(s), %zu function(s); HTTP on port %d",
              e->cfg->n_sources, e->cfg->n_routes, e->cfg->n_functions, trg_http_port(e->http));
     return rc;
-}
-
-int trg_engine_reload(struct trg_engine *e, struct trg_config *conf)
-{
-    if (strcmp(conf->http.listen, e->cfg->http.listen) != 0)
-        trg_warn("engine", NULL, "http.listen changed to %s: that takes a restart; still listening on %s",
-                 conf->http.listen, e->cfg->http.listen);
-    if (conf->has_redis != e->cfg->has_redis ||
-        (conf->has_redis && strcmp(conf->redis.url, e->cfg->redis.url) != 0))
-        trg_warn("engine", NULL, "redis settings changed: that takes a restart; keeping the current connection");
-    /* Sources that change are stopped before their successors start (they may share an HTTP path). */
-    trg_config_ref(conf); /* as in trg_engine_create: dropped below, which frees conf if nothing took it */
-    struct build b;
-    int rc = build(e, conf, &b);
-    if (rc != 0) {
-        trg_config_unref(conf);
-        return rc;
-    }
-    int not_started = commit(e, conf, &b);
-    trg_info("engine", NULL, "reloaded %s: %zu source(s), %zu route(s), %zu function(s)", conf->path,
-             conf->n_sources, conf->n_routes, conf->n_functions);
-    trg_config_unref(conf);
-    return not_started;
 }
 
 void trg_engine_destroy(struct trg_engine *e)

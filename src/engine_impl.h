@@ -1,5 +1,6 @@
-/* engine_impl.h — struct trg_engine, for the engine's own files only: engine.c builds, runs and writes
- * it; status.c only reads it (health, readiness, metrics and the admin API's views). */
+/* engine_impl.h — struct trg_engine, for the engine's own files only: engine.c runs it and reload.c builds
+ * it from a config (the two write it); status.c only reads it (health, readiness, metrics and the admin
+ * API's views). */
 #ifndef TRG_ENGINE_IMPL_H
 #define TRG_ENGINE_IMPL_H
 
@@ -47,6 +48,14 @@ struct trg_engine {
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
 };
+
+/* Make the engine run cfg (reload.c): create what cfg needs that the engine does not have unchanged,
+ * retire what it no longer has, adopt the new objects and, once the engine runs, start new sources. On
+ * failure nothing changed and the error is returned; else 0, and *not_started (may be NULL) is how many
+ * new sources could not start. The engine references cfg as its current config. */
+int trg_engine_apply(struct trg_engine *e, struct trg_config *cfg, int *not_started);
+/* The live (not retired) function named name, or NULL (reload.c). */
+struct trg_function *trg_engine_find_function(const struct trg_engine *e, const char *name);
 
 /* Register /healthz, /readyz and /metrics on the engine's HTTP server (status.c). */
 int trg_engine_status_register(struct trg_engine *e);
