@@ -7,14 +7,24 @@
 #include "list.h"
 #include "util.h"
 
-/* The events of one ordering key, oldest first. */
+/* The events of one ordering key, oldest first: a ring of cap (a power of two) slots from head. An array
+ * rather than a list through the events: taking one out reads the next slots in order, and the events
+ * that come next can be asked for ahead of time (they have been out of the cache a while). */
 struct trg_hold_lane {
     struct trg_map_node node;      /* in h->lanes (node.key points at key), unless it is h->unkeyed */
-    struct trg_event *head, *tail;
+    struct trg_event **v;
+    size_t cap, head, n;
     struct trg_hold_lane *turn_next;
     bool in_turn;
     char key[];
 };
+
+#define AHEAD 4 /* events asked for ahead of their turn */
+
+static inline struct trg_event **slot(const struct trg_hold_lane *l, size_t i)
+{
+    return &l->v[(l->head + i) & (l->cap - 1)];
+}
 
 void trg_hold_init(struct trg_hold *h, size_t max_n, size_t max_bytes)
 {
@@ -37,9 +47,13 @@ static struct trg_hold_lane *lane_of(struct trg_hold *h, const char *key)
             h->unkeyed = trg_calloc(1, sizeof *h->unkeyed);
         return h->unkeyed;
     }
+    /* a source emits runs of one key (a Kafka fetch is one partition's records): the lane of the last push
+     * first, without hashing */
+    if (h->last && strcmp(h->last->key, key) == 0)
+        return h->last;
     struct trg_map_node *x = trg_map_get(&h->lanes, key);
     if (x)
-        return trg_list_entry(x, struct trg_hold_lane, node);
+        return h->last = trg_list_entry(x, struct trg_hold_lane, node);
     size_t len = strlen(key);
     struct trg_hold_lane *l = trg_calloc(1, sizeof *l + len + 1);
     if (!l)
@@ -50,14 +64,39 @@ static struct trg_hold_lane *lane_of(struct trg_hold *h, const char *key)
         trg_free(l);
         return NULL;
     }
-    return l;
+    return h->last = l;
 }
 
-/* An empty lane leaves the map (the unkeyed one stays until trg_hold_clear). */
+/* Room for one more slot; false: out of memory. */
+static bool lane_grow(struct trg_hold_lane *l)
+{
+    if (l->n < l->cap)
+        return true;
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    struct trg_event **v = trg_malloc(cap * sizeof *v);
+    if (!v)
+        return false;
+    for (size_t i = 0; i < l->n; i++)
+        v[i] = *slot(l, i);
+    trg_free(l->v);
+    l->v = v;
+    l->cap = cap;
+    l->head = 0;
+    return true;
+}
+
+/* An empty lane is freed and leaves the map (the unkeyed one keeps its struct until trg_hold_clear). */
 static void lane_release(struct trg_hold *h, struct trg_hold_lane *l)
 {
-    if (l->head || l == h->unkeyed)
+    if (l->n)
         return;
+    trg_free(l->v);
+    l->v = NULL;
+    l->cap = l->head = 0;
+    if (l == h->unkeyed)
+        return;
+    if (h->last == l)
+        h->last = NULL;
     trg_map_remove(&h->lanes, &l->node);
     trg_free(l);
 }
@@ -84,39 +123,51 @@ static void turn_pop(struct trg_hold *h)
     h->turn_used = 0;
 }
 
+static void counted(struct trg_hold *h, const struct trg_event *ev, bool in)
+{
+    if (in) {
+        h->n++;
+        h->bytes += ev->len;
+    } else {
+        h->n--;
+        h->bytes -= ev->len;
+    }
+    update_full(h);
+}
+
 int trg_hold_push(struct trg_hold *h, struct trg_event *ev)
 {
     struct trg_hold_lane *l = lane_of(h, ev->order_key);
-    if (!l)
+    if (!l || !lane_grow(l)) {
+        if (l)
+            lane_release(h, l);
         return TRG_ENOMEM;
-    ev->next = NULL;
-    if (l->tail)
-        l->tail->next = ev;
-    else
-        l->head = ev;
-    l->tail = ev;
+    }
+    *slot(l, l->n++) = ev;
     if (!l->in_turn)
         turn_append(h, l);
-    h->n++;
-    h->bytes += ev->len;
-    update_full(h);
+    counted(h, ev, true);
     return 0;
 }
 
 int trg_hold_requeue(struct trg_hold *h, struct trg_event *ev)
 {
     struct trg_hold_lane *l = lane_of(h, ev->order_key);
-    if (!l)
+    if (!l || !lane_grow(l)) {
+        if (l)
+            lane_release(h, l);
         return TRG_ENOMEM;
+    }
     /* behind the events put back before it that came first: those have a seq (they were handed on once),
      * the events never handed on have none */
-    struct trg_event **pp = &l->head;
-    while (*pp && (*pp)->seq && (*pp)->seq < ev->seq)
-        pp = &(*pp)->next;
-    ev->next = *pp;
-    *pp = ev;
-    if (!ev->next)
-        l->tail = ev;
+    size_t at = 0;
+    while (at < l->n && (*slot(l, at))->seq && (*slot(l, at))->seq < ev->seq)
+        at++;
+    l->head = (l->head - 1) & (l->cap - 1);
+    l->n++;
+    for (size_t i = 0; i < at; i++)
+        *slot(l, i) = *slot(l, i + 1);
+    *slot(l, at) = ev;
     if (!l->in_turn) { /* its turn first */
         l->in_turn = true;
         l->turn_next = h->turn_head;
@@ -125,9 +176,7 @@ int trg_hold_requeue(struct trg_hold *h, struct trg_event *ev)
             h->turn_tail = l;
         h->turn_used = 0;
     }
-    h->n++;
-    h->bytes += ev->len;
-    update_full(h);
+    counted(h, ev, true);
     return 0;
 }
 
@@ -136,21 +185,22 @@ struct trg_event *trg_hold_pop(struct trg_hold *h)
     struct trg_hold_lane *l = h->turn_head;
     if (!l)
         return NULL;
-    struct trg_event *ev = l->head;
-    l->head = ev->next;
-    if (!l->head)
-        l->tail = NULL;
-    ev->next = NULL;
-    h->n--;
-    h->bytes -= ev->len;
-    if (!l->head) {
+    struct trg_event *ev = *slot(l, 0);
+    l->head = (l->head + 1) & (l->cap - 1);
+    l->n--;
+    /* the next event's key is compared as soon as it is handed on; the header of the one AHEAD later */
+    if (l->n > 0 && (*slot(l, 0))->order_key)
+        __builtin_prefetch((*slot(l, 0))->order_key);
+    if (l->n > AHEAD)
+        __builtin_prefetch(*slot(l, AHEAD));
+    counted(h, ev, false);
+    if (l->n == 0) {
         turn_pop(h);
         lane_release(h, l);
     } else if (++h->turn_used >= TRG_HOLD_TURN) {
         turn_pop(h);
         turn_append(h, l);
     }
-    update_full(h);
     return ev;
 }
 
@@ -159,24 +209,21 @@ struct trg_event *trg_hold_take(struct trg_hold *h, bool (*match)(const struct t
     struct trg_event *out = NULL, **out_tail = &out;
     struct trg_hold_lane *l = h->turn_head, *prev = NULL;
     while (l) {
-        struct trg_event **pp = &l->head, *last = NULL;
-        while (*pp) {
-            struct trg_event *ev = *pp;
+        size_t kept = 0, n = l->n;
+        for (size_t i = 0; i < n; i++) { /* keep the others in order, from the head on */
+            struct trg_event *ev = *slot(l, i);
             if (match && !match(ev, arg)) {
-                last = ev;
-                pp = &ev->next;
+                *slot(l, kept++) = ev;
                 continue;
             }
-            *pp = ev->next;
             ev->next = NULL;
             *out_tail = ev;
             out_tail = &ev->next;
-            h->n--;
-            h->bytes -= ev->len;
+            counted(h, ev, false);
         }
-        l->tail = last;
+        l->n = kept;
         struct trg_hold_lane *next = l->turn_next;
-        if (!l->head) { /* out of the turn */
+        if (!l->n) { /* out of the turn */
             if (prev)
                 prev->turn_next = next;
             else
@@ -193,14 +240,16 @@ struct trg_event *trg_hold_take(struct trg_hold *h, bool (*match)(const struct t
         }
         l = next;
     }
-    update_full(h);
     return out;
 }
 
 void trg_hold_clear(struct trg_hold *h)
 {
+    if (h->unkeyed)
+        trg_free(h->unkeyed->v);
     trg_free(h->unkeyed);
     h->unkeyed = NULL;
+    h->last = NULL;
     trg_map_clear(&h->lanes);
     h->turn_head = h->turn_tail = NULL;
 }

@@ -9,7 +9,7 @@
  * at half, so the source is paused at the bound and resumed while half of it is still there to hand on.
  * The bounds are not a cap: a source cannot always stop at once, and what it still emits is held too.
  *
- * Events are linked through ev->next; an event is in at most one hold.
+ * An event is in at most one hold. trg_hold_take links what it takes out through ev->next.
  */
 #ifndef TRG_HOLD_H
 #define TRG_HOLD_H
@@ -28,6 +28,7 @@ struct trg_hold_lane;
 struct trg_hold {
     struct trg_map lanes;                  /* keyed lanes with events (struct trg_hold_lane) */
     struct trg_hold_lane *unkeyed;         /* the lane of events without an order_key, or NULL */
+    struct trg_hold_lane *last;            /* the keyed lane pushed to last, or NULL */
     struct trg_hold_lane *turn_head, *turn_tail; /* lanes with events, taking turns */
     size_t turn_used;                      /* events the head lane handed on in its current turn */
     size_t n, bytes;                       /* events held, and their JSON bytes */
