@@ -202,7 +202,8 @@ static void emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message
         (trg_buf_adds(key, p->tp) || trg_buf_addc(key, '/') ||
          trg_buf_add_int(key, trg_kafka_key_lane(m->key, m->key_len, (unsigned)k->opts->parallelization))))
         goto nomem;
-    ev = trg_event_new_packed(json->data, json->len, id->data, key->len ? key->data : p->tp, 0);
+    ev = trg_event_new_packed_n(json->data, json->len, id->data, id->len, key->len ? key->data : p->tp,
+                                key->len ? key->len : strlen(p->tp), 0);
     rec = trg_pool_get(&k->recs);
     if (!ev || !rec)
         goto nomem;
@@ -324,7 +325,13 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    struct kpart *p = m->rkt ? trg_kafka_part_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
+    /* a fetch brings runs of one partition's records: the partition of the last record first */
+    struct kpart *p = k->last_part;
+    if (!p || p->partition != m->partition || k->last_rkt != m->rkt || !p->assigned) {
+        p = m->rkt ? trg_kafka_part_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
+        k->last_part = p;
+        k->last_rkt = m->rkt;
+    }
     if (p) {
         if (m->offset < p->fetch_next) {
             rd_kafka_message_destroy(m); /* fetched again after wake_fetcher's seek: already polled */

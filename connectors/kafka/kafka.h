@@ -88,6 +88,8 @@ struct kafka {
     ev_prepare store;
     ev_timer commit;
     struct kpart *parts;
+    struct kpart *last_part;    /* the partition of the last record polled (on_message), or NULL */
+    const rd_kafka_topic_t *last_rkt;
     struct trg_pool recs;       /* struct krec */
     struct trg_buf scratch, scratch_id, scratch_key; /* a record's json, item id and order key being built */
     bool started, stopping, paused_kafka, joined, need_commit, need_reset;

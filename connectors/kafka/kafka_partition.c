@@ -28,6 +28,8 @@ void trg_kafka_part_free(struct kpart *p)
 
 void trg_kafka_part_unlink(struct kafka *k, struct kpart *p)
 {
+    if (k->last_part == p)
+        k->last_part = NULL;
     for (struct kpart **pp = &k->parts; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
