@@ -78,6 +78,14 @@ struct trg_source_ops {
      * NULL (filtered, DLQ, abandoned); both are borrowed until the callback returns. The engine frees
      * ev afterwards. */
     void (*done)(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res);
+    /* Optional, for a source with a hold that builds its events only when they leave it (it hands the engine
+     * references to its records: trg_source_hold_ref): the event of ref, now that the engine hands it on
+     * (token, created_ms, item_id and order_key set as for trg_source_emit), or NULL when it cannot be built
+     * (out of memory: then unsent(ref) follows, as for a dropped reference). */
+    struct trg_event *(*finish)(void *inst, void *ref);
+    /* A reference the engine held is dropped without an event (the source stopped, trg_source_drop_held,
+     * or finish failed): as done(TRG_DONE_UNSENT) for an event. Required with finish. */
+    void (*unsent)(void *inst, void *ref);
     /* The engine refuses this source's events (paused = true: a route it feeds is full or cannot write its
      * DLQ, or with a durable intake Redis is down) or takes them again (false: retry what was refused; it
      * may come without a pause(true) before, e.g. when Redis connects for the first time). A source with a
@@ -176,9 +184,21 @@ int trg_source_emit(struct trg_source *src, struct trg_event *ev);
  * events or max_bytes bytes of JSON are held, and pause(false) once both are back at half (and the
  * routes take events); it never hears pause for a full route alone. Call from ops->create. */
 void trg_source_set_hold(struct trg_source *src, size_t max_events, size_t max_bytes);
-/* Drop the held events match(ev, arg) picks (every one when match is NULL), e.g. a revoked partition's:
- * each comes back at once, from inside this call, with done(ev, TRG_DONE_UNSENT), and is freed. */
-void trg_source_drop_held(struct trg_source *src, bool (*match)(const struct trg_event *ev, void *arg), void *arg);
+/* Would trg_source_emit() hold an event of this source now (it has a hold, and the hold has something or
+ * the routes cannot take an event)? */
+bool trg_source_would_hold(struct trg_source *src);
+/* While trg_source_would_hold() is true, a source with ops->finish may hand the engine a reference to one of
+ * its records instead of building its event: the engine holds ref (in order with the rest, under
+ * order_key, which is copied; weight counts against max_bytes) and has the source finish it into an event
+ * when it hands it on, so that a full hold costs what the source holds of its records anyway, not their
+ * events. Counts as emitted. 0, TRG_ESTATE (stopping, or nothing would be held: build the event and emit
+ * it) or TRG_ENOMEM; on an error the reference stays the source's. */
+int trg_source_hold_ref(struct trg_source *src, void *ref, const char *order_key, size_t weight);
+/* Drop what the engine holds of this source that match(ev, ref, arg) picks (one of ev and ref is NULL;
+ * match NULL: everything), e.g. a revoked partition's: each comes back at once, from inside this call, an
+ * event with done(ev, TRG_DONE_UNSENT) (then freed), a reference with unsent(ref). */
+void trg_source_drop_held(struct trg_source *src, bool (*match)(const struct trg_event *ev, void *ref, void *arg),
+                          void *arg);
 /* How many records the source holds that trigd has not read yet (trigd_source_lag{source}). */
 void trg_source_set_lag(struct trg_source *src, double lag);
 /* Gauges a source sets beyond the lag (label: what the gauge's second label takes, or NULL). */

@@ -110,6 +110,29 @@ static int deliver(struct trg_engine *e, struct trg_source *src, struct trg_even
     return 0;
 }
 
+static bool would_hold(void *arg, struct trg_source *src)
+{
+    struct trg_engine *e = arg;
+    return trg_source_held(src) > 0 || !can_unhold(e, src);
+}
+
+/* trg_source_hold_ref: held when an event would be (in order behind what is held), else refused (TRG_ESTATE:
+ * the source builds the event and emits it). */
+static int engine_hold_ref(void *arg, struct trg_source *src, void *ref, const char *order_key, size_t weight)
+{
+    struct trg_engine *e = arg;
+    if (e->core.stopping || src->stopped || !would_hold(e, src))
+        return TRG_ESTATE;
+    int rc = trg_source_push_ref(src, ref, order_key, weight);
+    if (rc != 0) {
+        trg_metrics_add(e->core.metrics, TRG_M_REJECTED, src->name, NULL, 1);
+        return rc;
+    }
+    trg_source_took(src);
+    e->unhold = true;
+    return 0;
+}
+
 static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
 {
     struct trg_engine *e = arg;
@@ -137,7 +160,7 @@ static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
     ev->src = src;
     ev->received_ms = trg_source_durable(src) && !ev->no_intake ? trg_core_wall_ms(&e->core) : now;
     /* a source that holds: behind what waits, in order; or when the durable intake refuses it at once */
-    int rc = holds && (trg_source_held(src) > 0 || !can_unhold(e, src)) ? TRG_EFULL : deliver(e, src, ev, true);
+    int rc = holds && would_hold(e, src) ? TRG_EFULL : deliver(e, src, ev, true);
     if (rc != 0 && holds && (rc = trg_source_hold(src, ev)) == 0) {
         trg_source_took(src);
         e->unhold = true;
@@ -182,8 +205,8 @@ static void hand_on_held(struct trg_engine *e)
         if (s->stopped)
             continue;
         while (trg_source_held(s) > 0 && can_unhold(e, s)) {
-            struct trg_event *ev = trg_source_unhold(s);
-            if (deliver(e, s, ev, false) != 0) {
+            struct trg_event *ev = trg_source_unhold(s); /* NULL: what was left could not be built */
+            if (ev && deliver(e, s, ev, false) != 0) {
                 requeue(e, ev);
                 break;
             }
@@ -645,7 +668,8 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
     e->route_owner = (struct trg_route_owner){route_event_done, route_changed, route_idle, e};
     e->function_owner = (struct trg_function_owner){function_has_capacity, e};
     e->source_env = (struct trg_source_env){.core = &e->core, .http = e->http, .redis = e->redis,
-                                            .can_accept = engine_can_accept, .emit = engine_emit, .arg = e};
+                                            .can_accept = engine_can_accept, .would_hold = would_hold,
+                                            .hold_ref = engine_hold_ref, .emit = engine_emit, .arg = e};
     if (e->redis) {
         e->redis_cfg = conf; /* referenced below once the engine exists */
         e->source_env.redis_conf = &conf->redis;

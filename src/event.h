@@ -37,8 +37,7 @@ struct trg_event {
     int64_t received_ms; /* wall clock when emitted */
     unsigned refs;       /* routes still holding the event */
     int status;          /* worst outcome across routes (enum trg_done_status) */
-    struct trg_event *next;        /* in the engine's queue of events to hand back to their source, or in
-                                    * what trg_hold_take took out of a source's hold (hold.h) */
+    struct trg_event *next;        /* in the engine's queue of events to hand back to their source */
     struct trg_event *accept_next; /* in the engine's queue of events to confirm to their source */
     int accept_pending;            /* in that queue: accepted must reach the source before done */
     void *intake;                  /* read from a route's durable intake stream (intake.c) */

@@ -12,7 +12,7 @@
  * that come next can be asked for ahead of time (they have been out of the cache a while). */
 struct trg_hold_lane {
     struct trg_map_node node;      /* in h->lanes (node.key points at key), unless it is h->unkeyed */
-    struct trg_event **v;
+    struct trg_held *v;
     size_t cap, head, n;
     struct trg_hold_lane *turn_next;
     bool in_turn;
@@ -21,7 +21,7 @@ struct trg_hold_lane {
 
 #define AHEAD 4 /* events asked for ahead of their turn */
 
-static inline struct trg_event **slot(const struct trg_hold_lane *l, size_t i)
+static inline struct trg_held *slot(const struct trg_hold_lane *l, size_t i)
 {
     return &l->v[(l->head + i) & (l->cap - 1)];
 }
@@ -73,7 +73,7 @@ static bool lane_grow(struct trg_hold_lane *l)
     if (l->n < l->cap)
         return true;
     size_t cap = l->cap ? l->cap * 2 : 64;
-    struct trg_event **v = trg_malloc(cap * sizeof *v);
+    struct trg_held *v = trg_malloc(cap * sizeof *v);
     if (!v)
         return false;
     for (size_t i = 0; i < l->n; i++)
@@ -123,31 +123,41 @@ static void turn_pop(struct trg_hold *h)
     h->turn_used = 0;
 }
 
-static void counted(struct trg_hold *h, const struct trg_event *ev, bool in)
+static void counted(struct trg_hold *h, const struct trg_held *x, bool in)
 {
     if (in) {
         h->n++;
-        h->bytes += ev->len;
+        h->bytes += x->weight;
     } else {
         h->n--;
-        h->bytes -= ev->len;
+        h->bytes -= x->weight;
     }
     update_full(h);
 }
 
-int trg_hold_push(struct trg_hold *h, struct trg_event *ev)
+static int push(struct trg_hold *h, const char *key, const struct trg_held *x)
 {
-    struct trg_hold_lane *l = lane_of(h, ev->order_key);
+    struct trg_hold_lane *l = lane_of(h, key);
     if (!l || !lane_grow(l)) {
         if (l)
             lane_release(h, l);
         return TRG_ENOMEM;
     }
-    *slot(l, l->n++) = ev;
+    *slot(l, l->n++) = *x;
     if (!l->in_turn)
         turn_append(h, l);
-    counted(h, ev, true);
+    counted(h, x, true);
     return 0;
+}
+
+int trg_hold_push(struct trg_hold *h, struct trg_event *ev)
+{
+    return push(h, ev->order_key, &(struct trg_held){.ev = ev, .weight = ev->len});
+}
+
+int trg_hold_push_ref(struct trg_hold *h, void *ref, const char *order_key, size_t weight)
+{
+    return push(h, order_key, &(struct trg_held){.ref = ref, .weight = weight});
 }
 
 int trg_hold_requeue(struct trg_hold *h, struct trg_event *ev)
@@ -161,13 +171,13 @@ int trg_hold_requeue(struct trg_hold *h, struct trg_event *ev)
     /* behind the events put back before it that came first: those have a seq (they were handed on once),
      * the events never handed on have none */
     size_t at = 0;
-    while (at < l->n && (*slot(l, at))->seq && (*slot(l, at))->seq < ev->seq)
+    while (at < l->n && slot(l, at)->ev && slot(l, at)->ev->seq && slot(l, at)->ev->seq < ev->seq)
         at++;
     l->head = (l->head - 1) & (l->cap - 1);
     l->n++;
     for (size_t i = 0; i < at; i++)
         *slot(l, i) = *slot(l, i + 1);
-    *slot(l, at) = ev;
+    *slot(l, at) = (struct trg_held){.ev = ev, .weight = ev->len};
     if (!l->in_turn) { /* its turn first */
         l->in_turn = true;
         l->turn_next = h->turn_head;
@@ -176,24 +186,24 @@ int trg_hold_requeue(struct trg_hold *h, struct trg_event *ev)
             h->turn_tail = l;
         h->turn_used = 0;
     }
-    counted(h, ev, true);
+    counted(h, slot(l, at), true);
     return 0;
 }
 
-struct trg_event *trg_hold_pop(struct trg_hold *h)
+bool trg_hold_pop(struct trg_hold *h, struct trg_held *out)
 {
     struct trg_hold_lane *l = h->turn_head;
     if (!l)
-        return NULL;
-    struct trg_event *ev = *slot(l, 0);
+        return false;
+    *out = *slot(l, 0);
     l->head = (l->head + 1) & (l->cap - 1);
     l->n--;
     /* the next event's key is compared as soon as it is handed on; the header of the one AHEAD later */
-    if (l->n > 0 && (*slot(l, 0))->order_key)
-        __builtin_prefetch((*slot(l, 0))->order_key);
-    if (l->n > AHEAD)
-        __builtin_prefetch(*slot(l, AHEAD));
-    counted(h, ev, false);
+    if (l->n > 0 && slot(l, 0)->ev && slot(l, 0)->ev->order_key)
+        __builtin_prefetch(slot(l, 0)->ev->order_key);
+    if (l->n > AHEAD && slot(l, AHEAD)->ev)
+        __builtin_prefetch(slot(l, AHEAD)->ev);
+    counted(h, out, false);
     if (l->n == 0) {
         turn_pop(h);
         lane_release(h, l);
@@ -201,25 +211,25 @@ struct trg_event *trg_hold_pop(struct trg_hold *h)
         turn_pop(h);
         turn_append(h, l);
     }
-    return ev;
+    return true;
 }
 
-struct trg_event *trg_hold_take(struct trg_hold *h, bool (*match)(const struct trg_event *ev, void *arg), void *arg)
+size_t trg_hold_take(struct trg_hold *h, bool (*match)(const struct trg_held *x, void *arg),
+                     void (*drop)(const struct trg_held *x, void *arg), void *arg)
 {
-    struct trg_event *out = NULL, **out_tail = &out;
+    size_t taken = 0;
     struct trg_hold_lane *l = h->turn_head, *prev = NULL;
     while (l) {
         size_t kept = 0, n = l->n;
         for (size_t i = 0; i < n; i++) { /* keep the others in order, from the head on */
-            struct trg_event *ev = *slot(l, i);
-            if (match && !match(ev, arg)) {
-                *slot(l, kept++) = ev;
+            struct trg_held x = *slot(l, i);
+            if (match && !match(&x, arg)) {
+                *slot(l, kept++) = x;
                 continue;
             }
-            ev->next = NULL;
-            *out_tail = ev;
-            out_tail = &ev->next;
-            counted(h, ev, false);
+            counted(h, &x, false);
+            drop(&x, arg);
+            taken++;
         }
         l->n = kept;
         struct trg_hold_lane *next = l->turn_next;
@@ -240,7 +250,7 @@ struct trg_event *trg_hold_take(struct trg_hold *h, bool (*match)(const struct t
         }
         l = next;
     }
-    return out;
+    return taken;
 }
 
 void trg_hold_clear(struct trg_hold *h)

@@ -184,7 +184,8 @@ void trg_route_push(struct trg_route *r, struct trg_event *ev)
     l->bytes += ev->len;
     if (r->held >= (size_t)r->conf->max_queued_events && !r->full) {
         r->full = true;
-        trg_warn("route", r->name, "full (%zu events held, max_queued_events): pausing its source", r->held);
+        trg_warn("route", r->name, "full (%zu events held, max_queued_events): its source waits (refused, or held "
+                 "by trigd)", r->held);
         r->owner->changed(r->owner->arg, r);
     }
     /* Only a lane's first event (its window starts) or one that makes it full can let a batch be cut
@@ -361,7 +362,7 @@ void trg_route_release(struct trg_route *r, struct trg_entry *en, int status, co
     r->owner->event_done(r->owner->arg, ev, status, res);
     if (r->full && r->held * 10 < (size_t)r->conf->max_queued_events * 9) {
         r->full = false;
-        trg_info("route", r->name, "drained to %zu events: resuming its source", r->held);
+        trg_info("route", r->name, "drained to %zu events: taking its source's events again", r->held);
         r->owner->changed(r->owner->arg, r);
     }
     if (r->retired && r->held == 0)

@@ -68,20 +68,51 @@ void trg_source_set_hold(struct trg_source *src, size_t max_events, size_t max_b
     trg_hold_init(&src->hold, max_events, max_bytes);
 }
 
-void trg_source_drop_held(struct trg_source *src, bool (*match)(const struct trg_event *ev, void *arg), void *arg)
+bool trg_source_would_hold(struct trg_source *src)
+{
+    return trg_source_holds(src) && src->env->would_hold(src->env->arg, src);
+}
+
+int trg_source_hold_ref(struct trg_source *src, void *ref, const char *order_key, size_t weight)
+{
+    if (!trg_source_holds(src) || !src->conf->ops->finish)
+        return TRG_ESTATE;
+    return src->env->hold_ref(src->env->arg, src, ref, order_key, weight);
+}
+
+struct drop {
+    struct trg_source *src;
+    bool (*match)(const struct trg_event *ev, void *ref, void *arg);
+    void *arg;
+};
+
+static bool drop_match(const struct trg_held *x, void *arg)
+{
+    struct drop *d = arg;
+    return d->match(x->ev, x->ref, d->arg);
+}
+
+/* What is dropped from the hold goes back to the connector, never sent. */
+static void drop_one(const struct trg_held *x, void *arg)
+{
+    struct trg_source *src = ((struct drop *)arg)->src;
+    if (x->ev) {
+        src->conf->ops->done(src->inst, x->ev, TRG_DONE_UNSENT, NULL);
+        trg_event_free(x->ev);
+    } else {
+        src->conf->ops->unsent(src->inst, x->ref);
+    }
+    src->outstanding--;
+}
+
+void trg_source_drop_held(struct trg_source *src, bool (*match)(const struct trg_event *ev, void *ref, void *arg),
+                          void *arg)
 {
     if (!trg_source_holds(src))
         return;
-    struct trg_event *ev = trg_hold_take(&src->hold, match, arg);
-    while (ev) {
-        struct trg_event *next = ev->next;
-        ev->next = NULL;
-        src->conf->ops->done(src->inst, ev, TRG_DONE_UNSENT, NULL);
-        src->outstanding--;
-        trg_event_free(ev);
-        ev = next;
-    }
-    update_pause(src);
+    struct drop d = {src, match, arg};
+    if (trg_hold_take(&src->hold, match ? drop_match : NULL, drop_one, &d) > 0)
+        update_pause(src);
 }
 
 /* --- lifecycle --- */
@@ -190,6 +221,8 @@ bool trg_source_forget(struct trg_source *s)
  * any other while the engine refuses it. */
 static void update_pause(struct trg_source *s)
 {
+    if (s->stopped && trg_source_holds(s)) /* its hold was dropped at stop: no resume for that */
+        return;
     bool paused = trg_source_holds(s) ? trg_hold_full(&s->hold) : s->refused;
     if (paused == s->paused || !s->conf->ops->pause)
         return;
@@ -218,6 +251,13 @@ int trg_source_hold(struct trg_source *s, struct trg_event *ev)
     return rc;
 }
 
+int trg_source_push_ref(struct trg_source *s, void *ref, const char *order_key, size_t weight)
+{
+    int rc = trg_hold_push_ref(&s->hold, ref, order_key, weight);
+    update_pause(s);
+    return rc;
+}
+
 bool trg_source_requeue(struct trg_source *s, struct trg_event *ev)
 {
     int rc = trg_hold_requeue(&s->hold, ev);
@@ -227,7 +267,23 @@ bool trg_source_requeue(struct trg_source *s, struct trg_event *ev)
 
 struct trg_event *trg_source_unhold(struct trg_source *s)
 {
-    struct trg_event *ev = trg_hold_pop(&s->hold);
+    struct trg_held x;
+    struct trg_event *ev = NULL;
+    while (!ev && trg_hold_pop(&s->hold, &x)) {
+        ev = x.ev;
+        if (ev)
+            break;
+        if (!(ev = s->conf->ops->finish(s->inst, x.ref))) {
+            trg_error("source", s->name, "out of memory building a held event: it is dropped without reaching "
+                      "a route");
+            s->conf->ops->unsent(s->inst, x.ref);
+            s->outstanding--;
+            continue;
+        }
+        ev->src = s;
+        if (!ev->created_ms)
+            ev->created_ms = trg_core_loop_ms(s->env->core);
+    }
     update_pause(s);
     return ev;
 }

@@ -37,6 +37,9 @@ struct trg_source_env {
     /* The engine's side of trg_source_can_accept() and trg_source_emit(): whether the source's routes
      * (or its durable intake) take one more event, and taking it. */
     bool (*can_accept)(void *arg, struct trg_source *src);
+    /* The engine's side of trg_source_would_hold() and trg_source_hold_ref(). */
+    bool (*would_hold)(void *arg, struct trg_source *src);
+    int (*hold_ref)(void *arg, struct trg_source *src, void *ref, const char *order_key, size_t weight);
     int (*emit)(void *arg, struct trg_source *src, struct trg_event *ev);
     void *arg;
 };
@@ -96,13 +99,16 @@ void trg_source_retry(struct trg_source *s);
 bool trg_source_holds(const struct trg_source *s);
 /* Events held now. */
 static inline size_t trg_source_held(const struct trg_source *s) { return s->hold.n; }
-/* Hold ev (outstanding counted by the caller); 0 or TRG_ENOMEM (not held). The connector is paused when
- * the hold becomes full. */
+/* Hold ev, or a reference (outstanding counted by the caller); 0 or TRG_ENOMEM (not held). The connector
+ * is paused when the hold becomes full. */
 int trg_source_hold(struct trg_source *s, struct trg_event *ev);
+int trg_source_push_ref(struct trg_source *s, void *ref, const char *order_key, size_t weight);
 /* Put back ev, taken out with trg_source_unhold(), that could not be handed on after all (a failed
  * durable intake append): first in its key's order. false: out of memory (the caller still owns ev). */
 bool trg_source_requeue(struct trg_source *s, struct trg_event *ev);
-/* The next held event in turn (NULL: none); the connector is resumed once the hold is no longer full. */
+/* Take the next held event in turn; a reference is finished into its event by the connector (ops->finish;
+ * when it cannot be, it goes back unsent and the next one is taken). NULL: nothing held. The connector is
+ * resumed once the hold is no longer full. */
 struct trg_event *trg_source_unhold(struct trg_source *s);
 /* Connected and able to receive events (ops->ready; true without the op). */
 bool trg_source_ready(struct trg_source *s);

@@ -131,31 +131,36 @@ static void lose_record(struct kafka *k, struct kpart *p, const rd_kafka_message
               "or restart (no offset of the partition is stored past it until then)", p->tp, m->offset);
 }
 
-/* Hand one record of partition p to the engine (which takes it, or holds it while the routes are full). */
-static void emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message_t *m)
+/* The order key of record m of partition p: the partition, or with parallelization above 1 its key lane
+ * ("topic-partition/lane"), in k->scratch_key; NULL when out of memory. */
+static const char *order_key(struct kafka *k, const struct kpart *p, const rd_kafka_message_t *m, size_t *len)
 {
-    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct trg_buf *key = &k->scratch_key;
+    if (k->opts->parallelization <= 1) {
+        *len = strlen(p->tp);
+        return p->tp;
+    }
+    trg_buf_reset(key);
+    if (trg_buf_adds(key, p->tp) || trg_buf_addc(key, '/') ||
+        trg_buf_add_int(key, trg_kafka_key_lane(m->key, m->key_len, (unsigned)k->opts->parallelization)))
+        return NULL;
+    *len = key->len;
+    return key->data;
+}
+
+/* The event of record m of partition p (token NULL). NULL: out of memory, or *skip set when the record is
+ * final without an event (format "minio" and not a notification: logged). */
+static struct trg_event *build_event(struct kafka *k, const struct kpart *p, const rd_kafka_message_t *m,
+                                     bool *skip)
+{
     struct trg_kafka_header *hdrs = NULL;
     rd_kafka_headers_t *rh = NULL;
     rd_kafka_timestamp_type_t tstype;
     struct trg_event *ev = NULL;
-    struct krec *rec = NULL;
-    size_t nh = 0;
-    int err;
-
-    if (p->skip_ts) {
-        if (rd_kafka_message_timestamp(m, NULL) < k->opts->starting_timestamp) {
-            trg_source_count(k->src, "skipped_before_timestamp", 1);
-            if (!skip_record(p, m->offset))
-                lose_record(k, p, m);
-            return;
-        }
-        p->skip_ts = false;
-        trg_info("kafka", k->name, "%s starts at offset %" PRId64 " (the first record at or after "
-                 "starting_timestamp)", p->tp, m->offset);
-    }
+    size_t nh = 0, klen = 0;
+    const char *key;
     struct trg_kafka_record r = {
-        .topic = topic,
+        .topic = rd_kafka_topic_name(m->rkt),
         .partition = m->partition,
         .offset = m->offset,
         .key = m->key,
@@ -170,58 +175,91 @@ static void emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message
     if (rd_kafka_message_headers(m, &rh) == 0 && rh && (nh = rd_kafka_header_cnt(rh)) > 0) {
         hdrs = trg_calloc(nh, sizeof *hdrs);
         if (!hdrs)
-            goto nomem;
+            return NULL;
         for (size_t i = 0; i < nh; i++)
             if (rd_kafka_header_get_all(rh, i, &hdrs[i].name, &hdrs[i].value, &hdrs[i].len))
                 hdrs[i].name = "";
         r.headers = hdrs;
         r.n_headers = nh;
     }
-    struct trg_buf *json = &k->scratch, *id = &k->scratch_id, *key = &k->scratch_key;
+    struct trg_buf *json = &k->scratch, *id = &k->scratch_id;
     trg_buf_reset(json);
     trg_buf_reset(id);
-    trg_buf_reset(key);
     if (k->opts->format == KAFKA_FORMAT_MINIO) {
         int mrc = trg_event_minio_records(m->payload, m->len, json);
         if (mrc == TRG_EINVAL) {
             trg_warn("kafka", k->name, "%s@%" PRId64 " is not a MinIO notification (format \"minio\"): skipped",
                      p->tp, m->offset);
-            trg_free(hdrs);
-            if (!skip_record(p, m->offset))
-                lose_record(k, p, m);
-            return;
+            *skip = true;
         }
         if (mrc < 0)
-            goto nomem;
+            goto out;
     } else if (trg_kafka_record_json(&r, json) < 0) {
-        goto nomem;
+        goto out;
     }
-    if (trg_buf_adds(id, p->tp) || trg_buf_addc(id, '@') || trg_buf_add_int(id, m->offset))
-        goto nomem;
-    if (k->opts->parallelization > 1 &&
-        (trg_buf_adds(key, p->tp) || trg_buf_addc(key, '/') ||
-         trg_buf_add_int(key, trg_kafka_key_lane(m->key, m->key_len, (unsigned)k->opts->parallelization))))
-        goto nomem;
-    ev = trg_event_new_packed_n(json->data, json->len, id->data, id->len, key->len ? key->data : p->tp,
-                                key->len ? key->len : strlen(p->tp), 0);
-    rec = trg_pool_get(&k->recs);
-    if (!ev || !rec)
-        goto nomem;
-    if (r.timestamp > 0)
+    if (trg_buf_adds(id, p->tp) || trg_buf_addc(id, '@') || trg_buf_add_int(id, m->offset) ||
+        !(key = order_key(k, p, m, &klen)))
+        goto out;
+    ev = trg_event_new_packed_n(json->data, json->len, id->data, id->len, key, klen, 0);
+    if (ev && r.timestamp > 0)
         ev->created_ms = r.timestamp;
+out:
+    trg_free(hdrs);
+    return ev;
+}
+
+/* Hand one record of partition p to the engine (which takes it, or holds it while the routes are full).
+ * While the engine would hold it (format lambda), it holds a reference to the record instead (its krec,
+ * keeping m), and the event is built only when the engine hands it on (kafka_finish): a full hold then
+ * costs what librdkafka holds of the records anyway, not their events. Returns true when m is kept (the
+ * caller must not destroy it). */
+static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
+{
+    struct trg_event *ev = NULL;
+    bool held = false, skip = false;
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+
+    if (p->skip_ts) {
+        if (ts < k->opts->starting_timestamp) {
+            trg_source_count(k->src, "skipped_before_timestamp", 1);
+            if (!skip_record(p, m->offset))
+                lose_record(k, p, m);
+            return false;
+        }
+        p->skip_ts = false;
+        trg_info("kafka", k->name, "%s starts at offset %" PRId64 " (the first record at or after "
+                 "starting_timestamp)", p->tp, m->offset);
+    }
+    struct krec *rec = trg_pool_get(&k->recs);
+    if (!rec) {
+        lose_record(k, p, m);
+        return false;
+    }
     rec->p = p;
     rec->offset = m->offset;
-    rec->ts = r.timestamp;
-    ev->token = rec;
-    /* linked before emit: done may follow from the engine's deferred work any time after */
+    rec->ts = ts;
+    /* linked before it goes: done may follow from the engine's deferred work any time after */
     if (p->tail)
         p->tail->next = rec;
     else
         p->head = rec;
     p->tail = rec;
-    err = trg_source_emit(k->src, ev);
-    if (err < 0) {
-        /* unlink the tail again */
+    if (k->opts->format == KAFKA_FORMAT_LAMBDA && trg_source_would_hold(k->src)) {
+        size_t klen = 0;
+        const char *key = order_key(k, p, m, &klen);
+        rec->m = m;
+        held = key && trg_source_hold_ref(k->src, rec, key, m->len + m->key_len) == 0;
+        if (!held)
+            rec->m = NULL;
+    }
+    if (!held && (ev = build_event(k, p, m, &skip))) {
+        ev->token = rec;
+        if (trg_source_emit(k->src, ev) < 0) {
+            trg_event_free(ev); /* the engine holds what the routes cannot take: this is out of memory */
+            ev = NULL;
+        }
+    }
+    if (!held && !ev) { /* unlink the tail again */
         struct krec **pp = &p->head, *prev = NULL;
         while (*pp != rec) {
             prev = *pp;
@@ -230,19 +268,42 @@ static void emit_record(struct kafka *k, struct kpart *p, const rd_kafka_message
         *pp = NULL;
         p->tail = prev;
         trg_pool_put(&k->recs, rec);
-        trg_event_free(ev);
-        trg_free(hdrs);
-        lose_record(k, p, m); /* the engine holds what the routes cannot take: this is out of memory */
-        return;
+        if (!skip || !skip_record(p, m->offset))
+            lose_record(k, p, m);
+        return false;
     }
     p->next_offset = m->offset + 1;
-    trg_free(hdrs);
-    return;
-nomem:
-    trg_event_free(ev);
-    trg_pool_put(&k->recs, rec);
-    trg_free(hdrs);
-    lose_record(k, p, m);
+    return held;
+}
+
+/* ops->finish: the engine hands on a record it held by reference: its event now, the record let go. NULL:
+ * out of memory (unsent follows). */
+static struct trg_event *kafka_finish(void *inst, void *ref)
+{
+    struct kafka *k = inst;
+    struct krec *rec = ref;
+    bool skip = false;
+    struct trg_event *ev = build_event(k, rec->p, rec->m, &skip); /* format lambda: never skipped */
+    if (!ev)
+        return NULL;
+    ev->token = rec;
+    rd_kafka_message_destroy(rec->m);
+    rec->m = NULL;
+    return ev;
+}
+
+/* ops->unsent: a record held by reference is dropped (a revoke, a stop, out of memory): no offset is stored
+ * past it, so whoever reads the partition next reads it again. */
+static void kafka_unsent(void *inst, void *ref)
+{
+    (void)inst;
+    struct krec *rec = ref;
+    if (rec->m)
+        rd_kafka_message_destroy(rec->m);
+    rec->m = NULL;
+    rec->done = true;
+    rec->abandoned = true;
+    trg_kafka_part_advance(rec->p);
 }
 
 /* AT_TIMESTAMP: the partition has no committed offset (auto.offset.reset "error" said so, and left it
@@ -343,9 +404,8 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m); /* not emitted, not stored: the next owner reads it again */
         return;
     }
-    if (p)
-        emit_record(k, p, m);
-    rd_kafka_message_destroy(m); /* without p: revoked since it was fetched */
+    if (!p || !emit_record(k, p, m))
+        rd_kafka_message_destroy(m); /* without p: revoked since it was fetched */
 }
 
 static void drain(struct kafka *k)
@@ -383,10 +443,10 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- librdkafka callbacks (all served from the loop, inside rd_kafka_consumer_poll) ------------- */
 
-/* trg_source_drop_held's match: a held event of partition arg. */
-static bool held_of(const struct trg_event *ev, void *arg)
+/* trg_source_drop_held's match: a held event or record of partition arg. */
+static bool held_of(const struct trg_event *ev, void *ref, void *arg)
 {
-    const struct krec *rec = ev->token;
+    const struct krec *rec = ev ? ev->token : ref;
     return rec && rec->p == arg;
 }
 
@@ -692,6 +752,8 @@ const struct trg_source_ops trg_source_kafka = {
     .stop = kafka_stop,
     .destroy = kafka_destroy,
     .done = kafka_done,
+    .finish = kafka_finish,
+    .unsent = kafka_unsent,
     .pause = kafka_pause,
     .envelope = trg_kafka_source_envelope,
     .filter_view = trg_kafka_source_filter_view,

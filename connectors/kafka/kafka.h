@@ -43,6 +43,7 @@ struct krec {
     struct kpart *p;
     int64_t offset;
     int64_t ts;
+    rd_kafka_message_t *m; /* while the engine holds the record by reference (its event not built yet) */
     bool done;
     bool abandoned;
 };

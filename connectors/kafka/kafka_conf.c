@@ -44,8 +44,7 @@ const struct trg_opt trg_kafka_options[] = {
      NULL, 0},
     {"max_buffered_bytes", TRG_OPT_INT, "67108864", 1024, 4294967296, "bytes",
      offsetof(struct kafka_opts, max_buffered_bytes),
-     "Bytes of the records held while the routes are full (each as its event's JSON, the value base64-encoded), "
-     "before the partitions are paused.",
+     "Key and value bytes of the records held while the routes are full, before the partitions are paused.",
      NULL, 0},
     {"rdkafka", TRG_OPT_KVLIST, "{}", 0, 0, NULL, offsetof(struct kafka_opts, rdkafka),
      "librdkafka settings passed to rd_kafka_conf_set (SASL, TLS, tuning), e.g. "

@@ -29,6 +29,7 @@ struct test_source_opts {
     bool fail_start;
     bool fail_create;
     int64_t hold;
+    bool refs;
 };
 
 static const struct trg_opt test_source_options[] = {
@@ -39,7 +40,23 @@ static const struct trg_opt test_source_options[] = {
     {"hold", TRG_OPT_INT, "0", 0, 1000000, "events", offsetof(struct test_source_opts, hold),
      "Above 0: the engine holds what the routes cannot take (trg_source_set_hold), pausing at this many.", NULL,
      0},
+    {"refs", TRG_OPT_BOOL, "false", 0, 0, NULL, offsetof(struct test_source_opts, refs),
+     "With hold: what would be held goes to the engine as a reference (trg_source_hold_ref), its event built "
+     "only when it is handed on (ops->finish).", NULL, 0},
 };
+
+/* A record the test source hands the engine by reference (option "refs"). */
+struct test_ref {
+    char *json, *item_id, *order_key;
+};
+
+static void ref_free(struct test_ref *r)
+{
+    free(r->json);
+    free(r->item_id);
+    free(r->order_key);
+    free(r);
+}
 
 struct test_source {
     struct trg_source *src;
@@ -92,6 +109,28 @@ static void ts_done(void *inst, struct trg_event *ev, int status, const struct t
     t->done[t->n_done++].status = status;
 }
 
+static struct trg_event *ts_finish(void *inst, void *ref)
+{
+    (void)inst;
+    struct test_ref *r = ref;
+    struct trg_event *ev = trg_event_new_copy(r->json, strlen(r->json));
+    assert_non_null(ev);
+    ev->item_id = r->item_id ? trg_strdup(r->item_id) : NULL;
+    ev->order_key = r->order_key ? trg_strdup(r->order_key) : NULL;
+    ref_free(r);
+    current->finished++;
+    return ev;
+}
+
+/* A reference dropped unsent: recorded as done with TRG_DONE_UNSENT. */
+static void ts_unsent(void *inst, void *ref)
+{
+    struct test_ref *r = ref;
+    struct trg_event ev = {.json = r->json, .len = strlen(r->json)};
+    ts_done(inst, &ev, TRG_DONE_UNSENT, NULL);
+    ref_free(r);
+}
+
 static void ts_pause(void *inst, bool paused)
 {
     (void)inst;
@@ -109,6 +148,8 @@ static const struct trg_source_ops test_source_ops = {
     .stop = ts_stop,
     .destroy = ts_destroy,
     .done = ts_done,
+    .finish = ts_finish,
+    .unsent = ts_unsent,
     .pause = ts_pause,
     .durable_intake = true, /* only with "redis" in the config */
 };
@@ -316,6 +357,17 @@ int th_emit(struct th *t, const char *source, const char *json, const char *item
 {
     (void)t;
     struct test_source *s = find_source(source);
+    if (s->opts->refs && trg_source_would_hold(s->src)) {
+        struct test_ref *r = calloc(1, sizeof *r);
+        assert_non_null(r);
+        r->json = strdup(json);
+        r->item_id = item_id ? strdup(item_id) : NULL;
+        r->order_key = order_key ? strdup(order_key) : NULL;
+        int rc = trg_source_hold_ref(s->src, r, order_key, strlen(json));
+        if (rc != 0)
+            ref_free(r);
+        return rc;
+    }
     struct trg_event *ev = trg_event_new_copy(json, strlen(json));
     assert_non_null(ev);
     ev->item_id = item_id ? trg_strdup(item_id) : NULL;

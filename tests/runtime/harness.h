@@ -8,7 +8,8 @@
  * Config: th_start() wraps the test's "functions", "sources" and "routes" with a listener on a free
  * port, a file DLQ in a fresh directory and shutdown_timeout_ms. Source type "test" (options
  * "fail_start": start fails; "fail_create": create fails; "hold": N, the engine holds its events while the
- * routes are full, pausing at N; with "redis" in the config its events go through the durable intake),
+ * routes are full, pausing at N; "refs": what would be held goes as a reference, its event built when the
+ * engine hands it on; with "redis" in the config its events go through the durable intake),
  * function type "test" (option "fail_create").
  */
 #ifndef TRG_TEST_HARNESS_H
@@ -49,6 +50,7 @@ struct th {
     struct th_done *done;
     size_t n_done, cap_done;
     bool paused;           /* the test source was last told to pause (true) or resume */
+    size_t finished;       /* references the engine had the test source finish into events ("refs") */
 };
 
 /* Start an engine on config_body (the "functions", "sources" and "routes" members, without braces);

@@ -186,13 +186,15 @@ static int call_n(struct th *t)
 }
 
 /* A source with a hold: what the full route cannot take is held, not refused; the source is paused once 3
- * are held and resumed at half; everything reaches the function in the order it came. */
-static void test_hold(void **state)
+ * are held and resumed at half; everything reaches the function in the order it came. With refs, what is
+ * held is the source's reference, finished into its event as it is handed on. */
+static void hold_order(const char *src, bool refs)
 {
-    (void)state;
-    struct th *t = th_start("\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}}," HOLD_SRC(3)
-                            ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
-                            "\"max_queued_events\":2}}", 1000);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}},%s,"
+             "\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,\"max_queued_events\":2}}",
+             src);
+    struct th *t = th_start(cfg, 1000);
     char json[32];
     for (int i = 1; i <= 6; i++) {
         snprintf(json, sizeof json, "{\"n\":%d}", i);
@@ -209,7 +211,20 @@ static void test_hold(void **state)
     }
     assert_int_equal(th_calls(t), 0);
     assert_int_equal(th_done_count(t, TRG_DONE_OK), 6);
+    assert_int_equal(t->finished, refs ? 4 : 0); /* events 3 to 6 were held */
     th_stop(t);
+}
+
+static void test_hold(void **state)
+{
+    (void)state;
+    hold_order(HOLD_SRC(3), false);
+}
+
+static void test_hold_refs(void **state)
+{
+    (void)state;
+    hold_order("\"sources\":{\"s\":{\"type\":\"test\",\"hold\":3,\"refs\":true}}", true);
 }
 
 /* A held event keeps the order of its key behind the full route, and keys are not blocked by each other:
@@ -272,12 +287,14 @@ static void test_hold_no_route(void **state)
 
 /* A source that stops (here: a reload removes it) drops what it holds: each event comes back as never sent,
  * while the ones in the route finish. */
-static void test_hold_dropped_at_stop(void **state)
+static void hold_dropped(bool refs)
 {
-    (void)state;
-    struct th *t = th_start("\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}}," HOLD_SRC(10)
-                            ",\"routes\":{\"r\":{\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,"
-                            "\"max_queued_events\":1}}", 1000);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "\"functions\":{\"f\":{\"type\":\"test\",\"max_concurrency\":1}},"
+             "\"sources\":{\"s\":{\"type\":\"test\",\"hold\":10,\"refs\":%s}},\"routes\":{\"r\":{"
+             "\"source\":\"s\",\"function\":\"f\",\"batch_size\":1,\"max_queued_events\":1}}",
+             refs ? "true" : "false");
+    struct th *t = th_start(cfg, 1000);
     for (int i = 0; i < 4; i++)
         assert_int_equal(th_emit(t, "s", "{\"n\":1}", NULL, NULL), 0);
     th_run(t);
@@ -290,7 +307,20 @@ static void test_hold_dropped_at_stop(void **state)
     assert_int_equal(th_calls(t), 1); /* the one in flight finishes */
     th_answer(t, TRG_OUT_SUCCESS, 200, NULL, -1);
     assert_int_equal(th_done_count(t, TRG_DONE_OK), 1);
+    assert_int_equal(t->finished, 0);
     th_stop(t);
+}
+
+static void test_hold_dropped_at_stop(void **state)
+{
+    (void)state;
+    hold_dropped(false);
+}
+
+static void test_hold_refs_dropped_at_stop(void **state)
+{
+    (void)state;
+    hold_dropped(true);
 }
 
 /* A reload keeps in-flight work, and says how many new sources could not start (it used to say 0). */
@@ -412,9 +442,11 @@ int main(void)
         cmocka_unit_test(test_ordering),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_hold),
+        cmocka_unit_test(test_hold_refs),
         cmocka_unit_test(test_hold_keys),
         cmocka_unit_test(test_hold_no_route),
         cmocka_unit_test(test_hold_dropped_at_stop),
+        cmocka_unit_test(test_hold_refs_dropped_at_stop),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_create_fails),
         cmocka_unit_test(test_reload_fails),
