@@ -191,8 +191,8 @@ bool trg_source_would_hold(struct trg_source *src);
  * its records instead of building its event: the engine holds ref (in order with the rest, under
  * order_key, which is copied; weight counts against max_bytes) and has the source finish it into an event
  * when it hands it on, so that a full hold costs what the source holds of its records anyway, not their
- * events. Counts as emitted. 0, TRG_ESTATE (stopping, or nothing would be held: build the event and emit
- * it) or TRG_ENOMEM; on an error the reference stays the source's. */
+ * events. Counts as emitted. 0, TRG_ESTATE (stopping, or the source has no hold or no finish) or
+ * TRG_ENOMEM; on an error the reference stays the source's. */
 int trg_source_hold_ref(struct trg_source *src, void *ref, const char *order_key, size_t weight);
 /* Drop what the engine holds of this source that match(ev, ref, arg) picks (one of ev and ref is NULL;
  * match NULL: everything), e.g. a revoked partition's: each comes back at once, from inside this call, an

@@ -76,6 +76,22 @@ static bool can_unhold(struct trg_engine *e, struct trg_source *src)
     return !trg_list_empty(&src->routes) && engine_can_accept(e, src);
 }
 
+/* How many held events of src can be handed on now, at least (a durable source's: as many as Redis takes,
+ * until an append fails). */
+static size_t unhold_room(struct trg_engine *e, struct trg_source *src)
+{
+    if (trg_list_empty(&src->routes))
+        return 0;
+    if (trg_source_durable(src))
+        return trg_redis_connected(e->redis) ? SIZE_MAX : 0;
+    size_t n = SIZE_MAX;
+    for (struct trg_list *p = src->routes.next; p != &src->routes && n > 0; p = p->next) {
+        size_t room = trg_route_room(trg_list_entry(p, struct trg_route, src_link));
+        n = room < n ? room : n;
+    }
+    return n;
+}
+
 /* Hand ev (src, created_ms and received_ms set) to src's routes, in memory or through the durable intake.
  * A fresh event is counted as taken here (trg_source_took), a held one was when it was held. 0, or < 0
  * when the durable intake refused it at once (the caller still owns ev). */
@@ -116,12 +132,11 @@ static bool would_hold(void *arg, struct trg_source *src)
     return trg_source_held(src) > 0 || !can_unhold(e, src);
 }
 
-/* trg_source_hold_ref: held when an event would be (in order behind what is held), else refused (TRG_ESTATE:
- * the source builds the event and emits it). */
+/* trg_source_hold_ref: held, behind what is held (the source asked trg_source_would_hold() first). */
 static int engine_hold_ref(void *arg, struct trg_source *src, void *ref, const char *order_key, size_t weight)
 {
     struct trg_engine *e = arg;
-    if (e->core.stopping || src->stopped || !would_hold(e, src))
+    if (e->core.stopping || src->stopped) /* held even when it need not be: it goes on in the prepare pass */
         return TRG_ESTATE;
     int rc = trg_source_push_ref(src, ref, order_key, weight);
     if (rc != 0) {
@@ -204,12 +219,16 @@ static void hand_on_held(struct trg_engine *e)
         struct trg_source *s = trg_list_entry(p, struct trg_source, link);
         if (s->stopped)
             continue;
-        while (trg_source_held(s) > 0 && can_unhold(e, s)) {
-            struct trg_event *ev = trg_source_unhold(s); /* NULL: what was left could not be built */
-            if (ev && deliver(e, s, ev, false) != 0) {
-                requeue(e, ev);
-                break;
+        size_t room;
+        while (trg_source_held(s) > 0 && (room = unhold_room(e, s)) > 0) { /* the routes: walked once a round */
+            bool refused = false;
+            for (; room > 0 && trg_source_held(s) > 0 && !refused; room--) {
+                struct trg_event *ev = trg_source_unhold(s); /* NULL: what was left could not be built */
+                if (ev && (refused = deliver(e, s, ev, false) != 0))
+                    requeue(e, ev);
             }
+            if (refused)
+                break;
         }
     }
 }

@@ -90,6 +90,11 @@ bool trg_route_can_accept(const struct trg_route *r)
     return !r->retired && !r->failure.blocked && r->held < (size_t)r->conf->max_queued_events;
 }
 
+size_t trg_route_room(const struct trg_route *r)
+{
+    return trg_route_can_accept(r) ? (size_t)r->conf->max_queued_events - r->held : 0;
+}
+
 void trg_route_update_metrics(struct trg_route *r)
 {
     trg_metrics_set(r->core->metrics, TRG_M_QUEUED, r->name, NULL, (double)r->held);

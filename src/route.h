@@ -116,6 +116,8 @@ void trg_route_destroy(struct trg_route *r);
 void trg_route_update_metrics(struct trg_route *r);
 /* Room for one more event? */
 bool trg_route_can_accept(const struct trg_route *r);
+/* How many more events r takes now (0 when it cannot accept one). */
+size_t trg_route_room(const struct trg_route *r);
 /* Take ev (its refs already count this route): filter it, queue it, cut batches. Never calls back into
  * the source synchronously. */
 void trg_route_push(struct trg_route *r, struct trg_event *ev);

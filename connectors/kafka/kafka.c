@@ -217,10 +217,9 @@ static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
 {
     struct trg_event *ev = NULL;
     bool held = false, skip = false;
-    int64_t ts = rd_kafka_message_timestamp(m, NULL);
 
     if (p->skip_ts) {
-        if (ts < k->opts->starting_timestamp) {
+        if (rd_kafka_message_timestamp(m, NULL) < k->opts->starting_timestamp) {
             trg_source_count(k->src, "skipped_before_timestamp", 1);
             if (!skip_record(p, m->offset))
                 lose_record(k, p, m);
@@ -237,7 +236,6 @@ static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
     }
     rec->p = p;
     rec->offset = m->offset;
-    rec->ts = ts;
     /* linked before it goes: done may follow from the engine's deferred work any time after */
     if (p->tail)
         p->tail->next = rec;
@@ -254,6 +252,7 @@ static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
     }
     if (!held && (ev = build_event(k, p, m, &skip))) {
         ev->token = rec;
+        rec->ts = ev->created_ms;
         if (trg_source_emit(k->src, ev) < 0) {
             trg_event_free(ev); /* the engine holds what the routes cannot take: this is out of memory */
             ev = NULL;
@@ -287,6 +286,7 @@ static struct trg_event *kafka_finish(void *inst, void *ref)
     if (!ev)
         return NULL;
     ev->token = rec;
+    rec->ts = ev->created_ms;
     rd_kafka_message_destroy(rec->m);
     rec->m = NULL;
     return ev;
@@ -561,7 +561,7 @@ static int kafka_create(struct trg_source *src, const void *opts, void **out)
     k->opts = opts;
     k->name = trg_source_name(src);
     k->loop = trg_source_loop(src);
-    k->recs = (struct trg_pool)TRG_POOL_INIT(struct krec, 65536);
+    k->recs = (struct trg_pool)TRG_POOL_INIT(struct krec, 262144);
     k->pipe_rd = k->pipe_wr = -1;
     k->ppipe_rd = k->ppipe_wr = -1;
     ev_prepare_init(&k->store, trg_kafka_store_cb);
