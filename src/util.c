@@ -211,11 +211,24 @@ int trg_buf_vaddf(struct trg_buf *b, const char *fmt, va_list ap)
 
 int trg_buf_add_int(struct trg_buf *b, int64_t v)
 {
+    /* two digits a step (a Kafka record's JSON has four 1- to 13-digit numbers: perf showed this) */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
     char tmp[24], *p = tmp + sizeof tmp;
     uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = pairs[d + 1];
+        *--p = pairs[d];
+    }
+    if (u >= 10) {
+        *--p = pairs[u * 2 + 1];
+        *--p = pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0)
         *--p = '-';
     return trg_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
