@@ -70,14 +70,8 @@ static bool engine_can_accept(void *arg, struct trg_source *src)
     return true;
 }
 
-/* Can a held event of src be handed on now? Also not while no enabled route takes its events. */
-static bool can_unhold(struct trg_engine *e, struct trg_source *src)
-{
-    return !trg_list_empty(&src->routes) && engine_can_accept(e, src);
-}
-
-/* How many held events of src can be handed on now, at least (a durable source's: as many as Redis takes,
- * until an append fails). */
+/* How many held events of src can be handed on now, at least (0 also while no enabled route takes its
+ * events; a durable source's: as many as Redis takes, until an append fails). */
 static size_t unhold_room(struct trg_engine *e, struct trg_source *src)
 {
     if (trg_list_empty(&src->routes))
@@ -92,7 +86,7 @@ static size_t unhold_room(struct trg_engine *e, struct trg_source *src)
     return n;
 }
 
-/* Hand ev (src, created_ms and received_ms set) to src's routes, in memory or through the durable intake.
+/* Hand ev (src and created_ms set) to src's routes, in memory or through the durable intake.
  * A fresh event is counted as taken here (trg_source_took), a held one was when it was held. 0, or < 0
  * when the durable intake refused it at once (the caller still owns ev). */
 static int deliver(struct trg_engine *e, struct trg_source *src, struct trg_event *ev, bool fresh)
@@ -129,7 +123,7 @@ static int deliver(struct trg_engine *e, struct trg_source *src, struct trg_even
 static bool would_hold(void *arg, struct trg_source *src)
 {
     struct trg_engine *e = arg;
-    return trg_source_held(src) > 0 || !can_unhold(e, src);
+    return trg_source_held(src) > 0 || unhold_room(e, src) == 0;
 }
 
 /* trg_source_hold_ref: held, behind what is held (the source asked trg_source_would_hold() first). */
@@ -169,11 +163,9 @@ static int engine_emit(void *arg, struct trg_source *src, struct trg_event *ev)
             return TRG_ESTATE;
         }
     }
-    int64_t now = trg_core_loop_ms(&e->core); /* the loop's wall clock: one clock read per pass */
     if (!ev->created_ms)
-        ev->created_ms = now;
+        ev->created_ms = trg_core_loop_ms(&e->core); /* the loop's wall clock: one clock read per pass */
     ev->src = src;
-    ev->received_ms = trg_source_durable(src) && !ev->no_intake ? trg_core_wall_ms(&e->core) : now;
     /* a source that holds: behind what waits, in order; or when the durable intake refuses it at once */
     int rc = holds && would_hold(e, src) ? TRG_EFULL : deliver(e, src, ev, true);
     if (rc != 0 && holds && (rc = trg_source_hold(src, ev)) == 0) {
@@ -482,7 +474,6 @@ int trg_engine_redrive(struct trg_engine *e, const char *route, const char *reco
         struct trg_event *ev = evs.v[i];
         ev->token = rd;
         ev->seq = ++e->seq;
-        ev->received_ms = trg_core_wall_ms(&e->core);
         ev->refs = 1;
         trg_route_push(r, ev);
     }

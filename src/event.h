@@ -34,7 +34,6 @@ struct trg_event {
     /* Engine-private below. */
     struct trg_source *src;
     uint64_t seq;        /* arrival order, unique per process */
-    int64_t received_ms; /* wall clock when emitted */
     unsigned refs;       /* routes still holding the event */
     int status;          /* worst outcome across routes (enum trg_done_status) */
     struct trg_event *next;        /* in the engine's queue of events to hand back to their source */

@@ -195,7 +195,6 @@ static void reader_entry(void *arg, const struct trg_rstream_entry *en)
         return;
     ev->intake = rd;
     ev->intake_msg = en->msg;
-    ev->received_ms = trg_core_wall_ms(in->core);
     ev->status = TRG_DONE_OK;
     ev->refs = 1;
     in->owner->push(in->owner->arg, r, ev);

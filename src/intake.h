@@ -42,7 +42,7 @@ int trg_intake_create(struct trg_core *core, struct trg_redis *redis, const stru
  * stop. NULL is a no-op. */
 void trg_intake_destroy(struct trg_intake *in);
 
-/* Append ev (its src, seq and received_ms set; counted by trg_source_took) to the stream of every route of
+/* Append ev (its src and seq set; counted by trg_source_took) to the stream of every route of
  * its source. 0: the source hears accepted (and done, when stored) later, and the event is the intake's
  * (or, when it could not be stored, the engine's again: owner->requeue); else nothing was sent, the
  * caller still owns ev, and the error says why (TRG_EFULL: refuse it upstream). */

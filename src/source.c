@@ -276,8 +276,7 @@ struct trg_event *trg_source_unhold(struct trg_source *s)
         if (!(ev = s->conf->ops->finish(s->inst, x.ref))) {
             trg_error("source", s->name, "out of memory building a held event: it is dropped without reaching "
                       "a route");
-            s->conf->ops->unsent(s->inst, x.ref);
-            s->outstanding--;
+            drop_one(&x, &(struct drop){.src = s});
             continue;
         }
         ev->src = s;
