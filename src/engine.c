@@ -373,6 +373,19 @@ static void route_idle(void *arg, struct trg_route *r)
     wake(e);
 }
 
+static void route_pump_due(void *arg, struct trg_route *r)
+{
+    (void)r;
+    ((struct trg_engine *)arg)->pump = true; /* the prepare pass pumps it */
+}
+
+static void pump_routes(struct trg_engine *e)
+{
+    e->pump = false;
+    struct trg_list *p, *tmp;
+    trg_list_each(p, tmp, &e->routes) trg_route_pump_due(trg_list_entry(p, struct trg_route, link));
+}
+
 static void function_has_capacity(void *arg, struct trg_function *fn)
 {
     struct trg_engine *e = arg;
@@ -527,14 +540,20 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     struct trg_engine *e = w->data;
     if (e->unhold)
         hand_on_held(e);
-    run_accepted(e);
-    while (e->done_head) {
-        struct trg_event *ev = e->done_head;
-        e->done_head = ev->next;
-        if (!e->done_head)
-            e->done_tail = NULL;
-        hand_back(e, ev, NULL);
-    }
+    /* batches are cut once this pass's events are in (a pump may finish some at once, and a source told
+     * of those may emit again) */
+    do {
+        if (e->pump)
+            pump_routes(e);
+        run_accepted(e);
+        while (e->done_head) {
+            struct trg_event *ev = e->done_head;
+            e->done_head = ev->next;
+            if (!e->done_head)
+                e->done_tail = NULL;
+            hand_back(e, ev, NULL);
+        }
+    } while (e->pump);
     if (e->reap)
         reap(e);
     if (e->core.stopping)
@@ -675,7 +694,7 @@ int trg_engine_create(struct ev_loop *loop, struct trg_config *conf, const struc
                   trg_url_redact(conf->redis.url, shown, sizeof shown), trg_strerror(rc));
         goto fail;
     }
-    e->route_owner = (struct trg_route_owner){route_event_done, route_changed, route_idle, e};
+    e->route_owner = (struct trg_route_owner){route_event_done, route_changed, route_idle, route_pump_due, e};
     e->function_owner = (struct trg_function_owner){function_has_capacity, e};
     e->source_env = (struct trg_source_env){.core = &e->core, .http = e->http, .redis = e->redis,
                                             .can_accept = engine_can_accept, .would_hold = would_hold,

@@ -42,6 +42,7 @@ struct trg_engine {
                                  * deferred events, reaps */
     bool reap;
     bool unhold;                /* a source holds events and its routes may take them now */
+    bool pump;                  /* a route asked for a pump (trg_route_pump_due) */
     ev_timer unhold_retry;      /* a refused intake append of a held event: try again in a second */
     bool redis_down;            /* Redis was connected and is not now: durable sources are paused */
     ev_timer shutdown_timer;

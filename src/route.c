@@ -193,11 +193,21 @@ void trg_route_push(struct trg_route *r, struct trg_event *ev)
                  "by trigd)", r->held);
         r->owner->changed(r->owner->arg, r);
     }
-    /* Only a lane's first event (its window starts) or one that makes it full can let a batch be cut
-     * now: with fewer events the lane waits for its window, its batch in flight or the function's
-     * capacity, and each of those pumps when it ends. */
+    /* Only a lane's first event (its window starts) or one that makes it full can let a batch be cut:
+     * with fewer events the lane waits for its window, its batch in flight or the function's capacity,
+     * and each of those pumps when it ends. The cut waits for the owner's pump_due call, after the rest
+     * of this loop pass's pushes: a lane's first event alone would go out in a batch of its own. */
     size_t max_bytes = (size_t)r->conf->max_batch_bytes;
-    if (l->n == 1 || l->n == (size_t)r->conf->batch_size || (l->bytes >= max_bytes && l->bytes - ev->len < max_bytes))
+    if (!r->pump_due &&
+        (l->n == 1 || l->n == (size_t)r->conf->batch_size || (l->bytes >= max_bytes && l->bytes - ev->len < max_bytes))) {
+        r->pump_due = true;
+        r->owner->pump_due(r->owner->arg, r);
+    }
+}
+
+void trg_route_pump_due(struct trg_route *r)
+{
+    if (r->pump_due)
         trg_route_pump(r);
 }
 
@@ -257,8 +267,7 @@ void trg_route_pump(struct trg_route *r)
     struct ev_loop *loop = r->core->loop;
     bool draining = r->retired || r->core->stopping;
     int64_t now = trg_core_mono_ms(r->core), next = INT64_MAX;
-    struct trg_list done_lanes;
-    trg_list_init(&done_lanes);
+    r->pump_due = false;
     struct trg_list *pos, *tmp;
     trg_list_each(pos, tmp, &r->lanes)
     {

@@ -76,6 +76,9 @@ struct trg_route_owner {
     void (*changed)(void *arg, struct trg_route *r);
     /* A retired route holds nothing any more: free it (later, from the loop). */
     void (*idle)(void *arg, struct trg_route *r);
+    /* A push left r a batch to cut: call trg_route_pump_due(r) before the loop next waits (so that the
+     * events pushed in one loop pass go out in one batch, not the first alone). Once until that call. */
+    void (*pump_due)(void *arg, struct trg_route *r);
     void *arg;
 };
 
@@ -100,6 +103,7 @@ struct trg_route {
     bool retired;             /* replaced or removed by a reload: finishes what it holds, takes nothing new */
     bool paused;              /* paused at run time (trg_engine_route_set_enabled): takes no new events */
     bool full;                /* held reached max_queued_events: the source is paused */
+    bool pump_due;            /* a push asked for a pump (owner->pump_due told) */
     struct trg_failure failure; /* failed events on their way to the DLQ (failure.c's) */
 };
 
@@ -118,11 +122,14 @@ void trg_route_update_metrics(struct trg_route *r);
 bool trg_route_can_accept(const struct trg_route *r);
 /* How many more events r takes now (0 when it cannot accept one). */
 size_t trg_route_room(const struct trg_route *r);
-/* Take ev (its refs already count this route): filter it, queue it, cut batches. Never calls back into
- * the source synchronously. */
+/* Take ev (its refs already count this route): filter it, queue it. A batch it lets be cut is cut by
+ * trg_route_pump_due(), which the owner calls when told (owner->pump_due). Never calls back into the
+ * source synchronously. */
 void trg_route_push(struct trg_route *r, struct trg_event *ev);
 /* Cut and dispatch every batch the lanes and the function allow now. */
 void trg_route_pump(struct trg_route *r);
+/* trg_route_pump(r) if a push asked for it since the last pump. */
+void trg_route_pump_due(struct trg_route *r);
 
 /* The batch is finished: its entries were all released. Frees it and pumps its lane. */
 void trg_route_batch_finished(struct trg_batch *b);
