@@ -208,15 +208,48 @@ out:
     return ev;
 }
 
+/* The assigned partition of record m, or NULL; the one of c (the last lookup) first: a fetch brings runs of
+ * one partition's records, and the engine hands held records on in turns of one partition's. */
+static struct kpart *part_of(struct kafka *k, const rd_kafka_message_t *m, struct kpart_cache *c)
+{
+    struct kpart *p = c->p;
+    if (!p || p->partition != m->partition || c->rkt != m->rkt || !p->assigned) {
+        p = m->rkt ? trg_kafka_part_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
+        c->p = p;
+        c->rkt = m->rkt;
+    }
+    return p;
+}
+
+/* Put record m at the end of p's list, as ev's token; false: out of memory. */
+static bool link_record(struct kafka *k, struct kpart *p, const rd_kafka_message_t *m, struct trg_event *ev)
+{
+    struct krec *rec = trg_pool_get(&k->recs);
+    if (!rec)
+        return false;
+    rec->p = p;
+    rec->offset = m->offset;
+    rec->ts = ev->created_ms;
+    ev->token = rec;
+    if (p->tail)
+        p->tail->next = rec;
+    else
+        p->head = rec;
+    p->tail = rec;
+    p->next_offset = m->offset + 1;
+    return true;
+}
+
 /* Hand one record of partition p to the engine (which takes it, or holds it while the routes are full).
- * While the engine would hold it (format lambda), it holds a reference to the record instead (its krec,
- * keeping m), and the event is built only when the engine hands it on (kafka_finish): a full hold then
- * costs what librdkafka holds of the records anyway, not their events. Returns true when m is kept (the
- * caller must not destroy it). */
+ * While the engine would hold it (format lambda), it holds the record itself instead (m, kept), and its
+ * event and krec are made only when the engine hands it on (kafka_finish): a full hold costs what
+ * librdkafka holds of the records anyway, and a record's krec is made warm, not read back cold. Held
+ * records are not in p's list, and are handed on in order after everything in it: no offset is stored
+ * past them. Returns true when m is kept (the caller must not destroy it). */
 static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
 {
     struct trg_event *ev = NULL;
-    bool held = false, skip = false;
+    bool skip = false;
 
     if (p->skip_ts) {
         if (rd_kafka_message_timestamp(m, NULL) < k->opts->starting_timestamp) {
@@ -229,81 +262,67 @@ static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
         trg_info("kafka", k->name, "%s starts at offset %" PRId64 " (the first record at or after "
                  "starting_timestamp)", p->tp, m->offset);
     }
-    struct krec *rec = trg_pool_get(&k->recs);
-    if (!rec) {
-        lose_record(k, p, m);
-        return false;
-    }
-    rec->p = p;
-    rec->offset = m->offset;
-    /* linked before it goes: done may follow from the engine's deferred work any time after */
-    if (p->tail)
-        p->tail->next = rec;
-    else
-        p->head = rec;
-    p->tail = rec;
     if (k->opts->format == KAFKA_FORMAT_LAMBDA && trg_source_would_hold(k->src)) {
         size_t klen = 0;
         const char *key = order_key(k, p, m, &klen);
-        rec->m = m;
-        held = key && trg_source_hold_ref(k->src, rec, key, m->len + m->key_len) == 0;
-        if (!held)
-            rec->m = NULL;
+        if (key && trg_source_hold_ref(k->src, m, key, m->len + m->key_len) == 0)
+            return true;
     }
-    if (!held && (ev = build_event(k, p, m, &skip))) {
-        ev->token = rec;
-        rec->ts = ev->created_ms;
-        if (trg_source_emit(k->src, ev) < 0) {
-            trg_event_free(ev); /* the engine holds what the routes cannot take: this is out of memory */
-            ev = NULL;
-        }
+    if (!(ev = build_event(k, p, m, &skip))) {
+        if (!skip || !skip_record(p, m->offset))
+            lose_record(k, p, m);
+        return false;
     }
-    if (!held && !ev) { /* unlink the tail again */
-        struct krec **pp = &p->head, *prev = NULL;
-        while (*pp != rec) {
+    /* linked before it goes: done may follow from the engine's deferred work any time after */
+    if (!link_record(k, p, m, ev)) {
+        trg_event_free(ev);
+        lose_record(k, p, m);
+        return false;
+    }
+    if (trg_source_emit(k->src, ev) < 0) { /* the engine holds what the routes cannot take: out of memory */
+        struct krec *rec = ev->token, **pp = &p->head, *prev = NULL;
+        while (*pp != rec) { /* unlink the tail again */
             prev = *pp;
             pp = &(*pp)->next;
         }
         *pp = NULL;
         p->tail = prev;
         trg_pool_put(&k->recs, rec);
-        if (!skip || !skip_record(p, m->offset))
-            lose_record(k, p, m);
-        return false;
+        trg_event_free(ev);
+        lose_record(k, p, m);
     }
-    p->next_offset = m->offset + 1;
-    return held;
+    return false;
 }
 
-/* ops->finish: the engine hands on a record it held by reference: its event now, the record let go. NULL:
- * out of memory (unsent follows). */
+/* ops->finish: the engine hands on a record it held (m): its event and krec now, m let go. NULL: out of
+ * memory (unsent follows; p stores nothing past it from now on). */
 static struct trg_event *kafka_finish(void *inst, void *ref)
 {
     struct kafka *k = inst;
-    struct krec *rec = ref;
+    rd_kafka_message_t *m = ref;
+    struct kpart *p = part_of(k, m, &k->handed); /* assigned: a revoke drops its held records first */
     bool skip = false;
-    struct trg_event *ev = build_event(k, rec->p, rec->m, &skip); /* format lambda: never skipped */
-    if (!ev)
+    struct trg_event *ev = p ? build_event(k, p, m, &skip) : NULL; /* format lambda: never skipped */
+    if (ev && !link_record(k, p, m, ev)) {
+        trg_event_free(ev);
+        ev = NULL;
+    }
+    if (!ev) {
+        if (p)
+            lose_record(k, p, m);
         return NULL;
-    ev->token = rec;
-    rec->ts = ev->created_ms;
-    rd_kafka_message_destroy(rec->m);
-    rec->m = NULL;
+    }
+    rd_kafka_message_destroy(m);
     return ev;
 }
 
-/* ops->unsent: a record held by reference is dropped (a revoke, a stop, out of memory): no offset is stored
- * past it, so whoever reads the partition next reads it again. */
+/* ops->unsent: a held record is dropped (a revoke, a stop, or it could not be built). It is not in its
+ * partition's list and nothing after it is handed on, so no offset is stored past it: whoever reads the
+ * partition next reads it again. */
 static void kafka_unsent(void *inst, void *ref)
 {
     (void)inst;
-    struct krec *rec = ref;
-    if (rec->m)
-        rd_kafka_message_destroy(rec->m);
-    rec->m = NULL;
-    rec->done = true;
-    rec->abandoned = true;
-    trg_kafka_part_advance(rec->p);
+    rd_kafka_message_destroy(ref);
 }
 
 /* AT_TIMESTAMP: the partition has no committed offset (auto.offset.reset "error" said so, and left it
@@ -386,13 +405,7 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
-    /* a fetch brings runs of one partition's records: the partition of the last record first */
-    struct kpart *p = k->last_part;
-    if (!p || p->partition != m->partition || k->last_rkt != m->rkt || !p->assigned) {
-        p = m->rkt ? trg_kafka_part_find(k, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
-        k->last_part = p;
-        k->last_rkt = m->rkt;
-    }
+    struct kpart *p = part_of(k, m, &k->polled);
     if (p) {
         if (m->offset < p->fetch_next) {
             rd_kafka_message_destroy(m); /* fetched again after wake_fetcher's seek: already polled */
@@ -446,8 +459,11 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 /* trg_source_drop_held's match: a held event or record of partition arg. */
 static bool held_of(const struct trg_event *ev, void *ref, void *arg)
 {
-    const struct krec *rec = ev ? ev->token : ref;
-    return rec && rec->p == arg;
+    const struct kpart *p = arg;
+    if (ev)
+        return ev->token && ((const struct krec *)ev->token)->p == p;
+    const rd_kafka_message_t *m = ref;
+    return m->partition == p->partition && m->rkt && !strcmp(rd_kafka_topic_name(m->rkt), p->topic);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,

@@ -37,13 +37,13 @@ struct kafka_opts {
 
 struct kafka;
 
-/* One emitted record, in its partition's list until everything before it is done. */
+/* One emitted record, in its partition's list until everything before it is done. A record the engine
+ * holds by reference has none yet: it gets one when the engine hands it on (kafka_finish). */
 struct krec {
     struct krec *next;
     struct kpart *p;
     int64_t offset;
     int64_t ts;
-    rd_kafka_message_t *m; /* while the engine holds the record by reference (its event not built yet) */
     bool done;
     bool abandoned;
 };
@@ -89,8 +89,8 @@ struct kafka {
     ev_prepare store;
     ev_timer commit;
     struct kpart *parts;
-    struct kpart *last_part;    /* the partition of the last record polled (on_message), or NULL */
-    const rd_kafka_topic_t *last_rkt;
+    /* the partition of the last record polled (on_message), and of the last one handed on (kafka_finish) */
+    struct kpart_cache { struct kpart *p; const rd_kafka_topic_t *rkt; } polled, handed;
     struct trg_pool recs;       /* struct krec */
     struct trg_buf scratch, scratch_id, scratch_key; /* a record's json, item id and order key being built */
     bool started, stopping, paused_kafka, joined, need_commit, need_reset;

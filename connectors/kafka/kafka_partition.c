@@ -28,8 +28,10 @@ void trg_kafka_part_free(struct kpart *p)
 
 void trg_kafka_part_unlink(struct kafka *k, struct kpart *p)
 {
-    if (k->last_part == p)
-        k->last_part = NULL;
+    if (k->polled.p == p)
+        k->polled.p = NULL;
+    if (k->handed.p == p)
+        k->handed.p = NULL;
     for (struct kpart **pp = &k->parts; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
