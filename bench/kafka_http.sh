@@ -95,13 +95,14 @@ for i in range($live):
     python3 - "$SINK_OUT" "$n" "$batch" > "$WORK/result-$topic" << 'PY'
 import json, sys
 n, batch = int(sys.argv[2]), int(sys.argv[3])
-seen = full = 0
+seen = full = reqs = 0
 first = last = last_full = None
 lat = []
 for line in open(sys.argv[1]):
     l = json.loads(line)
     if seen < n:
         seen += l["count"]
+        reqs += 1
         first = l["t_ms"] if first is None else min(first, l["t_ms"])
         last = l["t_ms"] if last is None else max(last, l["t_ms"])
         if l["count"] == batch:
@@ -113,7 +114,7 @@ lat.sort()
 rate = n / max((last - first) / 1000.0, 0.001)
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else -1
 steady = full / max((last_full - first) / 1000.0, 0.001) if last_full else 0
-print("%.0f %d %d %.0f" % (rate, p(0.5), p(0.99), steady))
+print("%.0f %d %d %.0f %.1f" % (rate, p(0.5), p(0.99), steady, seen / max(reqs, 1)))
 PY
     # kcat's raw consume rate of the same topic, same cluster: records / (last record - first record); the
     # best of KCAT_RUNS runs, so that one slow run cannot flatter trigd's ratio
@@ -133,15 +134,15 @@ while True:
     n += b.count(b'\n')
 print(n, '%.0f' % (n / max(t1 - t0, 0.001)))" >> "$WORK/kcat-$topic"
     done
-    read -r rate p50 p99 steady < "$WORK/result-$topic"
+    read -r rate p50 p99 steady mean < "$WORK/result-$topic"
     local total kcat_rate
     read -r total kcat_rate < <(sort -k2,2n "$WORK/kcat-$topic" | tail -1)
     total=$(sort -k1,1n "$WORK/kcat-$topic" | head -1 | cut -d' ' -f1)
     [[ $total -ge $n ]] || fail "a kcat run read $total of $n records"
     printf 'batch_size %-3s window %-3s ms  trigd %8s records/s   kcat %8s records/s   ratio %s   latency p50 %s ms  p99 %s ms\n' \
         "$batch" "$window" "$rate" "$kcat_rate" "$(python3 -c "print('%.2f' % ($rate / $kcat_rate))")" "$p50" "$p99"
-    printf '                full batches only %s records/s   trigd cpu %s s   VmHWM %s   partitions paused %s resumed %s\n' \
-        "$steady" "$cpu" "$hwm" "${paused:-0}" "${resumed:-0}"
+    printf '                full batches only %s records/s   mean batch %s   trigd cpu %s s   VmHWM %s   partitions paused %s resumed %s\n' \
+        "$steady" "$mean" "$cpu" "$hwm" "${paused:-0}" "${resumed:-0}"
 }
 
 i=0
