@@ -201,8 +201,10 @@ bool trg_hold_pop(struct trg_hold *h, struct trg_held *out)
     /* the next event's key is compared as soon as it is handed on; the header of the one AHEAD later */
     if (l->n > 0 && slot(l, 0)->ev && slot(l, 0)->ev->order_key)
         __builtin_prefetch(slot(l, 0)->ev->order_key);
-    if (l->n > AHEAD && slot(l, AHEAD)->ev)
-        __builtin_prefetch(slot(l, AHEAD)->ev);
+    if (l->n > AHEAD) { /* or the start of the record a reference points at */
+        const struct trg_held *x = slot(l, AHEAD);
+        __builtin_prefetch(x->ev ? (const void *)x->ev : x->ref);
+    }
     counted(h, out, false);
     if (l->n == 0) {
         turn_pop(h);

@@ -294,6 +294,16 @@ static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
     return false;
 }
 
+/* Destroy the records handed on since the last call. Each destroy drops a reference to the partition's
+ * state that librdkafka's fetch thread takes one of per record: done one after another, they share that
+ * cache line instead of pulling it over from the fetch thread every time (perf: a third of the cost). */
+static void let_go_spent(struct kafka *k)
+{
+    for (int i = 0; i < k->n_spent; i++)
+        rd_kafka_message_destroy(k->spent[i]);
+    k->n_spent = 0;
+}
+
 /* ops->finish: the engine hands on a record it held (m): its event and krec now, m let go. NULL: out of
  * memory (unsent follows; p stores nothing past it from now on). */
 static struct trg_event *kafka_finish(void *inst, void *ref)
@@ -312,7 +322,9 @@ static struct trg_event *kafka_finish(void *inst, void *ref)
             lose_record(k, p, m);
         return NULL;
     }
-    rd_kafka_message_destroy(m);
+    k->spent[k->n_spent++] = m;
+    if (k->n_spent == KAFKA_SPENT)
+        let_go_spent(k);
     return ev;
 }
 
@@ -423,6 +435,7 @@ static void on_message(struct kafka *k, rd_kafka_message_t *m)
 
 static void drain(struct kafka *k)
 {
+    let_go_spent(k);
     if ((int64_t)rd_kafka_queue_length(k->queue) >= k->queued_min)
         k->fetch_idle = true;
     for (int i = 0; i < KAFKA_DRAIN_MAX; i++) {
@@ -658,6 +671,7 @@ static void kafka_stop(void *inst)
     if (k->stopping)
         return;
     k->stopping = true;
+    let_go_spent(k);
     if (!k->rk)
         return;
     set_kafka_paused(k, true);
@@ -672,6 +686,7 @@ static void kafka_destroy(void *inst)
     ev_io_stop(k->loop, &k->io);
     ev_prepare_stop(k->loop, &k->store);
     ev_timer_stop(k->loop, &k->commit);
+    let_go_spent(k); /* rd_kafka_destroy waits for every record to be destroyed */
     if (k->rk) {
         k->stopping = true;
         /* shutdown only: a synchronous final commit, and leaving the group, bounded by librdkafka's

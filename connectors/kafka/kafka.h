@@ -16,6 +16,7 @@
 #include "../connector.h"
 
 #define KAFKA_DRAIN_MAX 2000 /* records and callbacks per loop pass, so other watchers get their turn */
+#define KAFKA_SPENT 64       /* handed-on records let go of together (kafka_finish) */
 
 enum kafka_start { KAFKA_TRIM_HORIZON, KAFKA_LATEST, KAFKA_AT_TIMESTAMP };
 enum kafka_format { KAFKA_FORMAT_LAMBDA, KAFKA_FORMAT_MINIO };
@@ -92,6 +93,8 @@ struct kafka {
     /* the partition of the last record polled (on_message), and of the last one handed on (kafka_finish) */
     struct kpart_cache { struct kpart *p; const rd_kafka_topic_t *rkt; } polled, handed;
     struct trg_pool recs;       /* struct krec */
+    rd_kafka_message_t *spent[KAFKA_SPENT]; /* handed on, not destroyed yet */
+    int n_spent;
     struct trg_buf scratch, scratch_id, scratch_key; /* a record's json, item id and order key being built */
     bool started, stopping, paused_kafka, joined, need_commit, need_reset;
     /* the producer for on_failure "kafka://TOPIC", created at the first failure; its main queue (delivery
