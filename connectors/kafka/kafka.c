@@ -102,22 +102,31 @@ static void set_kafka_paused(struct kafka *k, bool paused)
 
 /* ---- records ----------------------------------------------------------------------------------- */
 
-/* A record that is final without being emitted (a skipped MinIO value, a record before starting_timestamp):
- * like a filtered record, its offset may be stored once the records before it are. false: out of memory. */
-static bool skip_record(struct kpart *p, int64_t offset)
+/* A new krec for the record at offset, at the end of p's list; NULL: out of memory. */
+static struct krec *link_record(struct kpart *p, int64_t offset)
 {
     struct krec *rec = trg_pool_get(&p->k->recs);
     if (!rec)
-        return false;
+        return NULL;
     rec->p = p;
     rec->offset = offset;
-    rec->done = true;
     if (p->tail)
         p->tail->next = rec;
     else
         p->head = rec;
     p->tail = rec;
     p->next_offset = offset + 1;
+    return rec;
+}
+
+/* A record that is final without being emitted (a skipped MinIO value, a record before starting_timestamp):
+ * like a filtered record, its offset may be stored once the records before it are. false: out of memory. */
+static bool skip_record(struct kpart *p, int64_t offset)
+{
+    struct krec *rec = link_record(p, offset);
+    if (!rec)
+        return false;
+    rec->done = true;
     trg_kafka_part_advance(p);
     return true;
 }
@@ -221,22 +230,14 @@ static struct kpart *part_of(struct kafka *k, const rd_kafka_message_t *m, struc
     return p;
 }
 
-/* Put record m at the end of p's list, as ev's token; false: out of memory. */
-static bool link_record(struct kafka *k, struct kpart *p, const rd_kafka_message_t *m, struct trg_event *ev)
+/* Record m's krec at the end of p's list, as ev's token; false: out of memory. */
+static bool link_event(struct kpart *p, const rd_kafka_message_t *m, struct trg_event *ev)
 {
-    struct krec *rec = trg_pool_get(&k->recs);
+    struct krec *rec = link_record(p, m->offset);
     if (!rec)
         return false;
-    rec->p = p;
-    rec->offset = m->offset;
     rec->ts = ev->created_ms;
     ev->token = rec;
-    if (p->tail)
-        p->tail->next = rec;
-    else
-        p->head = rec;
-    p->tail = rec;
-    p->next_offset = m->offset + 1;
     return true;
 }
 
@@ -274,7 +275,7 @@ static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
         return false;
     }
     /* linked before it goes: done may follow from the engine's deferred work any time after */
-    if (!link_record(k, p, m, ev)) {
+    if (!link_event(p, m, ev)) {
         trg_event_free(ev);
         lose_record(k, p, m);
         return false;
@@ -313,7 +314,7 @@ static struct trg_event *kafka_finish(void *inst, void *ref)
     struct kpart *p = part_of(k, m, &k->handed); /* assigned: a revoke drops its held records first */
     bool skip = false;
     struct trg_event *ev = p ? build_event(k, p, m, &skip) : NULL; /* format lambda: never skipped */
-    if (ev && !link_record(k, p, m, ev)) {
+    if (ev && !link_event(p, m, ev)) {
         trg_event_free(ev);
         ev = NULL;
     }
