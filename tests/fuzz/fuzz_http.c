@@ -30,6 +30,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "fuzz_peer.h"
 #include "connectors/webhook/webhook_event.h"
 #include "engine.h"
 #include "http.h"
@@ -120,85 +121,12 @@ static void setup(void)
     engine_port = trg_http_port(trg_engine_http(engine));
 }
 
-struct peer {
-    int fd;
-    struct trg_buf in;
-    size_t got;
-    double last;
-    bool eof;
-};
-
-static void read_cb(struct ev_loop *l, ev_io *w, int revents)
-{
-    struct peer *p = w->data;
-    char buf[4096];
-    ssize_t n = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT);
-    (void)revents;
-    if (n > 0) {
-        if (p->in.len < 64 && trg_buf_add(&p->in, buf, (size_t)n) < 0)
-            abort();
-        p->got += (size_t)n;
-        p->last = ev_now(l);
-        return;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    p->eof = true;
-    ev_io_stop(l, w);
-}
-
-static void tick_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-    (void)l, (void)w, (void)revents;
-}
-
-static void timeout_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-    (void)revents;
-    *(bool *)w->data = true;
-    ev_break(l, EVBREAK_ONE);
-}
-
 static void exchange(int port, const uint8_t *data, size_t size)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct peer p = {.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    ev_io io;
-    ev_timer deadline, tick;
-    bool expired = false;
-    size_t off = 0;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (p.fd < 0 || connect(p.fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        abort();
-    fcntl(p.fd, F_SETFL, O_NONBLOCK);
-    ev_io_init(&io, read_cb, p.fd, EV_READ);
-    io.data = &p;
-    ev_io_start(loop, &io);
-    ev_timer_init(&deadline, timeout_cb, 5., 0.);
-    deadline.data = &expired;
-    ev_timer_start(loop, &deadline);
-    while (off < size && !p.eof && !expired) {
-        ssize_t n = send(p.fd, data + off, size - off, MSG_NOSIGNAL);
-        if (n > 0)
-            off += (size_t)n;
-        else if (n < 0 && errno != EAGAIN && errno != EINTR)
-            break;
-        ev_run(loop, EVRUN_NOWAIT);
-    }
-    shutdown(p.fd, SHUT_WR);
-    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
-    ev_timer_start(loop, &tick);
-    double sent_at = ev_now(loop);
-    while (!p.eof && !expired && !(p.got && ev_now(loop) - p.last >= 0.05) &&
-           !(!p.got && ev_now(loop) - sent_at >= 0.1))
-        ev_run(loop, EVRUN_ONCE);
-    if (expired)
+    struct fuzz_peer p = {.keep = 64, .deadline = 5., .quiet = 0.05};
+    fuzz_peer_exchange(loop, port, &(struct fuzz_part){data, size}, 1, &p);
+    if (p.expired)
         abort(); /* the server neither answered nor closed: a hang */
-    ev_timer_stop(loop, &tick);
-    ev_timer_stop(loop, &deadline);
-    ev_io_stop(loop, &io);
-    close(p.fd);
     if (p.in.len >= 5 && memcmp(p.in.data, "HTTP/", 5) != 0) {
         fprintf(stderr, "fuzz_http: port %d answered %.*s\n", port, (int)p.in.len, p.in.data);
         abort();

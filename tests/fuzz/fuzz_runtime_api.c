@@ -41,6 +41,7 @@
 #include "http.h"
 #include "invoke/runtime.h"
 #include "log.h"
+#include "fuzz_peer.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -184,42 +185,6 @@ static void setup(void)
         abort();
 }
 
-struct peer {
-    int fd;
-    struct trg_buf in;
-    size_t got;
-    double last;
-    bool eof;
-};
-
-static void read_cb(struct ev_loop *l, ev_io *w, int revents)
-{
-    struct peer *p = w->data;
-    char buf[16384];
-    ssize_t n = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT);
-    (void)revents;
-    if (n > 0) {
-        if (p->in.len < (1 << 20) && trg_buf_add(&p->in, buf, (size_t)n) < 0)
-            abort();
-        p->got += (size_t)n;
-        p->last = ev_now(l);
-        return;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    p->eof = true;
-    ev_io_stop(l, w);
-}
-
-static void tick_cb(struct ev_loop *l, ev_timer *w, int revents) { (void)l, (void)w, (void)revents; }
-
-static void timeout_cb(struct ev_loop *l, ev_timer *w, int revents)
-{
-    (void)revents;
-    *(bool *)w->data = true;
-    ev_break(l, EVBREAK_ONE);
-}
-
 static bool allowed(int status)
 {
     static const int ok[] = {100, 200, 202, 400, 403, 404, 405, 413, 414, 431, 500, 501, 505};
@@ -270,59 +235,20 @@ static void check_answers(const char *s, size_t n, bool complete)
 static void exchange(const uint8_t *data, size_t size, const uint8_t *big_head, size_t big_head_len,
                      size_t big_body)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)inst.port)};
-    struct peer p = {.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-    ev_io io;
-    ev_timer deadline, tick;
-    bool expired = false;
-    size_t off = 0, total = size + big_head_len + big_body;
-    static char fill[65536];
-
-    memset(fill, 'x', sizeof fill);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (p.fd < 0 || connect(p.fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        abort();
-    fcntl(p.fd, F_SETFL, O_NONBLOCK);
-    ev_io_init(&io, read_cb, p.fd, EV_READ);
-    io.data = &p;
-    ev_io_start(loop, &io);
-    ev_timer_init(&deadline, timeout_cb, 10., 0.);
-    deadline.data = &expired;
-    ev_timer_start(loop, &deadline);
-    while (off < total && !p.eof && !expired) {
-        const void *src;
-        size_t n;
-        if (off < size)
-            src = data + off, n = size - off;
-        else if (off < size + big_head_len)
-            src = big_head + (off - size), n = size + big_head_len - off;
-        else
-            src = fill, n = total - off < sizeof fill ? total - off : sizeof fill;
-        ssize_t k = send(p.fd, src, n, MSG_NOSIGNAL);
-        if (k > 0)
-            off += (size_t)k;
-        else if (k < 0 && errno != EAGAIN && errno != EINTR)
-            break;
-        ev_run(loop, EVRUN_NOWAIT);
-    }
-    shutdown(p.fd, SHUT_WR);
-    ev_timer_init(&tick, tick_cb, 0.01, 0.01);
-    ev_timer_start(loop, &tick);
-    double sent_at = ev_now(loop);
     /* libmicrohttpd rarely closes on the half-close of a kept-alive connection: the exchange is over
      * 20 ms after the last byte came, or after 40 ms without any (loopback answers take well under 1 ms;
      * a late byte is only not checked) */
-    while (!p.eof && !expired && !(p.got && ev_now(loop) - p.last >= 0.02) &&
-           !(!p.got && ev_now(loop) - sent_at >= 0.04))
-        ev_run(loop, EVRUN_ONCE);
-    if (expired) { /* the server neither answered nor closed: a hang */
+    struct fuzz_peer p = {.keep = 1 << 20, .deadline = 10., .quiet = 0.02};
+    const struct fuzz_part parts[] = {{data, size}, {big_head, big_head_len}, {NULL, big_body}};
+    fuzz_peer_exchange(loop, inst.port, parts, 3, &p);
+    if (p.expired) { /* the server neither answered nor closed: a hang */
         unsigned fds = 0;
         for (int fd = 0; fd < 1024; fd++)
             fds += fcntl(fd, F_GETFD) != -1;
         fprintf(stderr,
                 "fuzz_runtime_api: no answer and no close in 10 s: sent %zu of %zu bytes, got %zu, state %d, "
                 "call %s, next parked %d, %u fds open\n",
-                off, total, p.got, (int)inst.state, inst.call ? inst.call->request_id : "none",
+                p.sent, p.total, p.got, (int)inst.state, inst.call ? inst.call->request_id : "none",
                 inst.next_req != NULL, fds);
         /* the listener's sockets as the kernel sees them: st 01 ESTABLISHED, 08 CLOSE_WAIT, 0A LISTEN;
          * tx_queue:rx_queue says whether the listener reads */
@@ -336,10 +262,6 @@ static void exchange(const uint8_t *data, size_t size, const uint8_t *big_head, 
             fclose(tcp);
         abort();
     }
-    ev_timer_stop(loop, &tick);
-    ev_timer_stop(loop, &deadline);
-    ev_io_stop(loop, &io);
-    close(p.fd);
     check_answers(p.in.data, p.in.len, p.eof && p.in.len < (1 << 20));
     trg_buf_free(&p.in);
     /* let the server see the close (a parked `next` is then answered into the void) */
