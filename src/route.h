@@ -68,7 +68,9 @@ struct trg_batch {
     size_t last_body_len;
 };
 
-/* What a route tells its owner; every callback runs from the loop, never from inside trg_route_push(). */
+/* What a route tells its owner, from the loop; event_done, changed and pump_due also from inside
+ * trg_route_push() (a filtered event, the route filling up, a batch to cut), so the owner defers whatever
+ * would call the pushing source back. */
 struct trg_route_owner {
     /* The route let go of ev with status (enum trg_done_status); res may be NULL. */
     void (*event_done)(void *arg, struct trg_event *ev, int status, const struct trg_invoke_result *res);
