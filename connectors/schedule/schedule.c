@@ -24,6 +24,7 @@
 #define TTL_MIN_MS 60000
 #define TTL_MAX_MS 86400000
 #define ERR_LEN 512
+#define SCHED_HOLD 1000 /* fires that may wait for a full route (the engine's hold); later ones are skipped */
 
 enum sched_overlap { OVERLAP_ALLOW, OVERLAP_SKIP };
 
@@ -95,6 +96,7 @@ struct sched {
     char *input;         /* opts->input printed, NULL = the Scheduled Event */
     ev_timer timer;
     bool armed, started, caught_up, catch_up_pending;
+    bool waiting_full;   /* SCHED_HOLD fires wait for a full route (pause): the next ones are skipped */
     int64_t tick;        /* the armed scheduled time, UTC seconds */
     int64_t fire_ms;     /* when it fires (tick + flexible delay), wall ms */
     int64_t last_tick;   /* the last tick fired here, or -1 */
@@ -207,6 +209,9 @@ static int sched_create(struct trg_source *src, const void *opts, void **out)
         goto fail;
     }
     ev_timer_init(&s->timer, NULL, 0., 0.);
+    /* a fire the route cannot take yet waits in the engine's hold, in order, as EventBridge Scheduler
+     * retries a throttled target */
+    trg_source_set_hold(src, SCHED_HOLD, SCHED_HOLD * 4096);
     *out = s;
     return 0;
 fail:
@@ -296,6 +301,14 @@ static void emit_tick(struct sched *s, int64_t tick, const char *id)
     int err;
 
     format_time(tick, INT32_MIN, when);
+    if (s->waiting_full) {
+        s->inflight--;
+        s->failed++;
+        trg_source_count(s->src, "skipped_full", 1);
+        trg_warn("schedule", s->name, "the fire of %s is skipped: %d earlier fires still wait for the route, "
+                 "which is full (raise its limits or slow the schedule)", when, SCHED_HOLD);
+        return;
+    }
     if (build_event(s, tick, id, &b) < 0)
         goto oom;
     len = b.len;
@@ -310,8 +323,7 @@ static void emit_tick(struct sched *s, int64_t tick, const char *id)
         trg_event_free(ev);
         s->inflight--;
         s->failed++;
-        trg_warn("schedule", s->name, "the fire of %s was refused (%s): it is lost; %s", when, trg_strerror(err),
-                 err == TRG_EFULL ? "the route is full: raise its limits or slow the schedule" : "trigd is stopping");
+        trg_warn("schedule", s->name, "the fire of %s was refused (%s): it is lost", when, trg_strerror(err));
         return;
     }
     s->fires++;
@@ -604,18 +616,16 @@ static void sched_destroy(void *inst)
     trg_free(s);
 }
 
-/* A fire could not be stored in the durable intake (Redis went away): it is not fired; done never follows. */
-static void sched_accepted(void *inst, struct trg_event *ev, int err)
+/* The fires waiting for a full route reached SCHED_HOLD (paused), or are back at half. */
+static void sched_pause(void *inst, bool paused)
 {
     struct sched *s = inst;
-    if (err >= 0)
-        return;
-    if (s->inflight > 0)
-        s->inflight--;
-    s->failed++;
-    trg_source_count(s->src, "not_fired", 1);
-    trg_warn("schedule", s->name, "fire %s could not be stored in the durable intake (%s): not fired; check Redis "
-             "(catch_up fires missed ticks at the next start)", ev->item_id ? ev->item_id : "?", trg_strerror(err));
+    if (paused && !s->waiting_full)
+        trg_warn("schedule", s->name, "%d fires wait for the full route: later ticks are skipped until half of "
+                 "them have gone on", SCHED_HOLD);
+    else if (!paused && s->waiting_full)
+        trg_info("schedule", s->name, "half of the waiting fires have gone on: ticks wait for the route again");
+    s->waiting_full = paused;
 }
 
 static void sched_done(void *inst, struct trg_event *ev, int status, const struct trg_invoke_result *res)
@@ -674,7 +684,7 @@ const struct trg_source_ops trg_source_schedule = {
     .stop = sched_stop,
     .destroy = sched_destroy,
     .done = sched_done,
-    .accepted = sched_accepted,
+    .pause = sched_pause,
     .durable_intake = true,
     .status_json = sched_status_json,
 };
