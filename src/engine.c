@@ -126,11 +126,12 @@ static bool would_hold(void *arg, struct trg_source *src)
     return trg_source_held(src) > 0 || unhold_room(e, src) == 0;
 }
 
-/* trg_source_hold_ref: held, behind what is held (the source asked trg_source_would_hold() first). */
+/* trg_source_hold_ref: held, behind what is held (the source asked trg_source_would_hold() first; should
+ * the routes have room after all, the prepare pass hands it on). */
 static int engine_hold_ref(void *arg, struct trg_source *src, void *ref, const char *order_key, size_t weight)
 {
     struct trg_engine *e = arg;
-    if (e->core.stopping || src->stopped) /* held even when it need not be: it goes on in the prepare pass */
+    if (e->core.stopping || src->stopped)
         return TRG_ESTATE;
     int rc = trg_source_push_ref(src, ref, order_key, weight);
     if (rc != 0) {
@@ -211,16 +212,14 @@ static void hand_on_held(struct trg_engine *e)
         struct trg_source *s = trg_list_entry(p, struct trg_source, link);
         if (s->stopped)
             continue;
-        size_t room;
-        while (trg_source_held(s) > 0 && (room = unhold_room(e, s)) > 0) { /* the routes: walked once a round */
-            bool refused = false;
-            for (; room > 0 && trg_source_held(s) > 0 && !refused; room--) {
-                struct trg_event *ev = trg_source_unhold(s); /* NULL: what was left could not be built */
-                if (ev && (refused = deliver(e, s, ev, false) != 0))
-                    requeue(e, ev);
-            }
-            if (refused)
+        size_t room = 0; /* the routes' room, walked again only once it is used up */
+        while (trg_source_held(s) > 0 && (room > 0 || (room = unhold_room(e, s)) > 0)) {
+            room--;
+            struct trg_event *ev = trg_source_unhold(s); /* NULL: what was left could not be built */
+            if (ev && deliver(e, s, ev, false) != 0) {
+                requeue(e, ev);
                 break;
+            }
         }
     }
 }
