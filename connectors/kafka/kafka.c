@@ -268,6 +268,10 @@ static bool emit_record(struct kafka *k, struct kpart *p, rd_kafka_message_t *m)
         const char *key = order_key(k, p, m, &klen);
         if (key && trg_source_hold_ref(k->src, m, key, m->len + m->key_len) == 0)
             return true;
+        /* out of memory (or stopping): not built as an event either, whose krec would go into p's list
+         * ahead of the held records before it, and let an offset be stored past them */
+        lose_record(k, p, m);
+        return false;
     }
     if (!(ev = build_event(k, p, m, &skip))) {
         if (!skip || !skip_record(p, m->offset))
